@@ -1,0 +1,53 @@
+//! Engine.IO v4 and Socket.IO v5 text codec.
+//!
+//! Only text frames are supported: gridcast never sends binary attachments, and a client decoding
+//! one gets [`CodecError::Unsupported`] instead of a silent misparse. The two layers nest: a
+//! WebSocket text frame is one [`EioPacket`]; an [`EioPacket::Message`] carries one [`SioPacket`].
+//!
+//! ```
+//! use gridcast_shared::codec::{EioPacket, SioPacket};
+//! let frame = EioPacket::Message(SioPacket::event("/", "message", vec!["hi".into()], None).encode());
+//! assert_eq!(frame.encode(), r#"42["message","hi"]"#);
+//! ```
+
+mod engineio;
+mod socketio;
+
+pub use engineio::{EioPacket, OpenPayload};
+pub use socketio::SioPacket;
+
+/// A frame that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The frame was empty.
+    #[error("empty packet")]
+    Empty,
+    /// The leading packet type is not one the protocol defines.
+    #[error("unknown {layer} packet type {found:?}")]
+    UnknownType {
+        /// `Engine.IO` or `Socket.IO`.
+        layer: &'static str,
+        /// The offending character.
+        found: char,
+    },
+    /// A JSON payload did not parse or had the wrong shape.
+    #[error("bad {what}: {reason}")]
+    BadPayload {
+        /// What was being parsed.
+        what: &'static str,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The packet is valid but outside what this codec supports (binary attachments).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+}
+
+impl CodecError {
+    fn payload(what: &'static str, err: impl std::fmt::Display) -> Self {
+        Self::BadPayload {
+            what,
+            reason: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Event names on the default namespace `/`.
+//!
+//! Frames below are Socket.IO packets as they travel inside an Engine.IO `4` (message) packet over
+//! a WebSocket text frame, e.g. the full frame for the first example is `42["message","hi"]`.
+
+/// `message`, both directions.
+///
+/// - **Client to server**: one string argument, the text. An ack callback is optional; when present it
+///   receives a [`SendAck`](crate::SendAck).
+///   Example: `2["message","hello"]`, or with ack id 7: `27["message","hello"]`.
+/// - **Server to every client on every instance, the sender included**: the text as the first
+///   argument, exactly as received, and a [`MessageMeta`](crate::MessageMeta) as the second. Clients
+///   that only know the plain string contract read the first argument and ignore the rest.
+///   Example: `2["message","hello",{"id":"a1b2c3d4-42","origin":"a1b2c3d4",
+///   "origin_url":"http://127.0.0.1:3000","sender":"Jd2fOZ6aFrmbRYQXAAAB","received_at":1764110000123}]`.
+pub const MESSAGE: &str = "message";
+
+/// `error`, server to one client: a rejected input, when the client did not ask for an ack.
+///
+/// Payload: an [`ErrorEvent`](crate::ErrorEvent).
+/// Example: `2["error",{"event":"message","code":"too_large","message":"message is 5000 bytes, the limit is 4096"}]`.
+pub const ERROR: &str = "error";
+
+/// `welcome`, server to one client right after it connects: who the client is talking to.
+///
+/// Payload: a [`Welcome`](crate::Welcome).
+/// Example: `2["welcome",{"instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096}}]`.
+pub const WELCOME: &str = "welcome";
+
+/// The namespace every gridcast event lives on.
+pub const NAMESPACE: &str = "/";
+
+/// The HTTP path of the Engine.IO endpoint (the Socket.IO default).
+pub const ENGINE_IO_PATH: &str = "/socket.io/";

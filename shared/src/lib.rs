@@ -1,0 +1,27 @@
+//! The gridcast wire contract, shared by the server (native) and the browser client (wasm32).
+//!
+//! This crate does no I/O: it holds the event names, the payload types that travel beside the
+//! plain `message` string, the limits every instance enforces, input validation, and a small
+//! Engine.IO v4 / Socket.IO v5 text codec that the browser client and the native probe use.
+//!
+//! # Layout
+//! - [`event`]: event names, one constant per event, each documented with direction, payload and an
+//!   example frame.
+//! - [`message`]: [`MessageMeta`], [`SendAck`], [`ErrorEvent`], [`Welcome`]: the JSON objects that
+//!   travel as event arguments.
+//! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
+//! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`].
+//! - [`codec`]: Engine.IO and Socket.IO packet encoding and decoding (text frames only).
+//! - [`instance`]: instance identity and the `/health` and `/instances` response bodies.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod event;
+pub mod instance;
+pub mod limits;
+pub mod message;
+pub mod validate;
+
+pub use instance::{Health, InstanceInfo, InstanceList, RedisLink};
+pub use message::{Delivery, ErrorEvent, MessageMeta, SendAck, Welcome};
+pub use validate::{Rejection, RejectionCode};

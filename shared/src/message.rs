@@ -1,0 +1,154 @@
+//! JSON objects that travel as Socket.IO event arguments.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{InstanceInfo, limits::Limits, validate::RejectionCode};
+
+/// Second argument of a broadcast [`message`](crate::event::MESSAGE): where the text came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// Cluster-unique id: `<origin instance id>-<sequence number>`.
+    pub id: String,
+    /// Id of the instance the sender is connected to.
+    pub origin: String,
+    /// Base URL of that instance.
+    pub origin_url: String,
+    /// Socket.IO socket id of the sender.
+    pub sender: String,
+    /// When the origin instance received the text, in milliseconds since the Unix epoch (the
+    /// origin's clock). Receivers subtract it from their own clock to show latency, which is exact
+    /// when both run on one machine and otherwise includes the clock offset.
+    pub received_at: u64,
+}
+
+/// How far a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Published through Redis: every instance's clients get it.
+    Cluster,
+    /// Redis was unreachable: only the clients of the origin instance got it.
+    LocalOnly,
+}
+
+/// Ack of a client's [`message`](crate::event::MESSAGE), when the client asked for one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SendAck {
+    /// The text was accepted and broadcast.
+    Ok {
+        /// Always `true`, so JavaScript can test `ack.ok`.
+        ok: monostate::True,
+        /// The id the broadcast carries in its [`MessageMeta`].
+        id: String,
+        /// How far it went.
+        delivery: Delivery,
+    },
+    /// The text was rejected; nothing was broadcast.
+    Err {
+        /// Always `false`.
+        ok: monostate::False,
+        /// Why.
+        error: ErrorEvent,
+    },
+}
+
+/// Payload of the [`error`](crate::event::ERROR) event, and of a rejecting [`SendAck`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    /// The event that was rejected, e.g. `message`.
+    pub event: String,
+    /// Machine-readable reason.
+    pub code: RejectionCode,
+    /// Human-readable reason, fit to show to the sender as is.
+    pub message: String,
+}
+
+/// Payload of the [`welcome`](crate::event::WELCOME) event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The instance the client is connected to.
+    pub instance: InstanceInfo,
+    /// The limits it enforces.
+    pub limits: Limits,
+}
+
+/// Booleans that serialize as a fixed JSON literal, so that the two [`SendAck`] shapes are told
+/// apart by their `ok` field alone.
+pub mod monostate {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    macro_rules! literal_bool {
+        ($name:ident, $value:literal) => {
+            #[doc = concat!("The JSON literal `", stringify!($value), "`.")]
+            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+            pub struct $name;
+
+            impl Serialize for $name {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_bool($value)
+                }
+            }
+
+            impl<'de> Deserialize<'de> for $name {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    if bool::deserialize(d)? == $value {
+                        Ok($name)
+                    } else {
+                        Err(D::Error::custom(concat!("expected ", stringify!($value))))
+                    }
+                }
+            }
+        };
+    }
+    literal_bool!(True, true);
+    literal_bool!(False, false);
+}
+
+impl SendAck {
+    /// An accepting ack.
+    pub fn ok(id: String, delivery: Delivery) -> Self {
+        Self::Ok {
+            ok: monostate::True,
+            id,
+            delivery,
+        }
+    }
+
+    /// A rejecting ack.
+    pub fn err(error: ErrorEvent) -> Self {
+        Self::Err {
+            ok: monostate::False,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_shapes_round_trip_and_are_told_apart_by_ok() {
+        let ok = SendAck::ok("ab-1".into(), Delivery::Cluster);
+        let json = serde_json::to_string(&ok).unwrap();
+        assert_eq!(json, r#"{"ok":true,"id":"ab-1","delivery":"cluster"}"#);
+        assert_eq!(serde_json::from_str::<SendAck>(&json).unwrap(), ok);
+
+        let err = SendAck::err(ErrorEvent {
+            event: "message".into(),
+            code: RejectionCode::Empty,
+            message: "message is empty".into(),
+        });
+        let json = serde_json::to_string(&err).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ok":false,"error":{"event":"message","code":"empty","message":"message is empty"}}"#
+        );
+        assert_eq!(serde_json::from_str::<SendAck>(&json).unwrap(), err);
+        assert!(
+            serde_json::from_str::<SendAck>(r#"{"ok":false,"id":"x","delivery":"cluster"}"#)
+                .is_err()
+        );
+    }
+}
