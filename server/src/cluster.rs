@@ -1,0 +1,203 @@
+//! Starting and stopping the instances of one process.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::serve::ListenerExt;
+use gridcast_shared::{InstanceInfo, limits::MAX_PACKET_BYTES};
+use socketioxide::SocketIo;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::{
+    Error, ServeConfig,
+    http::app,
+    instance::{ClusterAdapter, Instance, Io},
+    redis::{self, PrivateRedis},
+};
+
+/// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
+/// 128, which a burst of cluster-wide broadcasts overflows).
+const CLIENT_BUFFER: usize = 1024;
+
+/// Messages the adapter buffers between Redis and the instance.
+const ADAPTER_STREAM_BUFFER: usize = 8192;
+
+/// The running instances of this process, and the private Redis when there is one.
+#[derive(Debug)]
+pub struct Cluster {
+    instances: Vec<Running>,
+    redis_url: String,
+    private_redis: Option<PrivateRedis>,
+}
+
+#[derive(Debug)]
+struct Running {
+    instance: Arc<Instance>,
+    io: Io,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Runs `config` until `shutdown` resolves, then stops gracefully.
+pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let cluster = Cluster::start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    cluster.stop().await;
+    Ok(())
+}
+
+impl Cluster {
+    /// Starts one instance per configured port, and a private Redis when none is configured.
+    pub async fn start(config: ServeConfig) -> Result<Self, Error> {
+        if config.ports.is_empty() {
+            return Err(Error::Config("no ports given".into()));
+        }
+        let (redis_url, private_redis) = match &config.redis_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let private = PrivateRedis::start(&config.redis_server).await?;
+                tracing::info!(url = %private.url(), "no REDIS_URL configured: started a private redis-server (stopped on exit)");
+                (private.url(), Some(private))
+            }
+        };
+
+        let mut listeners = Vec::with_capacity(config.ports.len());
+        for &port in &config.ports {
+            let addr = SocketAddr::new(config.bind, port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            let port = listener.local_addr().map_err(Error::Serve)?.port();
+            listeners.push((listener, port));
+        }
+        let host = config.public_host();
+        let own_urls: Vec<String> = listeners
+            .iter()
+            .map(|(_, port)| format!("http://{host}:{port}"))
+            .collect();
+        let listed = if config.instances.is_empty() {
+            own_urls.clone()
+        } else {
+            config.instances.clone()
+        };
+
+        let mut instances = Vec::with_capacity(listeners.len());
+        for ((listener, port), url) in listeners.into_iter().zip(own_urls) {
+            let info = InstanceInfo {
+                id: format!("{:08x}", rand::random::<u32>()),
+                url,
+                port,
+            };
+            let link = redis::connect(&redis_url, config.publish_timeout).await?;
+            let instance = Arc::new(Instance::new(info, listed.clone(), link.clone()));
+            let running = serve(instance, link, listener, &config).await?;
+            tracing::info!(
+                instance = %running.instance.info.id,
+                url = %running.instance.info.url,
+                redis = %redis::redact(&redis_url),
+                "instance listening"
+            );
+            instances.push(running);
+        }
+        Ok(Self {
+            instances,
+            redis_url,
+            private_redis,
+        })
+    }
+
+    /// Base URLs of the instances, in port order of the configuration.
+    pub fn urls(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .map(|r| r.instance.info.url.clone())
+            .collect()
+    }
+
+    /// The instances' shared state.
+    pub fn instances(&self) -> impl Iterator<Item = &Arc<Instance>> {
+        self.instances.iter().map(|r| &r.instance)
+    }
+
+    /// The Redis URL the instances use.
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// Disconnects every client cleanly, stops serving, closes Redis links and stops the private
+    /// Redis.
+    pub async fn stop(self) {
+        for running in &self.instances {
+            running.io.close().await;
+            let _ = running.stop.send(true);
+        }
+        for running in self.instances {
+            match tokio::time::timeout(Duration::from_secs(5), running.task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => {
+                    tracing::warn!(instance = %running.instance.info.id, "server error: {e}")
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}")
+                }
+                Err(_) => {
+                    tracing::warn!(instance = %running.instance.info.id, "connections still open after 5s, closing")
+                }
+            }
+            running.instance.link().quit().await;
+        }
+        if let Some(mut redis) = self.private_redis {
+            redis.stop().await;
+            tracing::info!("private redis-server stopped");
+        }
+    }
+}
+
+async fn serve(
+    instance: Arc<Instance>,
+    link: redis::LinkDriver,
+    listener: TcpListener,
+    config: &ServeConfig,
+) -> Result<Running, Error> {
+    let adapter = RedisAdapterCtr::new_with_driver(
+        link,
+        RedisAdapterConfig::new()
+            .with_prefix(config.redis_prefix.clone())
+            .with_stream_buffer(ADAPTER_STREAM_BUFFER),
+    );
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PACKET_BYTES)
+        .max_buffer_size(CLIENT_BUFFER)
+        .with_state(instance.clone())
+        .with_adapter::<ClusterAdapter>(adapter)
+        .build_layer();
+    crate::socket::register(&io)
+        .await
+        .map_err(|e| Error::RedisConnect {
+            url: redis::redact(config.redis_url.as_deref().unwrap_or("private redis")),
+            reason: format!("subscribing the adapter failed: {e}"),
+        })?;
+
+    let router = app(instance.clone(), io.clone(), layer, &config.static_dir);
+    let (stop, mut stopped) = watch::channel(false);
+    let listener = listener.tap_io(|tcp| {
+        // Without it small Socket.IO frames wait for delayed ACKs (p99 32 ms instead of 5.5 ms).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            })
+            .await
+    });
+    Ok(Running {
+        instance,
+        io,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,144 @@
+//! Command line and environment configuration. Every flag can also be set with the environment
+//! variable named in its help; nothing else in the crate reads the environment.
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// The `gridcast` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridcast",
+    version,
+    about = "Socket.IO instances joined by Redis, and tools to prove the cluster works"
+)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one or more instances in this process.
+    Serve(ServeConfig),
+}
+
+/// Configuration of `gridcast serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Ports to serve, one instance each (comma-separated). Port 0 picks a free port.
+    #[arg(
+        long,
+        env = "GRIDCAST_PORTS",
+        value_delimiter = ',',
+        default_value = "3000,3001"
+    )]
+    pub ports: Vec<u16>,
+
+    /// Address to listen on.
+    #[arg(long, env = "GRIDCAST_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Redis URL (RESP3 is used whatever the URL says). Unset: a private redis-server is started on a
+    /// free loopback port and stopped on exit.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the Redis pub/sub channels; instances only see each other with the same prefix.
+    #[arg(long, env = "GRIDCAST_REDIS_PREFIX", default_value = "gridcast")]
+    pub redis_prefix: String,
+
+    /// The redis-server binary used for the private Redis.
+    #[arg(long, env = "GRIDCAST_REDIS_SERVER", default_value = "redis-server")]
+    pub redis_server: String,
+
+    /// How long a broadcast waits for Redis before it is delivered on this instance only.
+    #[arg(long, env = "GRIDCAST_PUBLISH_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub publish_timeout: Duration,
+
+    /// Directory of the built UI (trunk's `dist/`), served at `/`.
+    #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Host name put in the instance URLs clients are given (defaults to the bind address, or
+    /// `localhost` when binding to all interfaces).
+    #[arg(long, env = "GRIDCAST_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+
+    /// Instance URLs listed by `GET /instances` (comma-separated). Defaults to this process's own
+    /// instances.
+    #[arg(long, env = "GRIDCAST_INSTANCES", value_delimiter = ',')]
+    pub instances: Vec<String>,
+}
+
+impl ServeConfig {
+    /// A config for tests and tools: the given ports, a Redis URL, and defaults otherwise.
+    pub fn new(ports: Vec<u16>, redis_url: Option<String>) -> Self {
+        let cli = Cli::parse_from(["gridcast", "serve"]);
+        let Command::Serve(mut config) = cli.command;
+        config.ports = ports;
+        config.redis_url = redis_url;
+        config
+    }
+
+    /// The host name used in instance URLs.
+    pub fn public_host(&self) -> String {
+        match (&self.public_host, self.bind) {
+            (Some(host), _) => host.clone(),
+            (None, ip) if ip.is_unspecified() => "localhost".to_owned(),
+            (None, IpAddr::V6(ip)) => format!("[{ip}]"),
+            (None, IpAddr::V4(ip)) => ip.to_string(),
+        }
+    }
+}
+
+/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 5s or 1m"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ms, s or m)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn defaults_and_env_names() {
+        let c = ServeConfig::new(vec![0], None);
+        assert_eq!(c.bind.to_string(), "127.0.0.1");
+        assert_eq!(c.public_host(), "127.0.0.1");
+        assert_eq!(c.redis_prefix, "gridcast");
+        let cli = Cli::parse_from(["gridcast", "serve", "--ports", "3000,3001,3002"]);
+        let Command::Serve(c) = cli.command;
+        assert_eq!(c.ports, vec![3000, 3001, 3002]);
+    }
+}

@@ -1,0 +1,36 @@
+//! gridcast server: Socket.IO instances joined by Redis pub/sub, so that a message any client
+//! sends reaches every client on every instance.
+//!
+//! # Layout
+//! - [`config`]: the command line (`gridcast serve`), every flag also read from the environment.
+//! - [`cluster`]: starts the instances of one process and stops them gracefully.
+//! - [`instance`]: one instance's identity, counters and Socket.IO handle.
+//! - [`http`]: the axum router of an instance: `/health`, `/instances`, the UI files.
+//! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
+//! - [`limit`]: the per-socket token bucket.
+//! - [`redis`]: the Redis link (reconnecting driver for socketioxide-redis) and the private
+//!   `redis-server` started when none is configured. Nothing else in the workspace knows Redis.
+//! - [`probe`]: a native Socket.IO client on the `shared` codec, used by tests and tools.
+//! - [`error`]: the crate's error type.
+#![warn(missing_docs)]
+
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod instance;
+pub mod limit;
+pub mod probe;
+pub mod redis;
+pub mod socket;
+
+pub use cluster::{Cluster, run};
+pub use config::ServeConfig;
+pub use error::Error;
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

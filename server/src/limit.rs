@@ -1,0 +1,72 @@
+//! A token bucket per socket, so that one flooding client cannot starve the others.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// Allows `burst` events at once, refilled at `per_second`.
+#[derive(Debug)]
+pub struct RateLimit {
+    burst: f64,
+    per_second: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimit {
+    /// A full bucket.
+    pub fn new(burst: u32, per_second: u32) -> Self {
+        Self {
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+            state: Mutex::new((f64::from(burst), Instant::now())),
+        }
+    }
+
+    /// Takes one token at `now`, or says how long until one is available.
+    pub fn take_at(&self, now: Instant) -> Result<(), Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = &mut *state;
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+        }
+    }
+
+    /// Takes one token now.
+    pub fn take(&self) -> Result<(), Duration> {
+        self.take_at(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let limit = RateLimit::new(3, 10);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limit.take_at(t0).is_ok());
+        }
+        let wait = limit.take_at(t0).unwrap_err();
+        assert!(
+            wait <= Duration::from_millis(100) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert!(limit.take_at(t0 + Duration::from_millis(100)).is_ok());
+        assert!(limit.take_at(t0 + Duration::from_millis(100)).is_err());
+        // A long pause refills to the burst, not beyond.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(limit.take_at(later).is_ok());
+        }
+        assert!(limit.take_at(later).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Native Socket.IO client (filled in next).

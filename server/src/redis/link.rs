@@ -1,0 +1,157 @@
+//! The Redis link of one instance: a reconnecting driver for socketioxide-redis.
+//!
+//! socketioxide-redis publishes a broadcast before delivering it locally and awaits the publish, so a
+//! stalled Redis stalls every broadcast, local ones included. This driver therefore:
+//! - reconnects forever with capped exponential backoff, and re-subscribes every channel after a
+//!   reconnect (fred's `manage_subscriptions`);
+//! - fails a publish at once while disconnected (`fail_fast`) and after `publish_timeout` otherwise,
+//!   so that the caller can fall back to local delivery (see [`crate::socket`]);
+//! - sets TCP_NODELAY on the Redis connection.
+
+use std::{fmt, time::Duration};
+
+use fred::{
+    clients::SubscriberClient,
+    interfaces::{ClientLike, PubsubInterface},
+    prelude::{Builder, Config, Options, ReconnectPolicy, TcpConfig},
+    types::RespVersion,
+};
+use socketioxide_redis::drivers::{
+    ChanItem, Driver, MessageStream,
+    fred::{FredDriver, FredError},
+};
+
+use gridcast_shared::RedisLink;
+
+use crate::{Error, redis::redact};
+
+/// A Redis failure seen by the adapter.
+#[derive(Debug)]
+pub struct LinkError(fred::error::Error);
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "redis: {}", self.0)
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+impl From<FredError> for LinkError {
+    fn from(e: FredError) -> Self {
+        // FredError only wraps the fred error and exposes it through Display.
+        Self(fred::error::Error::new(
+            fred::error::ErrorKind::Unknown,
+            e.to_string(),
+        ))
+    }
+}
+
+/// socketioxide-redis driver over a reconnecting fred subscriber client.
+#[derive(Clone)]
+pub struct LinkDriver {
+    inner: FredDriver,
+    client: SubscriberClient,
+    publish: Options,
+}
+
+impl fmt::Debug for LinkDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkDriver")
+            .field("publish", &self.publish)
+            .finish()
+    }
+}
+
+/// Connects to `url` and returns a driver for one instance's adapter.
+///
+/// Fails with a clear error, within a few seconds, when Redis cannot be reached or does not speak
+/// RESP3; after that first connection the link reconnects on its own.
+pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver, Error> {
+    let connect_err = |reason: String| Error::RedisConnect {
+        url: redact(url),
+        reason,
+    };
+    let mut config = Config::from_url(url).map_err(|e| connect_err(e.to_string()))?;
+    // fred ignores the `protocol` query parameter; socketioxide-redis needs RESP3 push messages.
+    config.version = RespVersion::RESP3;
+    config.fail_fast = true;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(3);
+            c.internal_command_timeout = Duration::from_secs(3);
+            c.tcp = TcpConfig {
+                nodelay: Some(true),
+                ..Default::default()
+            };
+        })
+        .with_performance_config(|p| {
+            // Pub/sub messages pass through a broadcast channel before the adapter's stream; the
+            // default of 32 lags (and drops) under a burst of broadcasts.
+            p.broadcast_channel_capacity = 16 * 1024;
+        })
+        // Unlimited attempts, 50 ms doubling up to 2 s.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+        .build_subscriber_client()
+        .map_err(|e| connect_err(e.to_string()))?;
+    let _resubscribe = client.manage_subscriptions();
+    let inner = tokio::time::timeout(Duration::from_secs(5), FredDriver::new(client.clone()))
+        .await
+        .map_err(|_| connect_err("no answer within 5s".into()))?
+        .map_err(|e| connect_err(e.to_string()))?;
+    Ok(LinkDriver {
+        inner,
+        client,
+        publish: Options {
+            timeout: Some(publish_timeout),
+            fail_fast: true,
+            max_attempts: Some(1),
+            ..Default::default()
+        },
+    })
+}
+
+impl LinkDriver {
+    /// Whether the connection to Redis is up right now.
+    pub fn state(&self) -> RedisLink {
+        if self.client.is_connected() {
+            RedisLink::Up
+        } else {
+            RedisLink::Reconnecting
+        }
+    }
+
+    /// Closes the connection (used on shutdown).
+    pub async fn quit(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.quit()).await;
+    }
+}
+
+impl Driver for LinkDriver {
+    type Error = LinkError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        self.client
+            .with_options(&self.publish)
+            .spublish::<u16, _, _>(chan, val)
+            .await
+            .map(drop)
+            .map_err(LinkError)
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        Ok(self.inner.subscribe(chan, size).await?)
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        Ok(self.inner.unsubscribe(chan).await?)
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        Ok(self.inner.num_serv(chan).await?)
+    }
+}

@@ -1,0 +1,32 @@
+//! Everything that knows Redis.
+//!
+//! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
+//!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
+//!   a publish fast while Redis is away instead of stalling every broadcast.
+//! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve` without
+//!   a configured Redis and for tests.
+
+pub mod link;
+pub mod private;
+
+pub use link::{LinkDriver, LinkError, connect};
+pub use private::PrivateRedis;
+
+/// Removes the password from a Redis URL, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(super::redact("redis://user:pw@h:1/0"), "redis://***@h:1/0");
+        assert_eq!(super::redact("redis://h:1"), "redis://h:1");
+    }
+}
