@@ -168,6 +168,10 @@ async fn serve(
     );
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES)
+        // engineioxide applies `max_payload` to polling only; WebSocket messages have their own
+        // limits, 64 MiB by default, which would let one client make the server buffer that much.
+        .ws_max_message_size(MAX_PACKET_BYTES as usize)
+        .ws_max_frame_size(MAX_PACKET_BYTES as usize)
         .max_buffer_size(CLIENT_BUFFER)
         .with_state(instance.clone())
         .with_adapter::<ClusterAdapter>(adapter)

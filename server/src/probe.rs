@@ -1,1 +1,337 @@
-//! Native Socket.IO client (filled in next).
+//! A native Socket.IO v5 client over WebSocket, built on the `shared` codec.
+//!
+//! It speaks only what gridcast needs (default namespace, text packets, acks), answers pings, and
+//! hands every incoming event to the caller in order. Tests use it as a real client; tools use it
+//! to probe a cluster.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use gridcast_shared::{
+    MessageMeta,
+    codec::{CodecError, EioPacket, SioPacket},
+    event,
+};
+use serde_json::Value;
+use tokio::{
+    sync::{Mutex, mpsc, oneshot},
+    time::timeout,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+/// What can go wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The WebSocket could not be opened.
+    #[error("cannot connect to {url}: {reason}")]
+    Connect {
+        /// The Engine.IO URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server refused the namespace.
+    #[error("connection refused by the server: {0}")]
+    Refused(String),
+    /// The server sent something this client cannot decode.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] CodecError),
+    /// Nothing arrived in time.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, &'static str),
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
+}
+
+/// Something the server sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// An event with its arguments.
+    Event {
+        /// Event name.
+        event: String,
+        /// Arguments.
+        args: Vec<Value>,
+    },
+    /// The connection ended (server disconnect, close, or transport error).
+    Closed(String),
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
+
+/// A connected client on the default namespace.
+#[derive(Debug)]
+pub struct Probe {
+    sid: String,
+    out: mpsc::UnboundedSender<Message>,
+    incoming: mpsc::UnboundedReceiver<Incoming>,
+    pending: Pending,
+    next_ack: u64,
+}
+
+/// The Engine.IO WebSocket URL of a server base URL (`http://host:port`).
+pub fn engine_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    format!("{ws}{}?EIO=4&transport=websocket", event::ENGINE_IO_PATH)
+}
+
+impl Probe {
+    /// Connects to the server at `base` (e.g. `http://127.0.0.1:3000`) and joins namespace `/`.
+    pub async fn connect(base: &str) -> Result<Self, ProbeError> {
+        let url = engine_url(base);
+        let connect_err = |reason: String| ProbeError::Connect {
+            url: url.clone(),
+            reason,
+        };
+        let (ws, _) = timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        .map_err(|_| connect_err("no answer within 5s".into()))?
+        .map_err(|e| connect_err(e.to_string()))?;
+        if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+            let _ = tcp.set_nodelay(true);
+        }
+        let (mut sink, mut stream) = ws.split();
+
+        // Engine.IO open, then Socket.IO connect.
+        let open = next_text(&mut stream).await?;
+        if !matches!(EioPacket::decode(&open)?, EioPacket::Open(_)) {
+            return Err(ProbeError::Refused(format!(
+                "expected an open packet, got {open:?}"
+            )));
+        }
+        let connect = SioPacket::Connect {
+            nsp: event::NAMESPACE.into(),
+            data: None,
+        };
+        sink.send(Message::text(EioPacket::Message(connect.encode()).encode()))
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        let sid = loop {
+            match EioPacket::decode(&next_text(&mut stream).await?)? {
+                EioPacket::Message(text) => match SioPacket::decode(&text)? {
+                    SioPacket::Connect { data, .. } => {
+                        break data
+                            .as_ref()
+                            .and_then(|d| d.get("sid"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                    }
+                    SioPacket::ConnectError { message, .. } => {
+                        return Err(ProbeError::Refused(message));
+                    }
+                    _ => {}
+                },
+                EioPacket::Ping(data) => {
+                    let _ = sink
+                        .send(Message::text(EioPacket::Pong(data).encode()))
+                        .await;
+                }
+                _ => {}
+            }
+        };
+
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (in_tx, incoming) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+        let acks = pending.clone();
+        let pong = out.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                tokio::select! {
+                    frame = out_rx.recv() => match frame {
+                        Some(frame) => if let Err(e) = sink.send(frame).await { break format!("send failed: {e}") },
+                        None => { let _ = sink.close().await; break "client closed".to_owned() }
+                    },
+                    frame = stream.next() => match frame {
+                        Some(Ok(Message::Text(text))) => match handle_frame(text.as_str(), &pong, &in_tx, &acks).await {
+                            Ok(true) => {}
+                            Ok(false) => break "server closed the session".to_owned(),
+                            Err(e) => break format!("protocol error: {e}"),
+                        },
+                        Some(Ok(Message::Close(frame))) => break format!("websocket closed: {frame:?}"),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break format!("transport error: {e}"),
+                        None => break "transport closed".to_owned(),
+                    }
+                }
+            };
+            let _ = in_tx.send(Incoming::Closed(reason));
+        });
+        Ok(Self {
+            sid,
+            out,
+            incoming,
+            pending,
+            next_ack: 0,
+        })
+    }
+
+    /// The Socket.IO id the server gave this client.
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    /// Emits `event` with `args`, without asking for an ack.
+    pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), ProbeError> {
+        self.send_frame(
+            EioPacket::Message(SioPacket::event(event::NAMESPACE, event, args, None).encode())
+                .encode(),
+        )
+    }
+
+    /// Emits `event` with `args` and waits for the server's ack.
+    pub async fn emit_with_ack(
+        &mut self,
+        event: &str,
+        args: Vec<Value>,
+        wait: Duration,
+    ) -> Result<Vec<Value>, ProbeError> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().await.insert(id, tx);
+        self.send_frame(
+            EioPacket::Message(SioPacket::event(event::NAMESPACE, event, args, Some(id)).encode())
+                .encode(),
+        )?;
+        let result = timeout(wait, rx).await;
+        self.pending.lock().await.remove(&id);
+        result
+            .map_err(|_| ProbeError::Timeout(wait, "an ack"))?
+            .map_err(|_| ProbeError::Closed)
+    }
+
+    /// Sends one raw WebSocket text frame (for testing how a server handles hostile input).
+    pub fn send_frame(&self, frame: String) -> Result<(), ProbeError> {
+        self.out
+            .send(Message::text(frame))
+            .map_err(|_| ProbeError::Closed)
+    }
+
+    /// The next thing the server sent, waiting at most `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Incoming, ProbeError> {
+        timeout(wait, self.incoming.recv())
+            .await
+            .map_err(|_| ProbeError::Timeout(wait, "an event"))?
+            .ok_or(ProbeError::Closed)
+    }
+
+    /// The next `event`, skipping other events; fails if the connection closes first.
+    pub async fn next_event(
+        &mut self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Vec<Value>, ProbeError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await.map_err(|e| match e {
+                ProbeError::Timeout(..) => ProbeError::Timeout(wait, "an event"),
+                e => e,
+            })? {
+                Incoming::Event { event, args } if event == name => return Ok(args),
+                Incoming::Event { .. } => {}
+                Incoming::Closed(_) => return Err(ProbeError::Closed),
+            }
+        }
+    }
+
+    /// The next broadcast `message`: its text and, from gridcast servers, its provenance.
+    pub async fn next_message(
+        &mut self,
+        wait: Duration,
+    ) -> Result<(String, Option<MessageMeta>), ProbeError> {
+        let args = self.next_event(event::MESSAGE, wait).await?;
+        let text = args
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let meta = args
+            .get(1)
+            .and_then(|m| serde_json::from_value(m.clone()).ok());
+        Ok((text, meta))
+    }
+
+    /// Everything received within `wait` (for asserting that nothing else arrives).
+    pub async fn drain(&mut self, wait: Duration) -> Vec<Incoming> {
+        let mut all = Vec::new();
+        while let Ok(item) = self.next(wait).await {
+            let closed = matches!(item, Incoming::Closed(_));
+            all.push(item);
+            if closed {
+                break;
+            }
+        }
+        all
+    }
+
+    /// Closes the connection: Socket.IO disconnect, Engine.IO close, WebSocket close.
+    pub fn close(self) {
+        let _ = self.send_frame(
+            EioPacket::Message(
+                SioPacket::Disconnect {
+                    nsp: event::NAMESPACE.into(),
+                }
+                .encode(),
+            )
+            .encode(),
+        );
+        let _ = self.send_frame(EioPacket::Close.encode());
+    }
+}
+
+async fn next_text<S>(stream: &mut S) -> Result<String, ProbeError>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match timeout(Duration::from_secs(5), stream.next()).await {
+            Err(_) => return Err(ProbeError::Timeout(Duration::from_secs(5), "the handshake")),
+            Ok(Some(Ok(Message::Text(text)))) => return Ok(text.as_str().to_owned()),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return Err(ProbeError::Closed),
+        }
+    }
+}
+
+/// Handles one frame; `Ok(false)` when the session ended.
+async fn handle_frame(
+    text: &str,
+    out: &mpsc::UnboundedSender<Message>,
+    incoming: &mpsc::UnboundedSender<Incoming>,
+    pending: &Pending,
+) -> Result<bool, ProbeError> {
+    match EioPacket::decode(text)? {
+        EioPacket::Ping(data) => {
+            let _ = out.send(Message::text(EioPacket::Pong(data).encode()));
+        }
+        EioPacket::Close => return Ok(false),
+        EioPacket::Message(text) => match SioPacket::decode(&text)? {
+            SioPacket::Event { event, args, .. } => {
+                let _ = incoming.send(Incoming::Event { event, args });
+            }
+            SioPacket::Ack { id, args, .. } => {
+                if let Some(tx) = pending.lock().await.remove(&id) {
+                    let _ = tx.send(args);
+                }
+            }
+            SioPacket::Disconnect { .. } => return Ok(false),
+            SioPacket::Connect { .. } | SioPacket::ConnectError { .. } => {}
+        },
+        _ => {}
+    }
+    Ok(true)
+}

@@ -4,7 +4,7 @@
 /// [`RejectionCode::TooLarge`](crate::RejectionCode::TooLarge).
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// Largest Engine.IO packet an instance reads, in bytes. It is far above [`MAX_MESSAGE_BYTES`] so that
+/// Largest Engine.IO packet (polling) or WebSocket message an instance reads, in bytes. It is far above [`MAX_MESSAGE_BYTES`] so that
 /// an oversized text still reaches the handler and gets a readable error; a packet above this is a
 /// protocol violation and the transport is closed.
 pub const MAX_PACKET_BYTES: u64 = 256 * 1024;

@@ -12,7 +12,7 @@ use std::{fmt, time::Duration};
 
 use fred::{
     clients::SubscriberClient,
-    interfaces::{ClientLike, PubsubInterface},
+    interfaces::{ClientLike, EventInterface, PubsubInterface},
     prelude::{Builder, Config, Options, ReconnectPolicy, TcpConfig},
     types::RespVersion,
 };
@@ -94,11 +94,11 @@ pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver,
         .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
         .build_subscriber_client()
         .map_err(|e| connect_err(e.to_string()))?;
-    let _resubscribe = client.manage_subscriptions();
     let inner = tokio::time::timeout(Duration::from_secs(5), FredDriver::new(client.clone()))
         .await
         .map_err(|_| connect_err("no answer within 5s".into()))?
         .map_err(|e| connect_err(e.to_string()))?;
+    tokio::spawn(resubscribe_on_reconnect(client.clone()));
     Ok(LinkDriver {
         inner,
         client,
@@ -109,6 +109,37 @@ pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver,
             ..Default::default()
         },
     })
+}
+
+/// Re-subscribes the adapter's shard channels after every reconnect.
+///
+/// fred's own `manage_subscriptions` cannot be used: its `resubscribe_all` first sends `SUBSCRIBE`
+/// with the (empty) list of plain channels, which Redis answers with an error, and it returns
+/// before re-subscribing the shard channels socketioxide-redis uses. Subscribed after the first
+/// connection, this loop only sees reconnects.
+async fn resubscribe_on_reconnect(client: SubscriberClient) {
+    let mut reconnects = client.reconnect_rx();
+    loop {
+        match reconnects.recv().await {
+            Ok(server) => {
+                let channels: Vec<String> = client
+                    .tracked_shard_channels()
+                    .into_iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                match client.ssubscribe(channels.clone()).await {
+                    Ok(()) => {
+                        tracing::info!(%server, channels = channels.len(), "redis link back, re-subscribed")
+                    }
+                    Err(e) => {
+                        tracing::error!(%server, "redis link back, but re-subscribing failed: {e}")
+                    }
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 impl LinkDriver {

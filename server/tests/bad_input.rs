@@ -1,0 +1,175 @@
+//! Hostile and invalid input: the sender gets a readable error, nobody else sees anything, and the
+//! instance keeps serving.
+
+mod support;
+
+use gridcast_server::probe::{Incoming, Probe};
+use gridcast_shared::{ErrorEvent, RejectionCode, SendAck, event, limits};
+use serde_json::{Value, json};
+use support::{QUIET, WAIT, client, instances, redis};
+
+fn rejection(ack: &[Value]) -> ErrorEvent {
+    match serde_json::from_value::<SendAck>(ack[0].clone()).unwrap() {
+        SendAck::Err { error, .. } => error,
+        ok => panic!("accepted: {ok:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_payloads_are_rejected_with_a_readable_error() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut sender = client(&cluster[0]).await;
+    let mut watcher = client(&cluster[1]).await;
+
+    let oversized = "x".repeat(limits::MAX_MESSAGE_BYTES + 1);
+    let cases: Vec<(Vec<Value>, RejectionCode)> = vec![
+        (vec![json!(42)], RejectionCode::NotAString),
+        (vec![json!({"text": "hi"})], RejectionCode::NotAString),
+        (vec![json!(null)], RejectionCode::NotAString),
+        (vec![], RejectionCode::NotAString),
+        (vec![json!("")], RejectionCode::Empty),
+        (vec![json!("   ")], RejectionCode::Empty),
+        (vec![json!(oversized)], RejectionCode::TooLarge),
+    ];
+    for (args, code) in cases {
+        // With an ack: the ack says why.
+        let ack = sender
+            .emit_with_ack(event::MESSAGE, args.clone(), WAIT)
+            .await
+            .unwrap();
+        let error = rejection(&ack);
+        assert_eq!(
+            (error.code, error.event.as_str()),
+            (code, "message"),
+            "{args:?}"
+        );
+        assert!(!error.message.is_empty());
+        // Without an ack: an `error` event says why.
+        sender.emit(event::MESSAGE, args.clone()).unwrap();
+        let error: ErrorEvent =
+            serde_json::from_value(sender.next_event(event::ERROR, WAIT).await.unwrap()[0].clone())
+                .unwrap();
+        assert_eq!(error.code, code, "{args:?}");
+    }
+    // Nothing was broadcast, to anyone.
+    assert!(sender.drain(QUIET).await.is_empty());
+    assert!(watcher.drain(QUIET).await.is_empty());
+
+    // The instance still works for everybody.
+    sender
+        .emit(event::MESSAGE, vec![json!("still here")])
+        .unwrap();
+    assert_eq!(watcher.next_message(WAIT).await.unwrap().0, "still here");
+}
+
+#[tokio::test]
+async fn a_flooding_client_is_rate_limited_and_others_are_unaffected() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut flooder = client(&cluster[0]).await;
+    let mut bystander = client(&cluster[0]).await;
+    let mut remote = client(&cluster[1]).await;
+
+    let sent = 300;
+    for i in 0..sent {
+        flooder
+            .emit(event::MESSAGE, vec![json!(format!("flood {i}"))])
+            .unwrap();
+    }
+    let mut limited = 0;
+    let mut delivered = 0;
+    for item in flooder.drain(QUIET * 3).await {
+        match item {
+            Incoming::Event { event, args } if event == event::ERROR => {
+                let error: ErrorEvent = serde_json::from_value(args[0].clone()).unwrap();
+                assert_eq!(error.code, RejectionCode::RateLimited);
+                assert!(
+                    error.message.contains("too many messages"),
+                    "{}",
+                    error.message
+                );
+                limited += 1;
+            }
+            Incoming::Event { event, .. } if event == event::MESSAGE => delivered += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        limited + delivered,
+        sent,
+        "every message is either delivered or refused, none lost"
+    );
+    assert!(
+        limited > 0 && delivered >= limits::RATE_BURST as usize,
+        "limited {limited}, delivered {delivered}"
+    );
+
+    // The others saw exactly the accepted ones, and can still talk at once.
+    let seen = remote.drain(QUIET).await.len();
+    assert_eq!(seen, delivered);
+    bystander.drain(QUIET).await;
+    bystander
+        .emit(event::MESSAGE, vec![json!("bystander")])
+        .unwrap();
+    assert_eq!(remote.next_message(WAIT).await.unwrap().0, "bystander");
+}
+
+#[tokio::test]
+async fn malformed_frames_close_only_the_offender() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut good = client(&cluster[0]).await;
+    let mut remote = client(&cluster[1]).await;
+
+    for frame in [
+        "42[".to_owned(),      // truncated JSON
+        "4garbage".to_owned(), // not a Socket.IO packet
+        "x".to_owned(),        // not an Engine.IO packet
+        format!(
+            "42[\"message\",\"{}\"]",
+            "y".repeat(limits::MAX_PACKET_BYTES as usize)
+        ), // over the packet limit
+    ] {
+        let mut bad = client(&cluster[0]).await;
+        bad.send_frame(frame.clone()).unwrap();
+        let closed = bad.drain(WAIT).await;
+        assert!(
+            matches!(closed.last(), Some(Incoming::Closed(_))),
+            "{:.40}: {closed:?}",
+            frame
+        );
+    }
+    good.emit(event::MESSAGE, vec![json!("unaffected")])
+        .unwrap();
+    assert_eq!(remote.next_message(WAIT).await.unwrap().0, "unaffected");
+    assert_eq!(good.next_message(WAIT).await.unwrap().0, "unaffected");
+}
+
+#[tokio::test]
+async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 1).await;
+    let base = support::url(&cluster[0]);
+    let res = Probe::connect(&format!("{base}/not-socket-io")).await;
+    assert!(res.is_err());
+    let health = reqwest_get(&format!("{base}/health")).await;
+    assert!(health.contains("\"redis\":\"up\""), "{health}");
+}
+
+/// A minimal HTTP GET on a fresh connection (keeps the dev-dependencies small).
+async fn reqwest_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}

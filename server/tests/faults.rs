@@ -1,0 +1,186 @@
+//! Behaviour under faults: Redis lost and back, an instance killed, Redis unreachable or missing.
+
+mod support;
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use gridcast_server::{Cluster, Error, ServeConfig, probe::Probe, redis::private::free_port};
+use gridcast_shared::{Delivery, SendAck, event};
+use serde_json::json;
+use support::{QUIET, WAIT, client, instances, redis};
+
+async fn send(probe: &mut Probe, text: &str) -> Delivery {
+    let ack = probe
+        .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
+        .await
+        .unwrap();
+    match serde_json::from_value(ack[0].clone()).unwrap() {
+        SendAck::Ok { delivery, .. } => delivery,
+        err => panic!("rejected: {err:?}"),
+    }
+}
+
+#[tokio::test]
+async fn redis_lost_keeps_local_delivery_and_cluster_delivery_resumes_when_it_is_back() {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut a = client(&cluster[0]).await;
+    let mut a2 = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+
+    redis.stop().await;
+    // While Redis is away the sender's own instance still delivers, and says so.
+    assert_eq!(send(&mut a, "during outage").await, Delivery::LocalOnly);
+    assert_eq!(a.next_message(WAIT).await.unwrap().0, "during outage");
+    assert_eq!(a2.next_message(WAIT).await.unwrap().0, "during outage");
+    let health = cluster[0].instances().next().unwrap().health(2);
+    assert_eq!(health.redis, gridcast_shared::RedisLink::Reconnecting);
+    assert!(health.local_only_broadcasts >= 1);
+
+    redis.restart().await.unwrap();
+    let back = Instant::now();
+    // Cluster-wide delivery comes back on its own: retry until B hears from A (bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let text = format!("after restart {attempt}");
+        let delivery = send(&mut a, &text).await;
+        if delivery == Delivery::Cluster
+            && let Ok((got, _)) = b.next_message(Duration::from_millis(500)).await
+        {
+            assert!(got.starts_with("after restart"), "{got}");
+            eprintln!(
+                "cluster delivery resumed {:?} after Redis restarted ({attempt} attempts)",
+                back.elapsed()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cross-instance delivery did not resume within 20s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And it is symmetric: B reaches A.
+    a.drain(QUIET).await;
+    assert_eq!(send(&mut b, "B after restart").await, Delivery::Cluster);
+    assert_eq!(a.next_message(WAIT).await.unwrap().0, "B after restart");
+}
+
+#[tokio::test]
+async fn a_killed_instance_process_does_not_disturb_the_others() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let port = free_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "serve",
+            "--ports",
+            &port.to_string(),
+            "--redis-url",
+            &redis.url(),
+        ])
+        .args(["--static-dir", "/nonexistent-gridcast-dist"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let victim_url = format!("http://127.0.0.1:{port}");
+    let mut victim = connect_with_retry(&victim_url).await;
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+
+    // The third process is part of the cluster.
+    a.emit(event::MESSAGE, vec![json!("to three")]).unwrap();
+    assert_eq!(victim.next_message(WAIT).await.unwrap().0, "to three");
+    b.next_message(WAIT).await.unwrap();
+    a.next_message(WAIT).await.unwrap();
+
+    child.start_kill().unwrap(); // SIGKILL: no graceful anything.
+    child.wait().await.unwrap();
+    assert!(matches!(
+        victim.drain(WAIT).await.last(),
+        Some(gridcast_server::probe::Incoming::Closed(_))
+    ));
+
+    for a_sends in [true, false] {
+        let (sender, receiver) = if a_sends {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let text = format!("after kill, A sends: {a_sends}");
+        assert_eq!(send(sender, &text).await, Delivery::Cluster);
+        assert_eq!(receiver.next_message(WAIT).await.unwrap().0, text);
+        assert_eq!(sender.next_message(WAIT).await.unwrap().0, text);
+    }
+}
+
+async fn connect_with_retry(url: &str) -> Probe {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Probe::connect(url).await {
+            Ok(mut probe) => {
+                probe.next_event(event::WELCOME, WAIT).await.unwrap();
+                return probe;
+            }
+            Err(e) if Instant::now() > deadline => panic!("{url} never came up: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_gracefully_stopped_instance_disconnects_its_clients_cleanly() {
+    let redis = redis().await;
+    let mut cluster = instances(&redis, 2).await;
+    let mut leaving = client(&cluster[1]).await;
+    let mut staying = client(&cluster[0]).await;
+    cluster.pop().unwrap().stop().await;
+    let last = leaving.drain(WAIT).await;
+    assert!(
+        matches!(
+            last.last(),
+            Some(gridcast_server::probe::Incoming::Closed(_))
+        ),
+        "{last:?}"
+    );
+    assert_eq!(send(&mut staying, "alone").await, Delivery::Cluster);
+    assert_eq!(staying.next_message(WAIT).await.unwrap().0, "alone");
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_clear_error_naming_the_url() {
+    let port = free_port().unwrap();
+    let url = format!("redis://user:secret@127.0.0.1:{port}");
+    let started = Instant::now();
+    let err = Cluster::start(ServeConfig::new(vec![0], Some(url)))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(matches!(err, Error::RedisConnect { .. }), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("secret"), "password leaked: {text}");
+}
+
+#[tokio::test]
+async fn a_missing_redis_server_names_the_install_command() {
+    let mut config = ServeConfig::new(vec![0], None);
+    config.redis_server = "/nonexistent/redis-server".into();
+    let err = Cluster::start(config).await.unwrap_err();
+    assert!(matches!(err, Error::RedisServerMissing { .. }), "{err}");
+    assert!(
+        err.to_string().contains("apt-get install redis-server"),
+        "{err}"
+    );
+}

@@ -1,0 +1,58 @@
+//! Test support: real redis-server processes and real instances on free loopback ports, cleaned up
+//! when dropped (also when a test panics).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use gridcast_server::{Cluster, ServeConfig, probe::Probe, redis::PrivateRedis};
+
+/// How long any single expected event may take. Generous: CI machines are slow and shared.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How long we listen to be sure nothing more arrives.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A fresh redis-server on a free loopback port.
+pub async fn redis() -> PrivateRedis {
+    init_tracing();
+    PrivateRedis::start("redis-server").await.expect(
+        "redis-server must be installed for the integration tests (apt-get install redis-server)",
+    )
+}
+
+/// `n` instances on free ports sharing `redis`, each its own [`Cluster`] so one can be stopped
+/// alone. The prefix is random so that tests never see each other even on one Redis.
+pub async fn instances(redis: &PrivateRedis, n: usize) -> Vec<Cluster> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut config = ServeConfig::new(vec![0], Some(redis.url()));
+        config.publish_timeout = Duration::from_millis(300);
+        config.static_dir = "/nonexistent-gridcast-dist".into();
+        out.push(Cluster::start(config).await.expect("instance starts"));
+    }
+    out
+}
+
+/// The base URL of a single-instance cluster.
+pub fn url(cluster: &Cluster) -> String {
+    cluster.urls().remove(0)
+}
+
+/// A probe connected to `cluster`, past its `welcome` event.
+pub async fn client(cluster: &Cluster) -> Probe {
+    let mut probe = Probe::connect(&url(cluster)).await.expect("probe connects");
+    probe
+        .next_event(gridcast_shared::event::WELCOME, WAIT)
+        .await
+        .expect("welcome arrives");
+    probe
+}
