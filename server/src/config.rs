@@ -62,8 +62,8 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// Host name put in the instance URLs clients are given (defaults to the bind address, or
-    /// `localhost` when binding to all interfaces).
+    /// Host name put in the instance URLs clients are given (defaults to `localhost` for loopback
+    /// and all-interfaces binds, the bind address otherwise).
     #[arg(long, env = "GRIDCAST_PUBLIC_HOST")]
     pub public_host: Option<String>,
 
@@ -87,7 +87,7 @@ impl ServeConfig {
     pub fn public_host(&self) -> String {
         match (&self.public_host, self.bind) {
             (Some(host), _) => host.clone(),
-            (None, ip) if ip.is_unspecified() => "localhost".to_owned(),
+            (None, ip) if ip.is_unspecified() || ip.is_loopback() => "localhost".to_owned(),
             (None, IpAddr::V6(ip)) => format!("[{ip}]"),
             (None, IpAddr::V4(ip)) => ip.to_string(),
         }
@@ -135,7 +135,7 @@ mod tests {
     fn defaults_and_env_names() {
         let c = ServeConfig::new(vec![0], None);
         assert_eq!(c.bind.to_string(), "127.0.0.1");
-        assert_eq!(c.public_host(), "127.0.0.1");
+        assert_eq!(c.public_host(), "localhost");
         assert_eq!(c.redis_prefix, "gridcast");
         let cli = Cli::parse_from(["gridcast", "serve", "--ports", "3000,3001,3002"]);
         let Command::Serve(c) = cli.command;

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use futures_util::{SinkExt, StreamExt};
 use gridcast_shared::{
     MessageMeta,
-    codec::{CodecError, EioPacket, SioPacket},
+    codec::{CodecError, EioPacket, SioPacket, engine_url},
     event,
 };
 use serde_json::Value;
@@ -68,19 +68,6 @@ pub struct Probe {
     incoming: mpsc::UnboundedReceiver<Incoming>,
     pending: Pending,
     next_ack: u64,
-}
-
-/// The Engine.IO WebSocket URL of a server base URL (`http://host:port`).
-pub fn engine_url(base: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let ws = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        base.to_owned()
-    };
-    format!("{ws}{}?EIO=4&transport=websocket", event::ENGINE_IO_PATH)
 }
 
 impl Probe {

@@ -16,6 +16,21 @@ mod socketio;
 pub use engineio::{EioPacket, OpenPayload};
 pub use socketio::SioPacket;
 
+/// The Engine.IO WebSocket URL of a server base URL: `http://h:3000` becomes
+/// `ws://h:3000/socket.io/?EIO=4&transport=websocket` (and `https` becomes `wss`).
+pub fn engine_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let ws = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some(("http", rest)) => format!("ws://{rest}"),
+        _ => base.to_owned(),
+    };
+    format!(
+        "{ws}{}?EIO=4&transport=websocket",
+        crate::event::ENGINE_IO_PATH
+    )
+}
+
 /// A frame that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
@@ -49,5 +64,20 @@ impl CodecError {
             what,
             reason: err.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_urls() {
+        assert_eq!(
+            super::engine_url("http://127.0.0.1:3000/"),
+            "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            super::engine_url("https://example.org"),
+            "wss://example.org/socket.io/?EIO=4&transport=websocket"
+        );
     }
 }

@@ -1,0 +1,9 @@
+//! The UI components. Each reads the [`Connection`](crate::sio::Connection) from context.
+
+mod composer;
+mod header;
+mod message_list;
+
+pub use composer::Composer;
+pub use header::Header;
+pub use message_list::MessageList;

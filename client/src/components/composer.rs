@@ -1,0 +1,48 @@
+//! The input line: type, press Enter or Send.
+
+use leptos::prelude::*;
+
+use crate::sio::{ConnState, Connection};
+
+/// Text input, Send button, size counter and the latest notice.
+#[component]
+pub fn Composer() -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let text = RwSignal::new(String::new());
+    let connected = move || matches!(conn.state.get(), ConnState::Connected { .. });
+    let bytes = move || text.with(String::len);
+    let too_long = move || bytes() > conn.max_message_bytes.get();
+    let send = move || {
+        if conn.send(&text.get_untracked()) {
+            text.set(String::new());
+        }
+    };
+    view! {
+        <footer class="composer">
+            <form on:submit=move |ev| { ev.prevent_default(); send(); }>
+                <input
+                    id="message-input"
+                    type="text"
+                    placeholder=move || if connected() { "Type a message and press Enter" } else { "Waiting for the connection…" }
+                    autocomplete="off"
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                />
+                <span class=move || if too_long() { "count over" } else { "count" }>
+                    {move || format!("{}/{}", bytes(), conn.max_message_bytes.get())}
+                </span>
+                <button id="send" type="submit" disabled=move || !connected() || too_long()>"Send"</button>
+            </form>
+            <p
+                id="notice"
+                class=move || match conn.notice.get() {
+                    Some(n) if n.error => "notice error",
+                    Some(_) => "notice",
+                    None => "notice empty",
+                }
+            >
+                {move || conn.notice.get().map(|n| n.text).unwrap_or_default()}
+            </p>
+        </footer>
+    }
+}

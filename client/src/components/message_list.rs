@@ -1,0 +1,79 @@
+//! The list of received messages, newest at the bottom.
+
+use std::collections::VecDeque;
+
+use leptos::{html, prelude::*};
+
+use crate::{
+    colour,
+    sio::{Connection, HISTORY, Line},
+};
+
+/// Every message received on the current connection, with origin, sender and latency.
+#[component]
+pub fn MessageList() -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let list = NodeRef::<html::Ol>::new();
+    // Keep the newest message in view: a DOM side effect, so an Effect.
+    Effect::new(move |_| {
+        conn.lines.track();
+        if let Some(list) = list.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+    view! {
+        <main class="messages">
+            <Show
+                when=move || !conn.lines.with(|l| l.is_empty())
+                fallback=|| view! {
+                    <div class="empty">
+                        <p>"No messages yet."</p>
+                        <p class="hint">"Open this page again on another port, pick a different instance there, and send a message: it crosses instances through Redis."</p>
+                    </div>
+                }
+            >
+                <ol class="lines" node_ref=list id="messages">
+                    <For each=move || conn.lines.get() key=|line| line.key.clone() let:line>
+                        <MessageLine line=line />
+                    </For>
+                </ol>
+            </Show>
+            <Show when=move || { conn.lines.with(VecDeque::len) >= HISTORY }>
+                <p class="cap">{format!("showing the latest {HISTORY} messages")}</p>
+            </Show>
+        </main>
+    }
+}
+
+/// One message: coloured by the instance it entered the cluster through.
+#[component]
+pub fn MessageLine(
+    /// The message.
+    line: Line,
+) -> impl IntoView {
+    let origin_label = if line.origin_url.is_empty() {
+        "unknown instance".to_owned()
+    } else {
+        colour::label(&line.origin_url)
+    };
+    let latency = line
+        .latency_ms
+        .map(|ms| format!("{} ms", ms.max(0)))
+        .unwrap_or_else(|| "–".into());
+    let class = if line.mine { "line mine" } else { "line" };
+    view! {
+        <li class=class style=colour::style(&line.origin_url) data-origin=line.origin_url.clone()>
+            <div class="meta">
+                <span class="origin" title=format!("instance {}", line.origin)>{origin_label}</span>
+                <span class="sender" title="sender socket id">{if line.mine { "you".to_owned() } else { short(&line.sender) }}</span>
+                <span class="latency" title="origin instance received it → this page received it">{latency}</span>
+                <span class="time">{line.time}</span>
+            </div>
+            <div class="text">{line.text}</div>
+        </li>
+    }
+}
+
+fn short(sid: &str) -> String {
+    sid.chars().take(8).collect()
+}

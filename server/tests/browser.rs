@@ -1,0 +1,266 @@
+//! Browser end to end: the built UI in headless Debian Chromium, driven over WebDriver.
+//!
+//! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
+//! installed; it fails with instructions otherwise rather than skipping.
+
+mod support;
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator, key::Key};
+use gridcast_server::{Cluster, ServeConfig, redis::private::free_port};
+use serde_json::{Value, json};
+use support::redis;
+
+const UI_WAIT: Duration = Duration::from_secs(20);
+
+fn dist_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"));
+    assert!(
+        dir.join("index.html").is_file(),
+        "the UI is not built: run `./dev test` (or `trunk build --release`) before the browser tests"
+    );
+    dir
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../test-artifacts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver in its own process group, killed with every browser it started when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = free_port().unwrap();
+        let mut cmd = Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .expect("chromedriver must be installed for the browser tests (apt-get install chromium chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            url,
+            _profile: TempDir::new(),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let profile = TempDir::new();
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                    "--disable-sync", "--window-size=1200,760",
+                    format!("--user-data-dir={}", profile.0.display()),
+                ]
+            }
+        });
+        std::mem::forget(profile); // Chromium owns it until the process group dies; it lives in /tmp.
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session starts")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Kill chromedriver and the browsers it started (same process group).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("gridcast-e2e-{:08x}", rand_u32()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().rotate_left(16)
+}
+
+/// Polls a JavaScript expression until it is truthy.
+async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Value>) -> Value {
+    let deadline = Instant::now() + UI_WAIT;
+    loop {
+        let value = page
+            .execute(&format!("return ({expr});"), args.clone())
+            .await
+            .unwrap();
+        if !(value.is_null() || value == json!(false) || value == json!("")) {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let status = page
+                .execute(
+                    "return document.querySelector('#status')?.textContent",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            panic!("timed out waiting for {what} (status: {status})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_connected_to(page: &Client, url: &str) {
+    let label = url.trim_start_matches("http://").to_owned();
+    wait_js(
+        page,
+        &format!("a connection to {label}"),
+        "document.querySelector('#status.ok') && document.querySelector('#status').textContent.includes(arguments[0])",
+        vec![json!(label)],
+    )
+    .await;
+}
+
+async fn send(page: &Client, text: &str) {
+    let input = page.find(Locator::Css("#message-input")).await.unwrap();
+    input
+        .send_keys(&format!("{text}{}", char::from(Key::Enter)))
+        .await
+        .unwrap();
+}
+
+/// Waits for a message with `text` and returns the origin URL its line shows.
+async fn wait_message(page: &Client, text: &str) -> String {
+    let origin = wait_js(
+        page,
+        &format!("message {text:?}"),
+        "[...document.querySelectorAll('#messages li')].filter(li => li.querySelector('.text').textContent === arguments[0]).map(li => li.dataset.origin)[0]",
+        vec![json!(text)],
+    )
+    .await;
+    origin.as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switch() {
+    let dist = dist_dir();
+    let redis = redis().await;
+    let mut config = ServeConfig::new(vec![0, 0], Some(redis.url()));
+    config.static_dir = dist;
+    let cluster = Cluster::start(config).await.unwrap();
+    let urls = cluster.urls();
+    let driver = Driver::start().await;
+    let a = driver.browser().await;
+    let b = driver.browser().await;
+
+    a.goto(&urls[0]).await.unwrap();
+    b.goto(&urls[1]).await.unwrap();
+    wait_connected_to(&a, &urls[0]).await;
+    wait_connected_to(&b, &urls[1]).await;
+
+    // Typed in A (on instance 0), it appears in B (on instance 1), marked with A's instance.
+    send(&a, "hello from tab A").await;
+    assert_eq!(wait_message(&b, "hello from tab A").await, urls[0]);
+    assert_eq!(wait_message(&a, "hello from tab A").await, urls[0]);
+    let latency = b
+        .execute("return [...document.querySelectorAll('#messages li .latency')].map(e => e.textContent)", vec![])
+        .await
+        .unwrap();
+    assert!(latency[0].as_str().unwrap().ends_with(" ms"), "{latency}");
+
+    // And back, B to A.
+    send(&b, "hello from tab B").await;
+    assert_eq!(wait_message(&a, "hello from tab B").await, urls[1]);
+
+    // Switch A to instance 1 with the dropdown: still connected, messages still cross.
+    let picker = a.find(Locator::Css("#instance-picker")).await.unwrap();
+    picker.select_by_value(&urls[1]).await.unwrap();
+    wait_connected_to(&a, &urls[1]).await;
+    send(&a, "A after switching").await;
+    assert_eq!(wait_message(&b, "A after switching").await, urls[1]);
+    // ...and B's switch to instance 0 works the other way.
+    let picker = b.find(Locator::Css("#instance-picker")).await.unwrap();
+    picker.select_by_value(&urls[0]).await.unwrap();
+    wait_connected_to(&b, &urls[0]).await;
+    send(&b, "B after switching").await;
+    assert_eq!(wait_message(&a, "B after switching").await, urls[0]);
+
+    // Markup arrives as inert text.
+    let hostile = "<img src=x onerror=\"window.__pwned=1\"><b>bold?</b>";
+    send(&a, hostile).await;
+    wait_message(&b, hostile).await;
+    let injected = b
+        .execute("return [document.querySelectorAll('#messages img, #messages b').length, window.__pwned === undefined]", vec![])
+        .await
+        .unwrap();
+    assert_eq!(injected, json!([0, true]));
+
+    // An oversized message is refused in the page with a readable notice; nothing is sent.
+    let long = "x".repeat(gridcast_shared::limits::MAX_MESSAGE_BYTES + 1);
+    a.execute(
+        "const i = document.querySelector('#message-input'); i.value = arguments[0]; i.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![json!(long)],
+    )
+    .await
+    .unwrap();
+    let disabled = a
+        .execute("return document.querySelector('#send').disabled", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        disabled,
+        json!(true),
+        "Send stays disabled for an oversized message"
+    );
+
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-e2e.png"), png).unwrap();
+    let png = a.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-e2e-a.png"), png).unwrap();
+
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    cluster.stop().await;
+}
