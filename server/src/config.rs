@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one or more instances in this process.
     Serve(ServeConfig),
+    /// Check that every instance reaches every other (N × N matrix); exit 0 only if all pass.
+    Check(crate::check::CheckConfig),
 }
 
 /// Configuration of `gridcast serve`.
@@ -77,7 +79,9 @@ impl ServeConfig {
     /// A config for tests and tools: the given ports, a Redis URL, and defaults otherwise.
     pub fn new(ports: Vec<u16>, redis_url: Option<String>) -> Self {
         let cli = Cli::parse_from(["gridcast", "serve"]);
-        let Command::Serve(mut config) = cli.command;
+        let Command::Serve(mut config) = cli.command else {
+            unreachable!("parsed `serve`")
+        };
         config.ports = ports;
         config.redis_url = redis_url;
         config
@@ -138,7 +142,9 @@ mod tests {
         assert_eq!(c.public_host(), "localhost");
         assert_eq!(c.redis_prefix, "gridcast");
         let cli = Cli::parse_from(["gridcast", "serve", "--ports", "3000,3001,3002"]);
-        let Command::Serve(c) = cli.command;
+        let Command::Serve(c) = cli.command else {
+            unreachable!("parsed `serve`")
+        };
         assert_eq!(c.ports, vec![3000, 3001, 3002]);
     }
 }

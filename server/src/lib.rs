@@ -2,7 +2,9 @@
 //! sends reaches every client on every instance.
 //!
 //! # Layout
-//! - [`config`]: the command line (`gridcast serve`), every flag also read from the environment.
+//! - [`config`]: the command line (`gridcast serve`, `gridcast check`), every flag also read from
+//!   the environment.
+//! - [`check`]: the grid check: one probe per instance, an N × N delivery matrix.
 //! - [`cluster`]: starts the instances of one process and stops them gracefully.
 //! - [`instance`]: one instance's identity, counters and Socket.IO handle.
 //! - [`http`]: the axum router of an instance: `/health`, `/instances`, the UI files.
@@ -14,6 +16,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -14,6 +14,20 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(config) => gridcast_server::run(config, shutdown_signal()).await?,
+        Command::Check(config) => {
+            let report = gridcast_server::check::run(&config.urls, config.timeout).await;
+            if config.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!(
+                    "{}",
+                    gridcast_server::check::render(&report, config.timeout)
+                );
+            }
+            if !report.passed {
+                std::process::exit(1);
+            }
+        }
     }
     Ok(())
 }

@@ -6,6 +6,8 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use futures_util::{SinkExt, StreamExt};
 use gridcast_shared::{
     MessageMeta,
@@ -53,6 +55,8 @@ pub enum Incoming {
         event: String,
         /// Arguments.
         args: Vec<Value>,
+        /// When the frame was read off the socket.
+        at: Instant,
     },
     /// The connection ended (server disconnect, close, or transport error).
     Closed(String),
@@ -228,7 +232,7 @@ impl Probe {
                 ProbeError::Timeout(..) => ProbeError::Timeout(wait, "an event"),
                 e => e,
             })? {
-                Incoming::Event { event, args } if event == name => return Ok(args),
+                Incoming::Event { event, args, .. } if event == name => return Ok(args),
                 Incoming::Event { .. } => {}
                 Incoming::Closed(_) => return Err(ProbeError::Closed),
             }
@@ -308,7 +312,11 @@ async fn handle_frame(
         EioPacket::Close => return Ok(false),
         EioPacket::Message(text) => match SioPacket::decode(&text)? {
             SioPacket::Event { event, args, .. } => {
-                let _ = incoming.send(Incoming::Event { event, args });
+                let _ = incoming.send(Incoming::Event {
+                    event,
+                    args,
+                    at: Instant::now(),
+                });
             }
             SioPacket::Ack { id, args, .. } => {
                 if let Some(tx) = pending.lock().await.remove(&id) {

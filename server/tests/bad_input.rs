@@ -81,7 +81,7 @@ async fn a_flooding_client_is_rate_limited_and_others_are_unaffected() {
     let mut delivered = 0;
     for item in flooder.drain(QUIET * 3).await {
         match item {
-            Incoming::Event { event, args } if event == event::ERROR => {
+            Incoming::Event { event, args, .. } if event == event::ERROR => {
                 let error: ErrorEvent = serde_json::from_value(args[0].clone()).unwrap();
                 assert_eq!(error.code, RejectionCode::RateLimited);
                 assert!(

@@ -13,10 +13,12 @@
 //! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`].
 //! - [`codec`]: Engine.IO and Socket.IO packet encoding and decoding (text frames only).
 //! - [`instance`]: instance identity and the `/health` and `/instances` response bodies.
+//! - [`grid`]: the grid check: tags, the sender × receiver matrix, and its diagnosis.
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod event;
+pub mod grid;
 pub mod instance;
 pub mod limits;
 pub mod message;

@@ -1,0 +1,142 @@
+//! `gridcast check` against a healthy cluster, a split one, and the Node.js reference cluster.
+
+mod support;
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use gridcast_server::{check, redis::private::free_port};
+use gridcast_shared::grid::{Cell, GridReport};
+use support::{instances, redis, url};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the real binary and returns its exit code and parsed `--json` report.
+async fn check_binary(urls: &[String]) -> (i32, GridReport) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "check",
+            "--json",
+            "--timeout",
+            "5s",
+            "--urls",
+            &urls.join(","),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap(), report)
+}
+
+#[tokio::test]
+async fn a_healthy_three_instance_cluster_passes_every_cell() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 3).await;
+    let urls: Vec<String> = cluster.iter().map(url).collect();
+
+    let report = check::run(&urls, TIMEOUT).await;
+    assert!(report.passed, "{}", check::render(&report, TIMEOUT));
+    assert_eq!(report.cells.len(), 3);
+    assert!(
+        report
+            .cells
+            .iter()
+            .flatten()
+            .all(|c| matches!(c, Cell::Ok { .. }))
+    );
+    let table = check::render(&report, TIMEOUT);
+    assert!(
+        table.contains("result: PASS") && table.contains(" ms"),
+        "{table}"
+    );
+
+    let (code, report) = check_binary(&urls).await;
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report.passed);
+}
+
+#[tokio::test]
+async fn a_cluster_split_across_two_redis_servers_fails_on_exactly_the_cross_cells() {
+    let redis_a = redis().await;
+    let redis_b = redis().await;
+    let mut cluster = instances(&redis_a, 2).await;
+    cluster.extend(instances(&redis_b, 1).await);
+    let urls: Vec<String> = cluster.iter().map(url).collect();
+
+    let (code, report) = check_binary(&urls).await;
+    assert_eq!(code, 1);
+    assert!(!report.passed);
+    for from in 0..3 {
+        for to in 0..3 {
+            let same_redis = (from < 2) == (to < 2);
+            assert_eq!(
+                report.cells[from][to].delivered(),
+                same_redis,
+                "{from} → {to}: {:?}",
+                report.cells[from][to]
+            );
+        }
+    }
+    assert!(
+        report.diagnosis[0].contains("2 isolated groups")
+            && report.diagnosis[0].contains("Redis server or channel prefix"),
+        "{:?}",
+        report.diagnosis
+    );
+}
+
+/// One `node interop/reference-server.mjs` instance, killed when dropped.
+struct NodeServer {
+    _child: Child,
+    url: String,
+}
+
+impl NodeServer {
+    async fn start(redis_url: &str) -> Self {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../interop"));
+        assert!(
+            dir.join("node_modules/socket.io").is_dir(),
+            "the Node.js reference server is not installed: run `./dev test` (or `npm ci --prefix interop`)"
+        );
+        let port = free_port().unwrap();
+        let mut child = Command::new("node")
+            .arg(dir.join("reference-server.mjs"))
+            .args([&port.to_string(), redis_url])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await;
+        assert!(
+            matches!(ready, Ok(Ok(Some(ref l))) if l.starts_with("listening")),
+            "{ready:?}"
+        );
+        Self {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_nodejs_reference_cluster_passes_too() {
+    let redis = redis().await;
+    let a = NodeServer::start(&redis.url()).await;
+    let b = NodeServer::start(&redis.url()).await;
+    let urls = vec![a.url.clone(), b.url.clone()];
+    let (code, report) = check_binary(&urls).await;
+    assert_eq!(code, 0, "{report:?}");
+    assert!(
+        report
+            .cells
+            .iter()
+            .flatten()
+            .all(|c| matches!(c, Cell::Ok { .. }))
+    );
+}
