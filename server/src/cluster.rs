@@ -36,6 +36,7 @@ struct Running {
     io: Io,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    heartbeat: JoinHandle<()>,
 }
 
 /// Runs `config` until `shutdown` resolves, then stops gracefully.
@@ -90,7 +91,12 @@ impl Cluster {
                 port,
             };
             let link = redis::connect(&redis_url, config.publish_timeout).await?;
-            let instance = Arc::new(Instance::new(info, listed.clone(), link.clone()));
+            let instance = Arc::new(Instance::new(
+                info,
+                listed.clone(),
+                link.clone(),
+                &config.redis_prefix,
+            ));
             let running = serve(instance, link, listener, &config).await?;
             tracing::info!(
                 instance = %running.instance.info.id,
@@ -133,6 +139,15 @@ impl Cluster {
             let _ = running.stop.send(true);
         }
         for running in self.instances {
+            running.heartbeat.abort();
+            if let Err(e) = running
+                .instance
+                .registry()
+                .leave(&running.instance.info.id)
+                .await
+            {
+                tracing::debug!(instance = %running.instance.info.id, "could not leave the registry: {e}");
+            }
             match tokio::time::timeout(Duration::from_secs(5), running.task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => {
@@ -198,10 +213,38 @@ async fn serve(
             })
             .await
     });
+    let heartbeat = tokio::spawn(heartbeat(instance.clone(), io.clone()));
     Ok(Running {
         instance,
         io,
         stop,
         task,
+        heartbeat,
     })
+}
+
+/// Keeps this instance listed in the registry while it runs.
+async fn heartbeat(instance: Arc<Instance>, io: Io) {
+    let mut tick = tokio::time::interval(crate::redis::registry::HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match instance
+            .registry()
+            .beat(&instance.live(io.sockets().len()))
+            .await
+        {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!(instance = %instance.info.id, "registry heartbeat restored");
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(instance = %instance.info.id, "registry heartbeat failed: {e}");
+            }
+            Err(_) => {}
+        }
+    }
 }

@@ -54,7 +54,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 }
 
 async fn instances(State(state): State<AppState>) -> Json<InstanceList> {
-    Json(state.instance.instance_list())
+    Json(state.instance.instance_list(state.io.sockets().len()).await)
 }
 
 async fn ui_missing() -> impl IntoResponse {

@@ -2,11 +2,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use gridcast_shared::{Health, InstanceInfo, InstanceList, MessageMeta};
+use gridcast_shared::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta};
 use socketioxide::{SocketIo, adapter::Emitter};
 use socketioxide_redis::CustomRedisAdapter;
 
-use crate::redis::LinkDriver;
+use crate::{
+    now_ms,
+    redis::{LinkDriver, Registry},
+};
 
 /// The socketioxide adapter every instance uses: socketioxide-redis over [`LinkDriver`].
 pub type ClusterAdapter = CustomRedisAdapter<Emitter, LinkDriver>;
@@ -19,20 +22,25 @@ pub type Io = SocketIo<ClusterAdapter>;
 pub struct Instance {
     /// Who this instance is.
     pub info: InstanceInfo,
-    /// URLs listed by `GET /instances`.
+    /// URLs listed by `GET /instances` when the registry cannot be read.
     pub instances: Vec<String>,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_at: u64,
     link: LinkDriver,
+    registry: Registry,
     seq: AtomicU64,
     dropped: AtomicU64,
     local_only: AtomicU64,
 }
 
 impl Instance {
-    /// A new instance with zeroed counters.
-    pub fn new(info: InstanceInfo, instances: Vec<String>, link: LinkDriver) -> Self {
+    /// A new instance with zeroed counters, registering under the cluster's channel `prefix`.
+    pub fn new(info: InstanceInfo, instances: Vec<String>, link: LinkDriver, prefix: &str) -> Self {
         Self {
             info,
             instances,
+            started_at: now_ms(),
+            registry: link.registry(prefix),
             link,
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -78,11 +86,54 @@ impl Instance {
         }
     }
 
-    /// The body of `GET /instances`.
-    pub fn instance_list(&self) -> InstanceList {
+    /// The cluster registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// This instance as the registry shows it.
+    pub fn live(&self, clients: usize) -> LiveInstance {
+        LiveInstance {
+            info: self.info.clone(),
+            started_at: self.started_at,
+            clients,
+        }
+    }
+
+    /// The body of `GET /instances`: the live registry, or this instance's configuration when
+    /// Redis cannot be read.
+    pub async fn instance_list(&self, clients: usize) -> InstanceList {
+        let (mut live, source) = match self.registry.live().await {
+            Ok(live) => (live, ListSource::Registry),
+            Err(e) => {
+                tracing::debug!(instance = %self.info.id, "registry unreadable: {e}");
+                let live = self
+                    .instances
+                    .iter()
+                    .map(|url| LiveInstance {
+                        info: InstanceInfo {
+                            id: String::new(),
+                            url: url.clone(),
+                            port: 0,
+                        },
+                        started_at: 0,
+                        clients: 0,
+                    })
+                    .collect();
+                (live, ListSource::Config)
+            }
+        };
+        // This instance is live by definition, even before its first heartbeat lands.
+        match live.iter_mut().find(|l| l.info.url == self.info.url) {
+            Some(me) => *me = self.live(clients),
+            None => live.push(self.live(clients)),
+        }
+        live.sort_by(|a, b| a.info.url.cmp(&b.info.url));
         InstanceList {
             this: self.info.clone(),
-            instances: self.instances.clone(),
+            instances: live.iter().map(|l| l.info.url.clone()).collect(),
+            live,
+            source,
         }
     }
 }

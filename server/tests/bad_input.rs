@@ -153,23 +153,6 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
     let base = support::url(&cluster[0]);
     let res = Probe::connect(&format!("{base}/not-socket-io")).await;
     assert!(res.is_err());
-    let health = reqwest_get(&format!("{base}/health")).await;
+    let health = support::get(&format!("{base}/health")).await;
     assert!(health.contains("\"redis\":\"up\""), "{health}");
-}
-
-/// A minimal HTTP GET on a fresh connection (keeps the dev-dependencies small).
-async fn reqwest_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body
 }

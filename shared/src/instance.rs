@@ -38,11 +38,37 @@ pub struct Health {
     pub local_only_broadcasts: u64,
 }
 
+/// An instance as the cluster registry sees it (refreshed every second through Redis).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveInstance {
+    /// Who it is.
+    #[serde(flatten)]
+    pub info: InstanceInfo,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_at: u64,
+    /// Socket.IO clients connected to it at its last heartbeat.
+    pub clients: usize,
+}
+
+/// Where an [`InstanceList`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListSource {
+    /// The live registry in Redis: instances that sent a heartbeat in the last few seconds.
+    Registry,
+    /// Redis was unreachable: the instance's own configuration.
+    Config,
+}
+
 /// Body of `GET /instances`: the instances a UI can switch between.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceList {
     /// The instance answering.
     pub this: InstanceInfo,
-    /// Base URLs of every instance of the cluster, this one included, in a stable order.
+    /// Base URLs of every live instance of the cluster, this one included, sorted.
     pub instances: Vec<String>,
+    /// The same instances with details, in the same order.
+    pub live: Vec<LiveInstance>,
+    /// Where the list came from.
+    pub source: ListSource,
 }

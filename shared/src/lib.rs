@@ -24,6 +24,6 @@ pub mod limits;
 pub mod message;
 pub mod validate;
 
-pub use instance::{Health, InstanceInfo, InstanceList, RedisLink};
+pub use instance::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink};
 pub use message::{Delivery, ErrorEvent, MessageMeta, SendAck, Welcome};
 pub use validate::{Rejection, RejectionCode};

@@ -27,7 +27,7 @@ use crate::{Error, redis::redact};
 
 /// A Redis failure seen by the adapter.
 #[derive(Debug)]
-pub struct LinkError(fred::error::Error);
+pub struct LinkError(pub(super) fred::error::Error);
 
 impl fmt::Display for LinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,6 +150,11 @@ impl LinkDriver {
         } else {
             RedisLink::Reconnecting
         }
+    }
+
+    /// The instance registry of the cluster with channel prefix `prefix`, over this link.
+    pub fn registry(&self, prefix: &str) -> super::Registry {
+        super::Registry::new(self.client.clone(), prefix)
     }
 
     /// Closes the connection (used on shutdown).

@@ -3,14 +3,17 @@
 //! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
 //!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
 //!   a publish fast while Redis is away instead of stalling every broadcast.
+//! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
 //! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve` without
 //!   a configured Redis and for tests.
 
 pub mod link;
 pub mod private;
+pub mod registry;
 
 pub use link::{LinkDriver, LinkError, connect};
 pub use private::PrivateRedis;
+pub use registry::Registry;
 
 /// Removes the password from a Redis URL, for logs and errors.
 pub fn redact(url: &str) -> String {
