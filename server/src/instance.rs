@@ -8,7 +8,7 @@ use socketioxide_redis::CustomRedisAdapter;
 
 use crate::{
     now_ms,
-    redis::{LinkDriver, Registry},
+    redis::{LinkDriver, Presence, Registry},
 };
 
 /// The socketioxide adapter every instance uses: socketioxide-redis over [`LinkDriver`].
@@ -28,6 +28,7 @@ pub struct Instance {
     pub started_at: u64,
     link: LinkDriver,
     registry: Registry,
+    presence: Presence,
     seq: AtomicU64,
     dropped: AtomicU64,
     local_only: AtomicU64,
@@ -41,6 +42,7 @@ impl Instance {
             instances,
             started_at: now_ms(),
             registry: link.registry(prefix),
+            presence: link.presence(prefix),
             link,
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -89,6 +91,11 @@ impl Instance {
     /// The cluster registry.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The cluster presence store.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// This instance as the registry shows it.

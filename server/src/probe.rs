@@ -72,6 +72,7 @@ pub struct Probe {
     incoming: mpsc::UnboundedReceiver<Incoming>,
     pending: Pending,
     next_ack: u64,
+    ignored: Vec<String>,
 }
 
 impl Probe {
@@ -166,6 +167,7 @@ impl Probe {
             incoming,
             pending,
             next_ack: 0,
+            ignored: Vec::new(),
         })
     }
 
@@ -211,12 +213,27 @@ impl Probe {
             .map_err(|_| ProbeError::Closed)
     }
 
-    /// The next thing the server sent, waiting at most `wait`.
+    /// Drops `event` from now on (e.g. `presence` chatter in a test about messages).
+    pub fn ignore(&mut self, event: &str) {
+        self.ignored.push(event.to_owned());
+    }
+
+    /// The next thing the server sent (ignored events aside), waiting at most `wait`.
     pub async fn next(&mut self, wait: Duration) -> Result<Incoming, ProbeError> {
-        timeout(wait, self.incoming.recv())
+        let deadline = Instant::now() + wait;
+        loop {
+            let item = timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.incoming.recv(),
+            )
             .await
             .map_err(|_| ProbeError::Timeout(wait, "an event"))?
-            .ok_or(ProbeError::Closed)
+            .ok_or(ProbeError::Closed)?;
+            match &item {
+                Incoming::Event { event, .. } if self.ignored.contains(event) => {}
+                _ => return Ok(item),
+            }
+        }
     }
 
     /// The next `event`, skipping other events; fails if the connection closes first.

@@ -127,6 +127,7 @@ async fn connect_with_retry(url: &str) -> Probe {
         match Probe::connect(url).await {
             Ok(mut probe) => {
                 probe.next_event(event::WELCOME, WAIT).await.unwrap();
+                probe.ignore(event::PRESENCE);
                 return probe;
             }
             Err(e) if Instant::now() > deadline => panic!("{url} never came up: {e}"),

@@ -107,10 +107,13 @@ impl JsClient {
         item["args"].as_array().unwrap().clone()
     }
 
+    /// Everything but presence deltas received within [`QUIET`].
     async fn quiet(&mut self) -> Vec<Value> {
         let mut extra = Vec::new();
         while let Some(item) = self.next(QUIET).await {
-            extra.push(item);
+            if item["event"] != event::PRESENCE {
+                extra.push(item);
+            }
         }
         extra
     }

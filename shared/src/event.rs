@@ -27,6 +27,47 @@ pub const ERROR: &str = "error";
 /// Example: `2["welcome",{"instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096}}]`.
 pub const WELCOME: &str = "welcome";
 
+/// `set_name`, client to server, with ack: set this client's display name.
+///
+/// Payload: a [`SetName`](crate::presence::SetName); ack: `{"ok":true,"member":{..}}` or
+/// `{"ok":false,"error":{..}}` (an [`OpReply`](crate::presence::OpReply)).
+/// Example: `21["set_name",{"name":"Ada"}]`, ack `31[{"ok":true,"member":{"sid":"..","name":"Ada",..}}]`.
+pub const SET_NAME: &str = "set_name";
+
+/// `join`, client to server, with ack: join a room (its members may be on any instance).
+///
+/// Payload: a [`RoomRef`](crate::presence::RoomRef). Example: `22["join",{"room":"ops"}]`.
+pub const JOIN: &str = "join";
+
+/// `leave`, client to server, with ack: leave a room. Payload: a [`RoomRef`](crate::presence::RoomRef).
+/// Example: `23["leave",{"room":"ops"}]`.
+pub const LEAVE: &str = "leave";
+
+/// `room_message`, both directions.
+///
+/// - **Client to server**, with optional ack ([`SendAck`](crate::SendAck)): a
+///   [`ToRoom`](crate::presence::ToRoom); the sender must be in the room.
+///   Example: `24["room_message",{"room":"ops","text":"deploying"}]`.
+/// - **Server to every member of the room, on every instance**: a
+///   [`Routed`](crate::presence::Routed) with `room` set.
+pub const ROOM_MESSAGE: &str = "room_message";
+
+/// `direct`, both directions.
+///
+/// - **Client to server**, with optional ack ([`SendAck`](crate::SendAck)): a
+///   [`ToSocket`](crate::presence::ToSocket) naming a socket id on any instance.
+///   Example: `25["direct",{"to":"Jd2fOZ6aFrmbRYQXAAAB","text":"hi"}]`.
+/// - **Server to that socket, and to the sender**: a [`Routed`](crate::presence::Routed) with `to` set.
+pub const DIRECT: &str = "direct";
+
+/// `presence`, both directions.
+///
+/// - **Client to server**, with ack: no payload; the ack is the list of every
+///   [`Member`](crate::presence::Member) of the cluster. Example: `26["presence"]`.
+/// - **Server to every client**: a [`PresenceDelta`](crate::presence::PresenceDelta).
+///   Example: `2["presence",{"op":"leave","sid":"Jd2fOZ6aFrmbRYQXAAAB"}]`.
+pub const PRESENCE: &str = "presence";
+
 /// The namespace every gridcast event lives on.
 pub const NAMESPACE: &str = "/";
 

@@ -9,6 +9,7 @@
 //!   example frame.
 //! - [`message`]: [`MessageMeta`], [`SendAck`], [`ErrorEvent`], [`Welcome`]: the JSON objects that
 //!   travel as event arguments.
+//! - [`presence`]: presence, rooms and direct messages: payloads and naming rules.
 //! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
 //! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`].
 //! - [`codec`]: Engine.IO and Socket.IO packet encoding and decoding (text frames only).
@@ -22,6 +23,7 @@ pub mod grid;
 pub mod instance;
 pub mod limits;
 pub mod message;
+pub mod presence;
 pub mod validate;
 
 pub use instance::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink};

@@ -16,6 +16,18 @@ pub enum RejectionCode {
     TooLarge,
     /// The sender exceeded its rate limit.
     RateLimited,
+    /// A display name broke the naming rules.
+    BadName,
+    /// A room name broke the naming rules.
+    BadRoom,
+    /// The sender is not in the room it sent to, or is in too many rooms to join another.
+    NotMember,
+    /// No client with that socket id is connected anywhere in the cluster.
+    NoSuchClient,
+    /// The argument did not have the documented shape.
+    BadRequest,
+    /// Redis is unreachable, so the cluster-wide part of the request cannot be done now.
+    Unavailable,
 }
 
 /// A rejected input, with a reason fit to show to the sender.

@@ -157,6 +157,11 @@ impl LinkDriver {
         super::Registry::new(self.client.clone(), prefix)
     }
 
+    /// The presence store of the cluster with channel prefix `prefix`, over this link.
+    pub fn presence(&self, prefix: &str) -> super::Presence {
+        super::Presence::new(self.client.clone(), prefix, self.registry(prefix))
+    }
+
     /// Closes the connection (used on shutdown).
     pub async fn quit(&self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.client.quit()).await;

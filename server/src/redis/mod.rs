@@ -3,15 +3,18 @@
 //! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
 //!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
 //!   a publish fast while Redis is away instead of stalling every broadcast.
+//! - [`presence`]: who is connected where, with display names and rooms.
 //! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
 //! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve` without
 //!   a configured Redis and for tests.
 
 pub mod link;
+pub mod presence;
 pub mod private;
 pub mod registry;
 
 pub use link::{LinkDriver, LinkError, connect};
+pub use presence::Presence;
 pub use private::PrivateRedis;
 pub use registry::Registry;
 

@@ -47,8 +47,15 @@ pub fn url(cluster: &Cluster) -> String {
     cluster.urls().remove(0)
 }
 
-/// A probe connected to `cluster`, past its `welcome` event.
+/// A probe connected to `cluster`, past its `welcome` event, ignoring `presence` deltas.
 pub async fn client(cluster: &Cluster) -> Probe {
+    let mut probe = watcher(cluster).await;
+    probe.ignore(gridcast_shared::event::PRESENCE);
+    probe
+}
+
+/// A probe connected to `cluster`, past its `welcome` event, seeing every event.
+pub async fn watcher(cluster: &Cluster) -> Probe {
     let mut probe = Probe::connect(&url(cluster)).await.expect("probe connects");
     probe
         .next_event(gridcast_shared::event::WELCOME, WAIT)

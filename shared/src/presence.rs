@@ -1,0 +1,202 @@
+//! Presence, rooms and direct messages: payloads and name rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{MessageMeta, Rejection, RejectionCode, validate::check_text};
+
+/// Longest display name or room name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Rooms one socket may be in at once.
+pub const MAX_ROOMS_PER_SOCKET: usize = 16;
+
+/// One connected client, anywhere in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Socket id.
+    pub sid: String,
+    /// Id of the instance it is connected to.
+    pub instance: String,
+    /// Base URL of that instance.
+    pub instance_url: String,
+    /// Display name (empty until the user sets one).
+    pub name: String,
+    /// When it connected, in milliseconds since the Unix epoch.
+    pub since: u64,
+    /// Rooms it is in, sorted.
+    pub rooms: Vec<String>,
+}
+
+/// A presence change, pushed to every client as the [`PRESENCE`](crate::event::PRESENCE) event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PresenceDelta {
+    /// A client connected, or changed its name or rooms: replace the member with this sid.
+    Upsert {
+        /// The member as it is now.
+        member: Member,
+    },
+    /// A client disconnected.
+    Leave {
+        /// Its socket id.
+        sid: String,
+    },
+}
+
+/// Argument of [`SET_NAME`](crate::event::SET_NAME).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetName {
+    /// The new display name.
+    pub name: String,
+}
+
+/// Argument of [`JOIN`](crate::event::JOIN) and [`LEAVE`](crate::event::LEAVE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRef {
+    /// The room.
+    pub room: String,
+}
+
+/// Argument of [`ROOM_MESSAGE`](crate::event::ROOM_MESSAGE) from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToRoom {
+    /// The room, which the sender must be in.
+    pub room: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Argument of [`DIRECT`](crate::event::DIRECT) from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToSocket {
+    /// Socket id of the recipient, on any instance.
+    pub to: String,
+    /// The text.
+    pub text: String,
+}
+
+/// A room or direct message as delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routed {
+    /// The room, for room messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The recipient socket id, for direct messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The sender's display name at the time.
+    pub from_name: String,
+    /// The text.
+    pub text: String,
+    /// Provenance, as for broadcasts.
+    pub meta: MessageMeta,
+}
+
+/// Ack of [`SET_NAME`](crate::event::SET_NAME), [`JOIN`](crate::event::JOIN) and
+/// [`LEAVE`](crate::event::LEAVE): the member as it is now, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OpReply {
+    /// Done.
+    Ok {
+        /// Always `true`.
+        ok: crate::message::monostate::True,
+        /// The sender's member record after the change.
+        member: Member,
+    },
+    /// Refused.
+    Err {
+        /// Always `false`.
+        ok: crate::message::monostate::False,
+        /// Why.
+        error: crate::ErrorEvent,
+    },
+}
+
+/// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters, letters, digits, spaces and `_-.'`,
+/// no leading or trailing space.
+pub fn check_display_name(name: &str) -> Result<(), Rejection> {
+    check_name(name, "display name", RejectionCode::BadName, |c| {
+        c.is_alphanumeric() || " _-.'".contains(c)
+    })
+}
+
+/// Checks a room name: 1 to [`MAX_NAME_CHARS`] characters from `A-Z a-z 0-9 _ - .`.
+pub fn check_room(room: &str) -> Result<(), Rejection> {
+    check_name(room, "room name", RejectionCode::BadRoom, |c| {
+        c.is_ascii_alphanumeric() || "_-.".contains(c)
+    })
+}
+
+fn check_name(
+    name: &str,
+    what: &str,
+    code: RejectionCode,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), Rejection> {
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err(Rejection::new(code, format!("{what} is empty")));
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(Rejection::new(
+            code,
+            format!("{what} is {chars} characters, the limit is {MAX_NAME_CHARS}"),
+        ));
+    }
+    if name.trim() != name {
+        return Err(Rejection::new(
+            code,
+            format!("{what} starts or ends with a space"),
+        ));
+    }
+    if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
+        return Err(Rejection::new(
+            code,
+            format!("{what} may not contain {bad:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a room or direct message: a valid target and a valid text.
+pub fn check_routed_text(text: &str) -> Result<(), Rejection> {
+    check_text(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_rooms() {
+        assert!(check_display_name("Ada Lovelace").is_ok());
+        assert!(check_display_name("Zoë_1.o'neil").is_ok());
+        for (bad, why) in [
+            ("", "display name is empty"),
+            (" ada", "display name starts or ends with a space"),
+            ("<script>", "display name may not contain '<'"),
+        ] {
+            assert_eq!(check_display_name(bad).unwrap_err().message, why);
+        }
+        assert_eq!(
+            check_display_name(&"a".repeat(33)).unwrap_err().message,
+            "display name is 33 characters, the limit is 32"
+        );
+        assert!(check_room("ops-eu.1").is_ok());
+        assert_eq!(check_room("a b").unwrap_err().code, RejectionCode::BadRoom);
+        assert_eq!(
+            check_room("é").unwrap_err().message,
+            "room name may not contain 'é'"
+        );
+    }
+
+    #[test]
+    fn delta_wire_shape() {
+        let d = PresenceDelta::Leave { sid: "x".into() };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"op":"leave","sid":"x"}"#
+        );
+    }
+}
