@@ -109,6 +109,7 @@ async fn on_connect(
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
         tracing::debug!(socket = %socket.id, "welcome not sent: {e}");
     }
+    socket.join(presence::own_room(socket.id.as_str()));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
     socket.on(event::JOIN, presence::on_join);

@@ -29,6 +29,12 @@ fn room_key(room: &str) -> String {
     format!("room:{room}")
 }
 
+/// The room only socket `sid` is in (socketioxide does not put a socket in a room named after
+/// its id, as Node's socket.io does), joined at connect.
+pub fn own_room(sid: &str) -> String {
+    format!("sid:{sid}")
+}
+
 fn bad_request(expected: &str) -> Rejection {
     Rejection::new(RejectionCode::BadRequest, format!("expected {expected}"))
 }
@@ -289,7 +295,9 @@ pub async fn on_direct(
                     text: msg.text,
                     meta,
                 };
-                let delivery = emit_cluster(&instance, || io.to(sid), event::DIRECT, &routed).await;
+                let target = own_room(&msg.to);
+                let delivery =
+                    emit_cluster(&instance, || io.to(target.clone()), event::DIRECT, &routed).await;
                 if sid != socket.id
                     && let Err(e) = socket.emit(event::DIRECT, &routed)
                 {

@@ -1,0 +1,339 @@
+//! Presence, rooms and direct messages across instances, with a real Redis.
+
+mod support;
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use gridcast_server::{probe::Probe, redis::private::free_port};
+use gridcast_shared::{
+    RejectionCode, SendAck, event,
+    presence::{Member, OpReply, PresenceDelta, Routed},
+};
+use serde_json::{Value, json};
+use support::{QUIET, WAIT, client, instances, redis, watcher};
+
+async fn op(probe: &mut Probe, name: &str, arg: Value) -> OpReply {
+    let ack = probe.emit_with_ack(name, vec![arg], WAIT).await.unwrap();
+    serde_json::from_value(ack[0].clone()).unwrap()
+}
+
+fn member(reply: OpReply) -> Member {
+    match reply {
+        OpReply::Ok { member, .. } => member,
+        OpReply::Err { error, .. } => panic!("refused: {error:?}"),
+    }
+}
+
+fn refusal(reply: OpReply) -> (RejectionCode, String) {
+    match reply {
+        OpReply::Err { error, .. } => (error.code, error.message),
+        OpReply::Ok { member, .. } => panic!("accepted: {member:?}"),
+    }
+}
+
+async fn snapshot(probe: &mut Probe) -> Vec<Member> {
+    let ack = probe
+        .emit_with_ack(event::PRESENCE, vec![], WAIT)
+        .await
+        .unwrap();
+    serde_json::from_value(ack[0].clone()).unwrap_or_else(|e| panic!("{e}: {ack:?}"))
+}
+
+async fn send(probe: &mut Probe, name: &str, arg: Value) -> SendAck {
+    let ack = probe.emit_with_ack(name, vec![arg], WAIT).await.unwrap();
+    serde_json::from_value(ack[0].clone()).unwrap()
+}
+
+async fn next_routed(probe: &mut Probe, name: &str) -> Routed {
+    serde_json::from_value(probe.next_event(name, WAIT).await.unwrap()[0].clone()).unwrap()
+}
+
+/// Waits for a presence delta about `sid` matching `pred`.
+async fn wait_delta(probe: &mut Probe, pred: impl Fn(&PresenceDelta) -> bool) -> PresenceDelta {
+    loop {
+        let args = probe
+            .next_event(event::PRESENCE, WAIT)
+            .await
+            .expect("a presence delta");
+        let delta: PresenceDelta = serde_json::from_value(args[0].clone()).unwrap();
+        if pred(&delta) {
+            return delta;
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut b = watcher(&cluster[1]).await;
+    let mut a = client(&cluster[0]).await;
+    let a_sid = a.sid().to_owned();
+    let a_instance = cluster[0].instances().next().unwrap().info.clone();
+
+    // B (on the other instance) hears that A connected, then that A renamed itself.
+    wait_delta(
+        &mut b,
+        |d| matches!(d, PresenceDelta::Upsert { member } if member.sid == a_sid),
+    )
+    .await;
+    let me = member(op(&mut a, event::SET_NAME, json!({"name": "Ada"})).await);
+    assert_eq!(
+        (me.name.as_str(), me.instance.as_str()),
+        ("Ada", a_instance.id.as_str())
+    );
+    let started = Instant::now();
+    wait_delta(&mut b, |d| matches!(d, PresenceDelta::Upsert { member } if member.sid == a_sid && member.name == "Ada")).await;
+    eprintln!(
+        "rename seen on the other instance after {:?}",
+        started.elapsed()
+    );
+
+    let all = snapshot(&mut b).await;
+    let ada = all.iter().find(|m| m.sid == a_sid).expect("A listed");
+    assert_eq!(
+        (ada.name.as_str(), ada.instance_url.as_str()),
+        ("Ada", a_instance.url.as_str())
+    );
+    assert!(all.iter().any(|m| m.sid == b.sid()), "B lists itself");
+
+    a.close();
+    wait_delta(
+        &mut b,
+        |d| matches!(d, PresenceDelta::Leave { sid } if *sid == a_sid),
+    )
+    .await;
+    assert!(!snapshot(&mut b).await.iter().any(|m| m.sid == a_sid));
+}
+
+#[tokio::test]
+async fn clients_of_a_killed_instance_leave_presence_with_it() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 1).await;
+    let mut a = client(&cluster[0]).await;
+    let port = free_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "serve",
+            "--ports",
+            &port.to_string(),
+            "--redis-url",
+            &redis.url(),
+        ])
+        .args(["--static-dir", "/nonexistent-gridcast-dist"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let victim = loop {
+        match Probe::connect(&url).await {
+            Ok(p) => break p,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let victim_sid = victim.sid().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !snapshot(&mut a).await.iter().any(|m| m.sid == victim_sid) {
+        assert!(Instant::now() < deadline, "victim never listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let killed = Instant::now();
+    while snapshot(&mut a).await.iter().any(|m| m.sid == victim_sid) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "victim still listed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "killed instance's client left presence after {:?}",
+        killed.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn room_messages_reach_members_on_every_instance_and_nobody_else() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+    let mut c = client(&cluster[1]).await;
+
+    assert_eq!(
+        member(op(&mut a, event::JOIN, json!({"room": "ops"})).await).rooms,
+        ["ops"]
+    );
+    assert_eq!(
+        member(op(&mut b, event::JOIN, json!({"room": "ops"})).await).rooms,
+        ["ops"]
+    );
+
+    let ack = send(
+        &mut a,
+        event::ROOM_MESSAGE,
+        json!({"room": "ops", "text": "deploying"}),
+    )
+    .await;
+    assert!(matches!(ack, SendAck::Ok { .. }), "{ack:?}");
+    for member_probe in [&mut a, &mut b] {
+        let got = next_routed(member_probe, event::ROOM_MESSAGE).await;
+        assert_eq!(
+            (got.room.as_deref(), got.text.as_str()),
+            (Some("ops"), "deploying")
+        );
+    }
+    assert!(
+        c.drain(QUIET).await.is_empty(),
+        "a non-member got the room message"
+    );
+
+    // Not a member: refused with a reason.
+    let SendAck::Err { error, .. } = send(
+        &mut c,
+        event::ROOM_MESSAGE,
+        json!({"room": "ops", "text": "hi"}),
+    )
+    .await
+    else {
+        panic!("non-member allowed to send")
+    };
+    assert_eq!(error.code, RejectionCode::NotMember);
+    assert!(
+        error.message.contains("join room \"ops\""),
+        "{}",
+        error.message
+    );
+
+    // Presence shows who is in the room, across instances.
+    let all = snapshot(&mut c).await;
+    let in_ops: Vec<&str> = all
+        .iter()
+        .filter(|m| m.rooms.contains(&"ops".to_owned()))
+        .map(|m| m.sid.as_str())
+        .collect();
+    assert_eq!(in_ops.len(), 2);
+    assert!(in_ops.contains(&a.sid()) && in_ops.contains(&b.sid()));
+
+    // After leaving, B no longer receives.
+    assert!(
+        member(op(&mut b, event::LEAVE, json!({"room": "ops"})).await)
+            .rooms
+            .is_empty()
+    );
+    send(
+        &mut a,
+        event::ROOM_MESSAGE,
+        json!({"room": "ops", "text": "second"}),
+    )
+    .await;
+    assert_eq!(
+        next_routed(&mut a, event::ROOM_MESSAGE).await.text,
+        "second"
+    );
+    assert!(b.drain(QUIET).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_direct_message_reaches_one_socket_on_another_instance() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+    let mut c = client(&cluster[1]).await;
+    member(op(&mut a, event::SET_NAME, json!({"name": "Ada"})).await);
+
+    let to = b.sid().to_owned();
+    let ack = send(&mut a, event::DIRECT, json!({"to": to, "text": "psst"})).await;
+    assert!(matches!(ack, SendAck::Ok { .. }), "{ack:?}");
+    let got = next_routed(&mut b, event::DIRECT).await;
+    assert_eq!(
+        (
+            got.text.as_str(),
+            got.from_name.as_str(),
+            got.meta.sender.as_str()
+        ),
+        ("psst", "Ada", a.sid())
+    );
+    assert_eq!(
+        next_routed(&mut a, event::DIRECT).await.to.as_deref(),
+        Some(to.as_str()),
+        "sender gets a copy"
+    );
+    assert!(
+        c.drain(QUIET).await.is_empty(),
+        "a third client got the direct message"
+    );
+
+    let SendAck::Err { error, .. } = send(
+        &mut a,
+        event::DIRECT,
+        json!({"to": "AAAAAAAAAAAAAAAA", "text": "hello?"}),
+    )
+    .await
+    else {
+        panic!("direct message to nobody accepted")
+    };
+    assert_eq!(error.code, RejectionCode::NoSuchClient);
+}
+
+#[tokio::test]
+async fn names_and_rooms_are_validated_with_readable_errors() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 1).await;
+    let mut a = client(&cluster[0]).await;
+    let cases = [
+        (
+            event::SET_NAME,
+            json!({"name": "<b>x</b>"}),
+            RejectionCode::BadName,
+            "display name may not contain '<'",
+        ),
+        (
+            event::SET_NAME,
+            json!({"name": "x".repeat(40)}),
+            RejectionCode::BadName,
+            "display name is 40 characters, the limit is 32",
+        ),
+        (
+            event::JOIN,
+            json!({"room": "two words"}),
+            RejectionCode::BadRoom,
+            "room name may not contain ' '",
+        ),
+        (
+            event::JOIN,
+            json!({"room": ""}),
+            RejectionCode::BadRoom,
+            "room name is empty",
+        ),
+        (
+            event::JOIN,
+            json!("ops"),
+            RejectionCode::BadRequest,
+            "expected {\"room\": string}",
+        ),
+    ];
+    for (name, arg, code, text) in cases {
+        assert_eq!(
+            refusal(op(&mut a, name, arg.clone()).await),
+            (code, text.to_owned()),
+            "{name} {arg}"
+        );
+    }
+    // Without an ack, the same refusal comes as an `error` event.
+    a.emit(event::JOIN, vec![json!({"room": "a/b"})]).unwrap();
+    let error = a.next_event(event::ERROR, WAIT).await.unwrap();
+    assert_eq!(error[0]["code"], "bad_room");
+    assert!(a.drain(QUIET).await.is_empty(), "nothing was broadcast");
+}
