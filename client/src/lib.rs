@@ -13,10 +13,26 @@ pub mod sio;
 
 use leptos::prelude::*;
 
+use gloo_timers::future::TimeoutFuture;
+use gridcast_shared::InstanceList;
+use leptos::task::spawn_local;
+
 use crate::{
-    components::{Composer, Header, MessageList},
+    components::{Composer, Header, MessageList, Sidebar},
     sio::Connection,
 };
+
+/// How often the live instance list is read from the page's own instance.
+const INSTANCES_REFRESH_MS: u32 = 2_000;
+
+/// The cluster's live instances, shared by the picker and the grid check.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster {
+    /// Instance base URLs from `/instances` (the Redis registry), sorted.
+    pub instances: RwSignal<Vec<String>>,
+    /// Why the list could not be read, if it could not.
+    pub error: RwSignal<Option<String>>,
+}
 
 /// The whole app: a connection to the instance of the page's own origin, switchable at run time.
 #[component]
@@ -26,11 +42,54 @@ pub fn App() -> impl IntoView {
     connection.switch_to(origin.clone());
     provide_context(connection);
 
+    let cluster = Cluster {
+        instances: RwSignal::new(Vec::new()),
+        error: RwSignal::new(None),
+    };
+    provide_context(cluster);
+    let source = origin.clone();
+    spawn_local(async move {
+        loop {
+            match fetch_instances(&source).await {
+                Ok(list) => {
+                    cluster.error.set(None);
+                    if cluster.instances.get_untracked() != list.instances {
+                        cluster.instances.set(list.instances);
+                    }
+                }
+                Err(e) => cluster.error.set(Some(e)),
+            }
+            // Members of an instance that died never say goodbye: re-read presence too.
+            connection.refresh_presence();
+            TimeoutFuture::new(INSTANCES_REFRESH_MS).await;
+        }
+    });
+
     view! {
         <div class="app">
             <Header origin=origin />
-            <MessageList />
-            <Composer />
+            <div class="body">
+                <div class="main">
+                    <MessageList />
+                    <Composer />
+                </div>
+                <Sidebar />
+            </div>
         </div>
     }
+}
+
+async fn fetch_instances(origin: &str) -> Result<InstanceList, String> {
+    let url = format!("{}/instances", origin.trim_end_matches('/'));
+    let response = gloo_net::http::Request::get(&url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    response
+        .json::<InstanceList>()
+        .await
+        .map_err(|e| e.to_string())
 }

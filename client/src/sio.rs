@@ -17,7 +17,10 @@ use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     InstanceInfo, MessageMeta, SendAck, Welcome,
     codec::{EioPacket, SioPacket, engine_url},
-    event, validate,
+    event,
+    grid::{Collector, GridReport},
+    presence::{Member, OpReply, PresenceDelta, Routed},
+    validate,
 };
 use leptos::{prelude::*, task::spawn_local};
 use serde_json::Value;
@@ -68,6 +71,46 @@ pub struct Line {
     pub latency_ms: Option<i64>,
     /// Local time it arrived, `HH:MM:SS`.
     pub time: String,
+    /// Where it was sent.
+    pub channel: Channel,
+}
+
+/// Who a message was addressed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// Everyone (`message`).
+    All,
+    /// Members of a room.
+    Room(String),
+    /// One socket: the recipient's id and the sender's display name.
+    Direct {
+        /// Recipient socket id.
+        to: String,
+        /// Sender's display name.
+        from_name: String,
+    },
+}
+
+/// Where the composer sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `message` to everyone.
+    All,
+    /// `room_message` to a room the user is in.
+    Room(String),
+    /// `direct` to one socket.
+    Direct(String),
+}
+
+/// What an outstanding ack id is waiting for.
+#[derive(Debug, Clone, Copy)]
+enum Awaiting {
+    /// The ack of a message sent at this time (ms).
+    Sent(f64),
+    /// A presence snapshot.
+    Presence,
+    /// A set_name/join/leave reply.
+    Op,
 }
 
 /// Something to tell the user, e.g. why the server refused a message.
@@ -94,9 +137,13 @@ pub struct Connection {
     pub notice: RwSignal<Option<Notice>>,
     /// Message size limit announced by the server.
     pub max_message_bytes: RwSignal<usize>,
+    /// Every client of the cluster, from the presence snapshot and deltas.
+    pub members: RwSignal<Vec<Member>>,
+    /// Where the composer sends.
+    pub send_to: RwSignal<Target>,
     out: StoredValue<Option<mpsc::UnboundedSender<String>>>,
     generation: StoredValue<u64>,
-    pending: StoredValue<HashMap<u64, f64>>,
+    pending: StoredValue<HashMap<u64, Awaiting>>,
     next_ack: StoredValue<u64>,
 }
 
@@ -116,6 +163,8 @@ impl Connection {
             lines: RwSignal::new(VecDeque::new()),
             notice: RwSignal::new(None),
             max_message_bytes: RwSignal::new(gridcast_shared::limits::MAX_MESSAGE_BYTES),
+            members: RwSignal::new(Vec::new()),
+            send_to: RwSignal::new(Target::All),
             out: StoredValue::new(None),
             generation: StoredValue::new(0),
             pending: StoredValue::new(HashMap::new()),
@@ -133,40 +182,95 @@ impl Connection {
         // Dropping the sender ends the old session's outgoing stream: it closes and returns.
         self.out.set_value(None);
         self.pending.update_value(HashMap::clear);
+        self.members.set(Vec::new());
+        self.send_to.set(Target::All);
         self.target.set(base.clone());
         self.instance.set(None);
         self.state.set(ConnState::Connecting);
         spawn_local(run(self, base, generation));
     }
 
-    /// Sends `text` as a `message`, after the same checks the server applies. Returns whether it
-    /// was handed to the socket; the server's verdict arrives later as a notice or a line.
+    /// Sends `text` to the composer's target (everyone, a room, or one client), after the same
+    /// checks the server applies. Returns whether it was handed to the socket; the server's
+    /// verdict arrives later as a notice or a line.
     pub fn send(self, text: &str) -> bool {
         if let Err(rejection) = validate::check_text(text) {
             self.tell(rejection.message, true);
             return false;
         }
+        let (name, arg) = match self.send_to.get_untracked() {
+            Target::All => (event::MESSAGE, Value::from(text)),
+            Target::Room(room) => (
+                event::ROOM_MESSAGE,
+                serde_json::json!({ "room": room, "text": text }),
+            ),
+            Target::Direct(to) => (event::DIRECT, serde_json::json!({ "to": to, "text": text })),
+        };
+        self.request(name, vec![arg], Awaiting::Sent(js_sys::Date::now()))
+    }
+
+    /// Sets this client's display name.
+    pub fn set_name(self, name: &str) -> bool {
+        if let Err(r) = gridcast_shared::presence::check_display_name(name) {
+            self.tell(r.message, true);
+            return false;
+        }
+        self.request(
+            event::SET_NAME,
+            vec![serde_json::json!({ "name": name })],
+            Awaiting::Op,
+        )
+    }
+
+    /// Joins (or leaves) a room.
+    pub fn room(self, room: &str, join: bool) -> bool {
+        if let Err(r) = gridcast_shared::presence::check_room(room) {
+            self.tell(r.message, true);
+            return false;
+        }
+        let name = if join { event::JOIN } else { event::LEAVE };
+        if !join && self.send_to.get_untracked() == Target::Room(room.to_owned()) {
+            self.send_to.set(Target::All);
+        }
+        self.request(
+            name,
+            vec![serde_json::json!({ "room": room })],
+            Awaiting::Op,
+        )
+    }
+
+    /// This client's socket id, when connected.
+    pub fn sid(self) -> Option<String> {
+        match self.state.get() {
+            ConnState::Connected { sid } => Some(sid),
+            _ => None,
+        }
+    }
+
+    fn request(self, name: &str, args: Vec<Value>, awaiting: Awaiting) -> bool {
         let Some(out) = self.out.get_value() else {
-            self.tell("not connected: the message was not sent".into(), true);
+            self.tell("not connected: nothing was sent".into(), true);
             return false;
         };
         if !matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
-            self.tell("not connected: the message was not sent".into(), true);
+            self.tell("not connected: nothing was sent".into(), true);
             return false;
         }
         let id = self.next_ack.get_value();
         self.next_ack.set_value(id + 1);
         self.pending.update_value(|p| {
-            p.insert(id, js_sys::Date::now());
+            p.insert(id, awaiting);
         });
-        let packet = SioPacket::event(
-            event::NAMESPACE,
-            event::MESSAGE,
-            vec![Value::from(text)],
-            Some(id),
-        );
+        let packet = SioPacket::event(event::NAMESPACE, name, args, Some(id));
         out.unbounded_send(EioPacket::Message(packet.encode()).encode())
             .is_ok()
+    }
+
+    /// Asks for a fresh presence snapshot (also done every few seconds while connected).
+    pub fn refresh_presence(self) {
+        if matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
+            self.request(event::PRESENCE, vec![], Awaiting::Presence);
+        }
     }
 
     fn tell(self, text: String, error: bool) {
@@ -351,7 +455,38 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
                 .get_mut(1)
                 .map(Value::take)
                 .and_then(|m| serde_json::from_value::<MessageMeta>(m).ok());
-            push_line(conn, text, meta);
+            // Grid-check probes use the plain broadcast contract; keep them out of the history.
+            if !gridcast_shared::grid::is_tag(&text) {
+                push_line(conn, text, meta, Channel::All);
+            }
+        }
+        event::ROOM_MESSAGE | event::DIRECT => {
+            let Some(routed) = args
+                .pop()
+                .and_then(|r| serde_json::from_value::<Routed>(r).ok())
+            else {
+                return;
+            };
+            let channel = match (routed.room, routed.to) {
+                (Some(room), _) => Channel::Room(room),
+                (None, Some(to)) => Channel::Direct {
+                    to,
+                    from_name: routed.from_name,
+                },
+                (None, None) => Channel::All,
+            };
+            push_line(conn, routed.text, Some(routed.meta), channel);
+        }
+        event::PRESENCE => {
+            if let Some(delta) = args
+                .pop()
+                .and_then(|d| serde_json::from_value::<PresenceDelta>(d).ok())
+            {
+                conn.members.update(|members| match delta {
+                    PresenceDelta::Upsert { member } => upsert(members, member),
+                    PresenceDelta::Leave { sid } => members.retain(|m| m.sid != sid),
+                });
+            }
         }
         event::WELCOME => {
             if let Some(welcome) = args
@@ -376,33 +511,51 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
 }
 
 fn on_ack(conn: Connection, id: u64, mut args: Vec<Value>) {
-    let sent_at = conn.pending.try_update_value(|p| p.remove(&id)).flatten();
-    let Some(ack) = args
-        .pop()
-        .and_then(|a| serde_json::from_value::<SendAck>(a).ok())
-    else {
+    let Some(awaiting) = conn.pending.try_update_value(|p| p.remove(&id)).flatten() else {
         return;
     };
-    match ack {
-        SendAck::Ok { delivery, .. } => {
-            if delivery == gridcast_shared::Delivery::LocalOnly {
+    let Some(reply) = args.pop() else { return };
+    match awaiting {
+        Awaiting::Sent(sent_at) => match serde_json::from_value::<SendAck>(reply) {
+            Ok(SendAck::Ok { delivery, .. })
+                if delivery == gridcast_shared::Delivery::LocalOnly =>
+            {
                 conn.tell(
                     "Redis is unreachable: delivered to this instance's clients only".into(),
                     true,
-                );
-            } else if let Some(sent_at) = sent_at {
-                let rtt = (js_sys::Date::now() - sent_at).round();
-                conn.tell(
-                    format!("delivered to the cluster (ack after {rtt} ms)"),
-                    false,
-                );
+                )
             }
-        }
-        SendAck::Err { error, .. } => conn.tell(format!("not sent: {}", error.message), true),
+            Ok(SendAck::Ok { .. }) => {
+                let rtt = (js_sys::Date::now() - sent_at).round();
+                conn.tell(format!("delivered (ack after {rtt} ms)"), false);
+            }
+            Ok(SendAck::Err { error, .. }) => {
+                conn.tell(format!("not sent: {}", error.message), true)
+            }
+            Err(_) => {}
+        },
+        Awaiting::Presence => match serde_json::from_value::<Vec<Member>>(reply) {
+            Ok(members) => conn.members.set(members),
+            Err(_) => conn.tell("presence is unavailable right now".into(), true),
+        },
+        Awaiting::Op => match serde_json::from_value::<OpReply>(reply) {
+            Ok(OpReply::Ok { member, .. }) => {
+                conn.members.update(|members| upsert(members, member))
+            }
+            Ok(OpReply::Err { error, .. }) => conn.tell(error.message, true),
+            Err(_) => {}
+        },
     }
 }
 
-fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>) {
+fn upsert(members: &mut Vec<Member>, member: Member) {
+    match members.iter_mut().find(|m| m.sid == member.sid) {
+        Some(m) => *m = member,
+        None => members.push(member),
+    }
+}
+
+fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>, channel: Channel) {
     let now = js_sys::Date::now();
     let my_sid = match conn.state.get_untracked() {
         ConnState::Connected { sid } => sid,
@@ -418,6 +571,7 @@ fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>) {
             origin: meta.origin,
             sender: meta.sender,
             time: clock(now),
+            channel,
         },
         None => Line {
             key: format!("plain-{now}-{}", js_sys::Math::random()),
@@ -428,6 +582,7 @@ fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>) {
             mine: false,
             latency_ms: None,
             time: clock(now),
+            channel,
         },
     };
     conn.lines.update(|lines| {
@@ -446,4 +601,186 @@ fn clock(ms: f64) -> String {
         date.get_minutes(),
         date.get_seconds()
     )
+}
+
+/// What a grid-check probe reports to the coordinator.
+enum ProbeEvent {
+    /// Connected and waiting for the go signal.
+    Ready,
+    /// Could not connect.
+    Failed(usize),
+    /// Sent its tag at this time.
+    Sent(usize, f64),
+    /// Received a `message` text at this time.
+    Received(usize, String, f64),
+}
+
+fn now_precise() -> f64 {
+    window()
+        .performance()
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// Runs the grid check from the browser: one hidden connection per instance URL, each sending a
+/// tagged `message` once all are connected; the same matrix and diagnosis as `gridcast check`.
+pub async fn grid_check(urls: Vec<String>, timeout_ms: u32) -> GridReport {
+    let n = urls.len();
+    let run = format!(
+        "{:08x}",
+        (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+    );
+    let mut collector = Collector::new(run, n);
+    let (tx, mut rx) = mpsc::unbounded::<ProbeEvent>();
+    let mut go = Vec::with_capacity(n);
+    // Dropped when the check ends, which closes every probe at once.
+    let mut stops = Vec::with_capacity(n);
+    for (i, url) in urls.iter().enumerate() {
+        let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+        let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
+        go.push(Some(go_tx));
+        stops.push(stop_tx);
+        spawn_local(grid_probe(
+            i,
+            url.clone(),
+            collector.tag(i),
+            tx.clone(),
+            go_rx,
+            stop_rx,
+        ));
+    }
+    drop(tx);
+
+    let started = now_precise();
+    let deadline = started + f64::from(timeout_ms);
+    let mut pending = n;
+    let mut complete_at: Option<f64> = None;
+    loop {
+        let now = now_precise();
+        let stop = complete_at.map_or(deadline, |t| (t + 300.0).min(deadline));
+        if now >= stop {
+            break;
+        }
+        let timer = futures::FutureExt::fuse(TimeoutFuture::new((stop - now) as u32));
+        pin_mut!(timer);
+        let mut next = futures::FutureExt::fuse(rx.next());
+        let event = select! {
+            e = next => e,
+            () = timer => break,
+        };
+        match &event {
+            Some(ProbeEvent::Ready) | Some(ProbeEvent::Failed(_)) => {
+                if let Some(ProbeEvent::Failed(i)) = event {
+                    collector.unreachable(i);
+                }
+                pending -= 1;
+                // Every probe sends only once all are connected, so none misses an early tag.
+                if pending == 0 {
+                    for go in go.iter_mut().filter_map(Option::take) {
+                        let _ = go.send(());
+                    }
+                }
+            }
+            Some(ProbeEvent::Sent(i, at)) => collector.sent(*i, *at),
+            Some(ProbeEvent::Received(i, text, at)) => collector.received(*i, text, *at),
+            None => break,
+        }
+        if complete_at.is_none() && pending == 0 && collector.complete() {
+            complete_at = Some(now_precise());
+        }
+    }
+    drop(stops);
+    collector.report(&urls)
+}
+
+/// One hidden grid-check connection: connect, report ready, send the tag on the go signal, then
+/// report every `message` until the coordinator stops listening.
+async fn grid_probe(
+    i: usize,
+    url: String,
+    tag: String,
+    report: mpsc::UnboundedSender<ProbeEvent>,
+    go: futures::channel::oneshot::Receiver<()>,
+    stop: futures::channel::oneshot::Receiver<()>,
+) {
+    let Ok(ws) = WebSocket::open(&engine_url(&url)) else {
+        let _ = report.unbounded_send(ProbeEvent::Failed(i));
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    // Handshake: open packet, namespace connect, connect answer.
+    let mut connected = false;
+    let connect = EioPacket::Message(
+        SioPacket::Connect {
+            nsp: event::NAMESPACE.into(),
+            data: None,
+        }
+        .encode(),
+    )
+    .encode();
+    while let Some(Ok(Message::Text(text))) = stream.next().await {
+        match EioPacket::decode(&text) {
+            Ok(EioPacket::Open(_)) => {
+                if sink.send(Message::Text(connect.clone())).await.is_err() {
+                    break;
+                }
+            }
+            Ok(EioPacket::Message(m))
+                if matches!(SioPacket::decode(&m), Ok(SioPacket::Connect { .. })) =>
+            {
+                connected = true;
+                break;
+            }
+            Ok(EioPacket::Message(m))
+                if matches!(SioPacket::decode(&m), Ok(SioPacket::ConnectError { .. })) =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    if !connected {
+        let _ = report.unbounded_send(ProbeEvent::Failed(i));
+        return;
+    }
+    if report.unbounded_send(ProbeEvent::Ready).is_err() {
+        return;
+    }
+    let mut go = futures::FutureExt::fuse(go);
+    let mut stop = futures::FutureExt::fuse(stop);
+    loop {
+        let mut next = futures::FutureExt::fuse(stream.next());
+        select! {
+            _ = stop => break,
+            signal = go => {
+                if signal.is_err() {
+                    break;
+                }
+                let frame = EioPacket::Message(SioPacket::event(event::NAMESPACE, event::MESSAGE, vec![Value::from(tag.as_str())], None).encode()).encode();
+                let at = now_precise();
+                if sink.send(Message::Text(frame)).await.is_err() || report.unbounded_send(ProbeEvent::Sent(i, at)).is_err() {
+                    break;
+                }
+            }
+            frame = next => {
+                let Some(Ok(Message::Text(text))) = frame else { break };
+                let at = now_precise();
+                match EioPacket::decode(&text) {
+                    Ok(EioPacket::Ping(data)) => {
+                        let _ = sink.send(Message::Text(EioPacket::Pong(data).encode())).await;
+                    }
+                    Ok(EioPacket::Message(m)) => {
+                        if let Ok(SioPacket::Event { event: name, args, .. }) = SioPacket::decode(&m)
+                            && name == event::MESSAGE
+                            && let Some(Value::String(text)) = args.into_iter().next()
+                            && report.unbounded_send(ProbeEvent::Received(i, text, at)).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
 }

@@ -18,6 +18,9 @@ use support::redis;
 
 const UI_WAIT: Duration = Duration::from_secs(20);
 
+/// The browser tests run one at a time: two Chromiums each already fill 2 cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn dist_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"));
     assert!(
@@ -185,6 +188,7 @@ async fn wait_message(page: &Client, text: &str) -> String {
 
 #[tokio::test]
 async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switch() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dist = dist_dir();
     let redis = redis().await;
     let mut config = ServeConfig::new(vec![0, 0], Some(redis.url()));
@@ -260,6 +264,149 @@ async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switc
     let png = a.screenshot().await.unwrap();
     std::fs::write(artifacts_dir().join("browser-e2e-a.png"), png).unwrap();
 
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    cluster.stop().await;
+}
+
+async fn click(page: &Client, css: &str) {
+    page.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(page: &Client, css: &str, text: &str) {
+    page.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(&format!("{text}{}", char::from(Key::Enter)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn presence_rooms_and_the_grid_check_work_across_instances_in_the_browser() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dist = dist_dir();
+    let redis = redis().await;
+    let mut config = ServeConfig::new(vec![0, 0, 0], Some(redis.url()));
+    config.static_dir = dist;
+    let cluster = Cluster::start(config).await.unwrap();
+    let urls = cluster.urls();
+    let driver = Driver::start().await;
+    let a = driver.browser().await;
+    let b = driver.browser().await;
+    a.goto(&urls[0]).await.unwrap();
+    b.goto(&urls[2]).await.unwrap();
+    wait_connected_to(&a, &urls[0]).await;
+    wait_connected_to(&b, &urls[2]).await;
+
+    // The dropdown lists every live instance from the registry and marks the connected one.
+    let options = wait_js(
+        &b,
+        "three instances in the dropdown",
+        "(() => { const o = [...document.querySelectorAll('#instance-picker option')]; return o.length === 3 && o.map(x => x.textContent); })()",
+        vec![],
+    )
+    .await;
+    let connected: Vec<&Value> = options
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t.as_str().unwrap().ends_with("· connected"))
+        .collect();
+    assert_eq!(connected.len(), 1, "{options}");
+    assert!(
+        connected[0]
+            .as_str()
+            .unwrap()
+            .starts_with(urls[2].trim_start_matches("http://")),
+        "{options}"
+    );
+
+    // A names itself; B, on another instance, sees it under A's instance.
+    type_into(&a, "#name-input", "Ada").await;
+    wait_js(
+        &b,
+        "Ada listed under instance 0",
+        "[...document.querySelectorAll(`#presence .group[data-instance='${arguments[0]}'] .member`)].some(m => m.textContent.includes('Ada'))",
+        vec![json!(urls[0])],
+    )
+    .await;
+
+    // Both join #ops; A picks it as the target and sends; B sees the room message.
+    type_into(&a, "#room-input", "ops").await;
+    type_into(&b, "#room-input", "ops").await;
+    wait_js(
+        &a,
+        "#ops joined",
+        "document.querySelector('#my-rooms li .link')?.textContent === '#ops'",
+        vec![],
+    )
+    .await;
+    wait_js(
+        &b,
+        "#ops joined",
+        "document.querySelector('#my-rooms li .link')?.textContent === '#ops'",
+        vec![],
+    )
+    .await;
+    click(&a, "#my-rooms li .link").await;
+    wait_js(
+        &a,
+        "target #ops",
+        "document.querySelector('#send-target').textContent.startsWith('#ops')",
+        vec![],
+    )
+    .await;
+    send(&a, "room hello").await;
+    wait_js(
+        &b,
+        "the room message",
+        "[...document.querySelectorAll('#messages li')].some(li => li.querySelector('.text').textContent === 'room hello' && li.querySelector('.channel').textContent === '#ops')",
+        vec![],
+    )
+    .await;
+
+    // The grid check from the page: every cell green.
+    click(&b, "#grid-run").await;
+    wait_js(
+        &b,
+        "the grid result",
+        "document.querySelector('#grid')",
+        vec![],
+    )
+    .await;
+    let grid = b
+        .execute(
+            "return [document.querySelector('#grid').dataset.passed, document.querySelectorAll('#grid td.cell.ok').length, document.querySelectorAll('#grid td.cell').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(grid, json!(["true", 9, 9]), "grid: {grid}");
+    // The probes' tagged messages stay out of the history, and the probes leave presence.
+    let tags = b
+        .execute("return [...document.querySelectorAll('#messages .text')].filter(t => t.textContent.startsWith('gridcast-check ')).length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(tags, json!(0));
+    wait_js(
+        &b,
+        "probes gone from presence",
+        "document.querySelectorAll('#presence .member').length === 2",
+        vec![],
+    )
+    .await;
+    b.execute("document.querySelector('#grid').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-grid-check.png"), png).unwrap();
     a.close().await.unwrap();
     b.close().await.unwrap();
     cluster.stop().await;

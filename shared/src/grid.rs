@@ -53,6 +53,15 @@ pub fn tag(run: &str, from: usize) -> String {
     format!("gridcast-check {run} #{from}")
 }
 
+/// Whether `text` is a grid-check tag (of any run), so a UI can keep probes out of its history.
+pub fn is_tag(text: &str) -> bool {
+    text.strip_prefix("gridcast-check ")
+        .and_then(|rest| rest.split_once(" #"))
+        .is_some_and(|(run, n)| {
+            !run.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// Collects sends and arrivals of one run.
 #[derive(Debug, Clone)]
 pub struct Collector {
@@ -367,6 +376,13 @@ mod tests {
         );
         assert!(!r.passed);
         assert!(r.diagnosis.iter().any(|d| d.contains("arrived 2 times")));
+    }
+
+    #[test]
+    fn tags_are_recognised() {
+        assert!(is_tag(&tag("ab12", 3)));
+        assert!(!is_tag("gridcast-check is great"));
+        assert!(!is_tag("hello"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 
 /// One connected client, anywhere in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Member {
     /// Socket id.
     pub sid: String,

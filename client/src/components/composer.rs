@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::sio::{ConnState, Connection};
+use crate::sio::{ConnState, Connection, Target};
 
 /// Text input, Send button, size counter and the latest notice.
 #[component]
@@ -17,9 +17,27 @@ pub fn Composer() -> impl IntoView {
             text.set(String::new());
         }
     };
+    let target_label = move || match conn.send_to.get() {
+        Target::All => "everyone".to_owned(),
+        Target::Room(room) => format!("#{room}"),
+        Target::Direct(sid) => {
+            let name = conn
+                .members
+                .with(|ms| ms.iter().find(|m| m.sid == sid).map(|m| m.name.clone()))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| sid.chars().take(8).collect());
+            format!("@{name}")
+        }
+    };
     view! {
         <footer class="composer">
             <form on:submit=move |ev| { ev.prevent_default(); send(); }>
+                <span class="target" id="send-target" title="where Send goes; pick a room or a client on the right">
+                    {target_label}
+                    <Show when=move || conn.send_to.get() != Target::All>
+                        <button type="button" class="x" title="back to everyone" on:click=move |_| conn.send_to.set(Target::All)>"×"</button>
+                    </Show>
+                </span>
                 <input
                     id="message-input"
                     type="text"

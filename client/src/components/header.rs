@@ -1,16 +1,11 @@
 //! The header: app name, instance picker, and connection state.
 
-use gloo_timers::future::TimeoutFuture;
-use gridcast_shared::InstanceList;
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 
 use crate::{
-    colour,
+    Cluster, colour,
     sio::{ConnState, Connection},
 };
-
-/// How often the instance list is refreshed.
-const REFRESH_MS: u32 = 5_000;
 
 /// The top bar. `origin` is the page's own instance, the default choice.
 #[component]
@@ -30,32 +25,17 @@ pub fn Header(
     }
 }
 
-/// A dropdown of the cluster's instances; choosing one switches the live connection.
+/// A dropdown of the cluster's live instances; choosing one switches the live connection. The
+/// instance the page is connected to is marked; one that left the registry is marked down.
 #[component]
 pub fn InstancePicker(
     /// Base URL the page was loaded from; always offered, even when `/instances` fails.
     origin: String,
 ) -> impl IntoView {
     let conn = expect_context::<Connection>();
-    let listed = RwSignal::new(Vec::<String>::new());
-    let list_error = RwSignal::new(None::<String>);
-    let source = origin.clone();
-    spawn_local(async move {
-        loop {
-            match fetch_instances(&source).await {
-                Ok(list) => {
-                    list_error.set(None);
-                    if listed.get_untracked() != list.instances {
-                        listed.set(list.instances);
-                    }
-                }
-                Err(e) => list_error.set(Some(e)),
-            }
-            TimeoutFuture::new(REFRESH_MS).await;
-        }
-    });
+    let cluster = expect_context::<Cluster>();
     let options = move || {
-        let mut all = listed.get();
+        let mut all = cluster.instances.get();
         let target = conn.target.get();
         for url in [origin.clone(), target] {
             if !url.is_empty() && !all.contains(&url) {
@@ -63,6 +43,18 @@ pub fn InstancePicker(
             }
         }
         all
+    };
+    let option_label = move |url: &str| {
+        let connected = conn.instance.get().is_some_and(|i| i.url == url);
+        let live = cluster.instances.get().iter().any(|u| u == url);
+        let mark = if connected {
+            " · connected"
+        } else if !live && !cluster.instances.get().is_empty() {
+            " · down"
+        } else {
+            ""
+        };
+        format!("{}{mark}", colour::label(url))
     };
     view! {
         <label class="picker" style=move || colour::style(&conn.target.get())>
@@ -75,13 +67,19 @@ pub fn InstancePicker(
                 prop:value=move || conn.target.get()
             >
                 <For each=options key=|url| url.clone() let:url>
-                    <option value=url.clone() selected=move || conn.target.get() == url>
-                        {colour::label(&url)}
-                    </option>
+                    {
+                        let value = url.clone();
+                        let selected = url.clone();
+                        view! {
+                            <option value=value selected=move || conn.target.get() == selected>
+                                {move || option_label(&url)}
+                            </option>
+                        }
+                    }
                 </For>
             </select>
-            <Show when=move || list_error.get().is_some()>
-                <span class="warn" title=move || list_error.get().unwrap_or_default()>"list unavailable"</span>
+            <Show when=move || cluster.error.get().is_some()>
+                <span class="warn" title=move || cluster.error.get().unwrap_or_default()>"list unavailable"</span>
             </Show>
         </label>
     }
@@ -118,19 +116,4 @@ pub fn Status() -> impl IntoView {
             <span class="status-text">{text}</span>
         </div>
     }
-}
-
-async fn fetch_instances(origin: &str) -> Result<InstanceList, String> {
-    let url = format!("{}/instances", origin.trim_end_matches('/'));
-    let response = gloo_net::http::Request::get(&url)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.ok() {
-        return Err(format!("{url}: HTTP {}", response.status()));
-    }
-    response
-        .json::<InstanceList>()
-        .await
-        .map_err(|e| e.to_string())
 }

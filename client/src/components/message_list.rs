@@ -6,7 +6,7 @@ use leptos::{html, prelude::*};
 
 use crate::{
     colour,
-    sio::{Connection, HISTORY, Line},
+    sio::{Channel, Connection, HISTORY, Line},
 };
 
 /// Every message received on the current connection, with origin, sender and latency.
@@ -60,12 +60,35 @@ pub fn MessageLine(
         .latency_ms
         .map(|ms| format!("{} ms", ms.max(0)))
         .unwrap_or_else(|| "–".into());
-    let class = if line.mine { "line mine" } else { "line" };
+    let class = match (&line.channel, line.mine) {
+        (Channel::Direct { .. }, _) => "line direct",
+        (_, true) => "line mine",
+        _ => "line",
+    };
+    let conn = expect_context::<Connection>();
+    let name_of = move |sid: &str| {
+        conn.members
+            .with_untracked(|ms| ms.iter().find(|m| m.sid == sid).map(|m| m.name.clone()))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| short(sid))
+    };
+    let channel = match &line.channel {
+        Channel::All => String::new(),
+        Channel::Room(room) => format!("#{room}"),
+        Channel::Direct { to, .. } if line.mine => format!("direct → {}", name_of(to)),
+        Channel::Direct { .. } => "direct to you".to_owned(),
+    };
+    let sender = match &line.channel {
+        _ if line.mine => "you".to_owned(),
+        Channel::Direct { from_name, .. } if !from_name.is_empty() => from_name.clone(),
+        _ => name_of(&line.sender),
+    };
     view! {
         <li class=class style=colour::style(&line.origin_url) data-origin=line.origin_url.clone()>
             <div class="meta">
                 <span class="origin" title=format!("instance {}", line.origin)>{origin_label}</span>
-                <span class="sender" title="sender socket id">{if line.mine { "you".to_owned() } else { short(&line.sender) }}</span>
+                <span class="sender" title=format!("socket {}", line.sender)>{sender}</span>
+                <span class="channel">{channel}</span>
                 <span class="latency" title="origin instance received it → this page received it">{latency}</span>
                 <span class="time">{line.time}</span>
             </div>
