@@ -517,14 +517,13 @@ fn on_ack(conn: Connection, id: u64, mut args: Vec<Value>) {
     let Some(reply) = args.pop() else { return };
     match awaiting {
         Awaiting::Sent(sent_at) => match serde_json::from_value::<SendAck>(reply) {
-            Ok(SendAck::Ok { delivery, .. })
-                if delivery == gridcast_shared::Delivery::LocalOnly =>
-            {
-                conn.tell(
-                    "Redis is unreachable: delivered to this instance's clients only".into(),
-                    true,
-                )
-            }
+            Ok(SendAck::Ok {
+                delivery: gridcast_shared::Delivery::LocalOnly,
+                ..
+            }) => conn.tell(
+                "Redis is unreachable: delivered to this instance's clients only".into(),
+                true,
+            ),
             Ok(SendAck::Ok { .. }) => {
                 let rtt = (js_sys::Date::now() - sent_at).round();
                 conn.tell(format!("delivered (ack after {rtt} ms)"), false);
@@ -719,10 +718,8 @@ async fn grid_probe(
     .encode();
     while let Some(Ok(Message::Text(text))) = stream.next().await {
         match EioPacket::decode(&text) {
-            Ok(EioPacket::Open(_)) => {
-                if sink.send(Message::Text(connect.clone())).await.is_err() {
-                    break;
-                }
+            Ok(EioPacket::Open(_)) if sink.send(Message::Text(connect.clone())).await.is_err() => {
+                break;
             }
             Ok(EioPacket::Message(m))
                 if matches!(SioPacket::decode(&m), Ok(SioPacket::Connect { .. })) =>
