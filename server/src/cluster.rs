@@ -223,18 +223,27 @@ async fn serve(
     })
 }
 
-/// Keeps this instance listed in the registry while it runs.
+/// Keeps this instance and its clients listed in the registry and presence while it runs.
 async fn heartbeat(instance: Arc<Instance>, io: Io) {
     let mut tick = tokio::time::interval(crate::redis::registry::HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         tick.tick().await;
-        match instance
-            .registry()
-            .beat(&instance.live(io.sockets().len()))
-            .await
-        {
+        let beat = async {
+            instance
+                .registry()
+                .beat(&instance.live(io.sockets().len()))
+                .await?;
+            // Presence expires with the registry entry; write it again if it was lost.
+            if !instance.presence().refresh(&instance.info.id).await? {
+                for member in crate::socket::local_members(&io) {
+                    instance.presence().upsert(&member).await?;
+                }
+            }
+            Ok::<(), crate::redis::LinkError>(())
+        };
+        match beat.await {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!(instance = %instance.info.id, "registry heartbeat restored");

@@ -337,3 +337,39 @@ async fn names_and_rooms_are_validated_with_readable_errors() {
     assert_eq!(error[0]["code"], "bad_room");
     assert!(a.drain(QUIET).await.is_empty(), "nothing was broadcast");
 }
+
+#[tokio::test]
+async fn presence_is_rebuilt_after_redis_restarts_empty() {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+    member(op(&mut a, event::SET_NAME, json!({"name": "Ada"})).await);
+
+    // The private Redis keeps nothing on disk: it comes back empty.
+    redis.stop().await;
+    redis.restart().await.unwrap();
+    let back = Instant::now();
+    let a_sid = a.sid().to_owned();
+    loop {
+        let ack = b
+            .emit_with_ack(event::PRESENCE, vec![], WAIT)
+            .await
+            .unwrap();
+        if let Ok(all) = serde_json::from_value::<Vec<Member>>(ack[0].clone())
+            && all.iter().any(|m| m.sid == a_sid && m.name == "Ada")
+            && all.iter().any(|m| m.sid == b.sid())
+        {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "presence not rebuilt: {ack:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "presence rebuilt {:?} after Redis came back empty",
+        back.elapsed()
+    );
+}

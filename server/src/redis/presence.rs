@@ -1,31 +1,36 @@
-//! Presence: one hash per cluster, `{prefix}:presence`, socket id → JSON [`Member`].
+//! Presence: one hash per instance, `{prefix}:presence:{instance id}`, socket id → JSON [`Member`].
 //!
-//! Readers keep only members of instances that are live in the [`Registry`], and prune the rest,
-//! so the clients of a killed instance disappear with its heartbeat.
+//! Each hash expires with its instance's registry entry ([`TTL`]) and is refreshed by the same
+//! heartbeat, so the clients of a killed instance disappear with it and readers never delete
+//! anything: a client that connects before its instance's first heartbeat is listed a moment
+//! later, not lost. If a hash expired while its instance lived (a long Redis outage), the
+//! heartbeat writes the instance's members again.
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use fred::{
     clients::SubscriberClient,
-    interfaces::{ClientLike, HashesInterface},
+    interfaces::{ClientLike, HashesInterface, KeysInterface},
     prelude::Options,
 };
 use gridcast_shared::presence::Member;
 
-use super::{LinkError, Registry};
+use super::{LinkError, Registry, registry::TTL};
 
 /// Presence access for one cluster prefix.
 #[derive(Clone)]
 pub struct Presence {
     client: SubscriberClient,
     options: Options,
-    key: String,
+    prefix: String,
     registry: Registry,
 }
 
 impl std::fmt::Debug for Presence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Presence").field("key", &self.key).finish()
+        f.debug_struct("Presence")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -39,74 +44,78 @@ impl Presence {
                 max_attempts: Some(1),
                 ..Default::default()
             },
-            key: format!("{prefix}:presence"),
+            prefix: prefix.to_owned(),
             registry,
         }
+    }
+
+    fn key(&self, instance: &str) -> String {
+        format!("{}:presence:{instance}", self.prefix)
     }
 
     /// Records `member` as it is now.
     pub async fn upsert(&self, member: &Member) -> Result<(), LinkError> {
         let json = serde_json::to_string(member).expect("Member serializes");
-        self.client
-            .with_options(&self.options)
-            .hset::<(), _, _>(&self.key, (member.sid.as_str(), json))
-            .await
-            .map_err(LinkError)
-    }
-
-    /// Forgets socket `sid`.
-    pub async fn remove(&self, sid: &str) -> Result<(), LinkError> {
-        self.client
-            .with_options(&self.options)
-            .hdel::<(), _, _>(&self.key, sid)
-            .await
-            .map_err(LinkError)
-    }
-
-    /// The member with socket id `sid`, if it is connected to a live instance.
-    pub async fn get(&self, sid: &str) -> Result<Option<Member>, LinkError> {
-        let json: Option<String> = self
-            .client
-            .with_options(&self.options)
-            .hget(&self.key, sid)
+        let client = self.client.with_options(&self.options);
+        let key = self.key(&member.instance);
+        client
+            .hset::<(), _, _>(&key, (member.sid.as_str(), json))
             .await
             .map_err(LinkError)?;
-        let Some(member) = json.and_then(|j| serde_json::from_str::<Member>(&j).ok()) else {
-            return Ok(None);
-        };
-        let live = self.registry.live().await?;
-        Ok(live
-            .iter()
-            .any(|i| i.info.id == member.instance)
-            .then_some(member))
+        client
+            .pexpire::<(), _>(&key, TTL.as_millis() as i64, None)
+            .await
+            .map_err(LinkError)
     }
 
-    /// Every member connected to a live instance, sorted by instance URL then connection time.
-    pub async fn all(&self) -> Result<Vec<Member>, LinkError> {
-        let client = self.client.with_options(&self.options);
-        let entries: Vec<(String, String)> = client
-            .hgetall::<std::collections::HashMap<String, String>, _>(&self.key)
+    /// Forgets socket `sid` of `instance`.
+    pub async fn remove(&self, instance: &str, sid: &str) -> Result<(), LinkError> {
+        self.client
+            .with_options(&self.options)
+            .hdel::<(), _, _>(self.key(instance), sid)
             .await
-            .map_err(LinkError)?
-            .into_iter()
-            .collect();
-        let live: HashSet<String> = self
-            .registry
-            .live()
-            .await?
-            .into_iter()
-            .map(|i| i.info.id)
-            .collect();
-        let mut members = Vec::with_capacity(entries.len());
-        let mut stale = Vec::new();
-        for (sid, json) in entries {
-            match serde_json::from_str::<Member>(&json) {
-                Ok(m) if live.contains(&m.instance) => members.push(m),
-                _ => stale.push(sid),
+            .map_err(LinkError)
+    }
+
+    /// Extends `instance`'s presence for another [`TTL`]; `false` when its hash is gone (expired
+    /// or never written), so the caller can write its members again.
+    pub async fn refresh(&self, instance: &str) -> Result<bool, LinkError> {
+        self.client
+            .with_options(&self.options)
+            .pexpire::<bool, _>(self.key(instance), TTL.as_millis() as i64, None)
+            .await
+            .map_err(LinkError)
+    }
+
+    /// The member with socket id `sid`, on any live instance.
+    pub async fn get(&self, sid: &str) -> Result<Option<Member>, LinkError> {
+        let client = self.client.with_options(&self.options);
+        for instance in self.registry.live().await? {
+            let json: Option<String> = client
+                .hget(self.key(&instance.info.id), sid)
+                .await
+                .map_err(LinkError)?;
+            if let Some(member) = json.and_then(|j| serde_json::from_str::<Member>(&j).ok()) {
+                return Ok(Some(member));
             }
         }
-        if !stale.is_empty() {
-            let _ = client.hdel::<(), _, _>(&self.key, stale).await;
+        Ok(None)
+    }
+
+    /// Every member of every live instance, sorted by instance URL then connection time.
+    pub async fn all(&self) -> Result<Vec<Member>, LinkError> {
+        let client = self.client.with_options(&self.options);
+        let mut members = Vec::new();
+        for instance in self.registry.live().await? {
+            let entries: std::collections::HashMap<String, String> = client
+                .hgetall(self.key(&instance.info.id))
+                .await
+                .map_err(LinkError)?;
+            members.extend(
+                entries
+                    .values()
+                    .filter_map(|j| serde_json::from_str::<Member>(j).ok()),
+            );
         }
         members.sort_by(|a, b| {
             (&a.instance_url, a.since, &a.sid).cmp(&(&b.instance_url, b.since, &b.sid))

@@ -131,6 +131,15 @@ async fn on_disconnect(
     presence::depart(&io, &instance, socket.id.as_str()).await;
 }
 
+/// The member records of this instance's sockets.
+pub fn local_members(io: &Io) -> Vec<Member> {
+    io.sockets()
+        .iter()
+        .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
+        .map(|state| state.member())
+        .collect()
+}
+
 /// Takes one token of the socket's rate limit.
 pub fn rate_limit(state: &SocketState) -> Result<(), Rejection> {
     state.limit.take().map_err(|wait| {

@@ -62,7 +62,7 @@ pub async fn announce(io: &Io, instance: &Instance, member: Member) {
 
 /// Forgets a disconnected member and tells everyone.
 pub async fn depart(io: &Io, instance: &Instance, sid: &str) {
-    if let Err(e) = instance.presence().remove(sid).await {
+    if let Err(e) = instance.presence().remove(&instance.info.id, sid).await {
         tracing::warn!(instance = %instance.info.id, "presence not removed: {e}");
     }
     let delta = PresenceDelta::Leave {
