@@ -11,6 +11,8 @@ async fn main() -> Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // Logs go to stderr so that stdout carries only results (`gridcast check --json`).
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(config) => gridcast_server::run(config, shutdown_signal()).await?,

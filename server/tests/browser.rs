@@ -411,3 +411,44 @@ async fn presence_rooms_and_the_grid_check_work_across_instances_in_the_browser(
     b.close().await.unwrap();
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_reconnects_by_itself_when_its_instance_comes_back() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dist = dist_dir();
+    let redis = redis().await;
+    let port = free_port().unwrap();
+    let start = || {
+        let mut config = ServeConfig::new(vec![port], Some(redis.url()));
+        config.static_dir = dist.clone();
+        Cluster::start(config)
+    };
+    let cluster = start().await.unwrap();
+    let url = cluster.urls().remove(0);
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&url).await.unwrap();
+    wait_connected_to(&page, &url).await;
+
+    cluster.stop().await;
+    let state = wait_js(
+        &page,
+        "the page to notice",
+        "(() => { const t = document.querySelector('#status').textContent; return (t.startsWith('disconnected') || t.startsWith('reconnecting (attempt')) && t; })()",
+        vec![],
+    )
+    .await;
+    eprintln!("while down: {state}");
+    let disabled = page
+        .execute("return document.querySelector('#send').disabled", vec![])
+        .await
+        .unwrap();
+    assert_eq!(disabled, json!(true), "Send is disabled while disconnected");
+
+    let cluster = start().await.unwrap();
+    wait_connected_to(&page, &url).await;
+    send(&page, "back again").await;
+    assert_eq!(wait_message(&page, "back again").await, url);
+    page.close().await.unwrap();
+    cluster.stop().await;
+}

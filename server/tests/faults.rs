@@ -185,3 +185,72 @@ async fn a_missing_redis_server_names_the_install_command() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let port = free_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "serve",
+            "--ports",
+            &port.to_string(),
+            "--static-dir",
+            "/nonexistent-gridcast-dist",
+        ])
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The log names the private Redis it started.
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let redis_port: u16 = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), log.next_line())
+            .await
+            .expect("startup log")
+            .unwrap()
+            .expect("log line");
+        if let Some(rest) = line.split("redis://127.0.0.1:").nth(1) {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap();
+        }
+    };
+    let mut client = connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", redis_port))
+            .await
+            .is_ok()
+    );
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within 10s")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+    // The client was told (Socket.IO disconnect or close), not left hanging.
+    assert!(matches!(
+        client.drain(WAIT).await.last(),
+        Some(gridcast_server::probe::Incoming::Closed(_))
+    ));
+    // And the private Redis is gone with it.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", redis_port))
+            .await
+            .is_err(),
+        "private redis-server still running"
+    );
+    // Drain the rest of the log so the process could not block on it.
+    while let Ok(Some(_)) = log.next_line().await {}
+}
