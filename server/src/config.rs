@@ -25,6 +25,8 @@ pub enum Command {
     Serve(ServeConfig),
     /// Check that every instance reaches every other (N × N matrix); exit 0 only if all pass.
     Check(crate::check::CheckConfig),
+    /// Load a cluster and measure delivery latency, optionally side by side with another.
+    Bench(crate::bench::BenchConfig),
 }
 
 /// Configuration of `gridcast serve`.

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: the command line (`gridcast serve`, `gridcast check`), every flag also read from
 //!   the environment.
+//! - [`bench`]: load and latency, side by side with another cluster (e.g. the Node.js reference).
 //! - [`check`]: the grid check: one probe per instance, an N × N delivery matrix.
 //! - [`cluster`]: starts the instances of one process and stops them gracefully.
 //! - [`instance`]: one instance's identity, counters and Socket.IO handle.
@@ -16,6 +17,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod check;
 pub mod cluster;
 pub mod config;

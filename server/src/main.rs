@@ -30,6 +30,30 @@ async fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Bench(config) => {
+            let mut reports = Vec::new();
+            for urls in [&config.urls, &config.against] {
+                if !urls.is_empty() {
+                    reports.push(
+                        gridcast_server::bench::run(
+                            urls,
+                            config.clients,
+                            config.rate,
+                            config.duration,
+                        )
+                        .await?,
+                    );
+                }
+            }
+            if config.json {
+                println!("{}", serde_json::to_string(&reports)?);
+            } else {
+                print!(
+                    "{}",
+                    gridcast_server::bench::render(&reports, config.rate, config.duration)
+                );
+            }
+        }
     }
     Ok(())
 }

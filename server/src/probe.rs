@@ -206,6 +206,26 @@ impl Probe {
             .map_err(|_| ProbeError::Closed)
     }
 
+    /// A cheap, cloneable function that emits `message` with a text from any task (the load
+    /// generator sends from one task while each probe is read in its own).
+    pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
+        let out = self.out.clone();
+        move |text: String| {
+            let frame = EioPacket::Message(
+                SioPacket::event(
+                    event::NAMESPACE,
+                    event::MESSAGE,
+                    vec![Value::from(text)],
+                    None,
+                )
+                .encode(),
+            )
+            .encode();
+            out.send(Message::text(frame))
+                .map_err(|_| ProbeError::Closed)
+        }
+    }
+
     /// Sends one raw WebSocket text frame (for testing how a server handles hostile input).
     pub fn send_frame(&self, frame: String) -> Result<(), ProbeError> {
         self.out

@@ -1,0 +1,226 @@
+//! `gridcast bench`: load and latency across a cluster, optionally side by side with another.
+//!
+//! `clients` probes connect round-robin to the URLs; together they send `rate` plain `message`
+//! strings per second for `duration` (each client an equal share, below the per-socket rate
+//! limit), and every client must receive every message. Each text carries its send time on the
+//! benchmark's one monotonic clock, so a delivery's latency (sender → server → Redis → other
+//! server → receiver) needs no clock agreement. Only the seed-compatible `message` contract is
+//! used, so the same load runs against a Node.js socket.io + @socket.io/redis-adapter cluster.
+
+use std::time::Duration;
+
+use clap::Args;
+use gridcast_shared::event;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::probe::{Incoming, Probe, ProbeError};
+
+/// Configuration of `gridcast bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchConfig {
+    /// Cluster to load (comma-separated base URLs).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub urls: Vec<String>,
+
+    /// A second cluster to run the same load against afterwards, for a side-by-side comparison
+    /// (e.g. the Node.js reference).
+    #[arg(long, value_delimiter = ',')]
+    pub against: Vec<String>,
+
+    /// Connected clients, spread round-robin over the URLs; every one sends and receives.
+    #[arg(long, default_value_t = 40)]
+    pub clients: usize,
+
+    /// Messages per second sent by all clients together (deliveries/s = rate × clients).
+    #[arg(long, default_value_t = 400)]
+    pub rate: u32,
+
+    /// How long to send.
+    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
+    pub duration: Duration,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// The cluster.
+    pub urls: Vec<String>,
+    /// Clients connected.
+    pub clients: usize,
+    /// Messages sent.
+    pub sent: u64,
+    /// Deliveries expected (sent × clients).
+    pub expected: u64,
+    /// Deliveries received.
+    pub received: u64,
+    /// Deliveries that arrived more than once (counted beyond the first).
+    pub duplicates: u64,
+    /// Deliveries per second over the send window.
+    pub deliveries_per_sec: f64,
+    /// Latency percentiles in milliseconds: p50, p90, p99, p99.9, max.
+    pub latency_ms: [f64; 5],
+}
+
+const LABELS: [&str; 5] = ["p50", "p90", "p99", "p99.9", "max"];
+
+/// Runs the load against `urls`.
+pub async fn run(
+    urls: &[String],
+    clients: usize,
+    rate: u32,
+    duration: Duration,
+) -> Result<BenchReport, ProbeError> {
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let mut probes = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let mut p = Probe::connect(&urls[i % urls.len()]).await?;
+        p.ignore(event::PRESENCE);
+        probes.push(p);
+    }
+    // Let every subscription settle before the clock starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    let senders: Vec<_> = probes.iter().map(Probe::sender).collect();
+    let prefix = format!("gcb {run_id} ");
+
+    // Receivers: one task per client, recording latencies in microseconds.
+    let stop_at = start + duration + Duration::from_secs(3);
+    let mut readers = Vec::with_capacity(clients);
+    for mut probe in probes {
+        let prefix = prefix.clone();
+        readers.push(tokio::spawn(async move {
+            let mut seen: Vec<u64> = Vec::new();
+            let mut latencies: Vec<u32> = Vec::new();
+            loop {
+                let left = stop_at.saturating_duration_since(Instant::now());
+                match probe.next(left).await {
+                    Ok(Incoming::Event { event, args, at }) if event == event::MESSAGE => {
+                        let Some(text) = args.first().and_then(Value::as_str) else {
+                            continue;
+                        };
+                        let Some((seq, sent_us)) = parse(text, &prefix) else {
+                            continue;
+                        };
+                        seen.push(seq);
+                        let latency =
+                            (at.duration_since(start).as_micros() as u64).saturating_sub(sent_us);
+                        latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            probe.close();
+            (seen, latencies)
+        }));
+    }
+
+    // Senders: a shared ticker; each tick the next client in turn sends.
+    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    for seq in 0..total {
+        tick.tick().await;
+        let sent_us = start.elapsed().as_micros() as u64;
+        let text = format!("{prefix}{seq} {sent_us}");
+        senders[(seq as usize) % senders.len()](text)?;
+    }
+    let send_window = start.elapsed();
+
+    let mut received = 0u64;
+    let mut duplicates = 0u64;
+    let mut all: Vec<u32> = Vec::with_capacity((total as usize) * clients);
+    for reader in readers {
+        let (mut seen, latencies) = reader.await.expect("reader task");
+        let n = seen.len() as u64;
+        seen.sort_unstable();
+        seen.dedup();
+        duplicates += n - seen.len() as u64;
+        received += seen.len() as u64;
+        all.extend(latencies);
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            f64::NAN
+        } else {
+            let i = ((all.len() as f64 - 1.0) * p).round() as usize;
+            f64::from(all[i]) / 1000.0
+        }
+    };
+    Ok(BenchReport {
+        urls: urls.to_vec(),
+        clients,
+        sent: total,
+        expected: total * clients as u64,
+        received,
+        duplicates,
+        deliveries_per_sec: received as f64 / send_window.as_secs_f64(),
+        latency_ms: [pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0)],
+    })
+}
+
+fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
+    let (seq, sent) = text.strip_prefix(prefix)?.split_once(' ')?;
+    Some((seq.parse().ok()?, sent.parse().ok()?))
+}
+
+/// One report, or two side by side with the ratio (second ÷ first) per row.
+pub fn render(reports: &[BenchReport], rate: u32, duration: Duration) -> String {
+    let mut out = format!(
+        "gridcast bench: {} clients, {rate} msg/s for {duration:?} (every client receives every message)\n\n",
+        reports.first().map_or(0, |r| r.clients)
+    );
+    let name = |r: &BenchReport| r.urls.first().cloned().unwrap_or_default();
+    out.push_str(&format!("{:<22}", ""));
+    for r in reports {
+        out.push_str(&format!("{:>26}", name(r)));
+    }
+    if reports.len() == 2 {
+        out.push_str(&format!("{:>12}", "ratio 2/1"));
+    }
+    out.push('\n');
+    let row = |label: &str, values: Vec<f64>, fmt: &dyn Fn(f64) -> String| {
+        let mut line = format!("{label:<22}");
+        for v in &values {
+            line.push_str(&format!("{:>26}", fmt(*v)));
+        }
+        if values.len() == 2 {
+            line.push_str(&format!("{:>12}", format!("{:.2}", values[1] / values[0])));
+        }
+        line.push('\n');
+        line
+    };
+    out.push_str(&row(
+        "delivered / expected",
+        reports
+            .iter()
+            .map(|r| r.received as f64 / r.expected.max(1) as f64 * 100.0)
+            .collect(),
+        &|v| format!("{v:.3} %"),
+    ));
+    out.push_str(&row(
+        "duplicates",
+        reports.iter().map(|r| r.duplicates as f64).collect(),
+        &|v| format!("{v}"),
+    ));
+    out.push_str(&row(
+        "deliveries/s",
+        reports.iter().map(|r| r.deliveries_per_sec).collect(),
+        &|v| format!("{v:.0}"),
+    ));
+    for (i, label) in LABELS.iter().enumerate() {
+        out.push_str(&row(
+            &format!("latency {label}"),
+            reports.iter().map(|r| r.latency_ms[i]).collect(),
+            &|v| format!("{v:.2} ms"),
+        ));
+    }
+    out
+}
