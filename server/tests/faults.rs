@@ -10,7 +10,7 @@ use std::{
 use gridcast_server::{Cluster, Error, ServeConfig, probe::Probe, redis::private::free_port};
 use gridcast_shared::{Delivery, SendAck, event};
 use serde_json::json;
-use support::{QUIET, WAIT, client, instances, redis};
+use support::{QUIET, WAIT, client, connect_with_retry, instances, redis};
 
 async fn send(probe: &mut Probe, text: &str) -> Delivery {
     let ack = probe
@@ -76,20 +76,7 @@ async fn a_killed_instance_process_does_not_disturb_the_others() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let port = free_port().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
-        .args([
-            "serve",
-            "--ports",
-            &port.to_string(),
-            "--redis-url",
-            &redis.url(),
-        ])
-        .args(["--static-dir", "/nonexistent-gridcast-dist"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
     let mut victim = connect_with_retry(&victim_url).await;
     let mut a = client(&cluster[0]).await;
@@ -118,21 +105,6 @@ async fn a_killed_instance_process_does_not_disturb_the_others() {
         assert_eq!(send(sender, &text).await, Delivery::Cluster);
         assert_eq!(receiver.next_message(WAIT).await.unwrap().0, text);
         assert_eq!(sender.next_message(WAIT).await.unwrap().0, text);
-    }
-}
-
-async fn connect_with_retry(url: &str) -> Probe {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match Probe::connect(url).await {
-            Ok(mut probe) => {
-                probe.next_event(event::WELCOME, WAIT).await.unwrap();
-                probe.ignore(event::PRESENCE);
-                return probe;
-            }
-            Err(e) if Instant::now() > deadline => panic!("{url} never came up: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
     }
 }
 

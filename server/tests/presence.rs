@@ -2,10 +2,7 @@
 
 mod support;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use gridcast_server::{probe::Probe, redis::private::free_port};
 use gridcast_shared::{
@@ -115,31 +112,8 @@ async fn clients_of_a_killed_instance_leave_presence_with_it() {
     let cluster = instances(&redis, 1).await;
     let mut a = client(&cluster[0]).await;
     let port = free_port().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
-        .args([
-            "serve",
-            "--ports",
-            &port.to_string(),
-            "--redis-url",
-            &redis.url(),
-        ])
-        .args(["--static-dir", "/nonexistent-gridcast-dist"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let victim = loop {
-        match Probe::connect(&url).await {
-            Ok(p) => break p,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let mut child = support::spawn_gridcast(port, &redis.url());
+    let victim = support::connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
     let victim_sid = victim.sid().to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !snapshot(&mut a).await.iter().any(|m| m.sid == victim_sid) {

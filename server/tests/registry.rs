@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use gridcast_server::redis::private::free_port;
 use gridcast_shared::{InstanceList, ListSource};
@@ -59,20 +56,7 @@ async fn instances_from_other_processes_come_and_go() {
     // A third instance, in a separate process, joins the same cluster.
     let port = free_port().unwrap();
     let third = format!("http://localhost:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
-        .args([
-            "serve",
-            "--ports",
-            &port.to_string(),
-            "--redis-url",
-            &redis.url(),
-        ])
-        .args(["--static-dir", "/nonexistent-gridcast-dist"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_gridcast(port, &redis.url());
     for base in [&a, &b] {
         let took = wait_list(base, "third instance listed", |l| {
             l.instances.contains(&third)

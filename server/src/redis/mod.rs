@@ -18,6 +18,17 @@ pub use presence::Presence;
 pub use private::PrivateRedis;
 pub use registry::Registry;
 
+/// Options for the registry and presence commands: fail at once while disconnected, and after
+/// a second otherwise, so an HTTP request or a handler never waits on a dead Redis.
+fn command_options() -> fred::prelude::Options {
+    fred::prelude::Options {
+        timeout: Some(std::time::Duration::from_secs(1)),
+        fail_fast: true,
+        max_attempts: Some(1),
+        ..Default::default()
+    }
+}
+
 /// Removes the password from a Redis URL, for logs and errors.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -6,8 +6,6 @@
 //! later, not lost. If a hash expired while its instance lived (a long Redis outage), the
 //! heartbeat writes the instance's members again.
 
-use std::time::Duration;
-
 use fred::{
     clients::SubscriberClient,
     interfaces::{ClientLike, HashesInterface, KeysInterface},
@@ -38,12 +36,7 @@ impl Presence {
     pub(super) fn new(client: SubscriberClient, prefix: &str, registry: Registry) -> Self {
         Self {
             client,
-            options: Options {
-                timeout: Some(Duration::from_secs(1)),
-                fail_fast: true,
-                max_attempts: Some(1),
-                ..Default::default()
-            },
+            options: super::command_options(),
             prefix: prefix.to_owned(),
             registry,
         }

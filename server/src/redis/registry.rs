@@ -44,12 +44,7 @@ impl Registry {
     pub(super) fn new(client: SubscriberClient, prefix: &str) -> Self {
         Self {
             client,
-            options: Options {
-                timeout: Some(Duration::from_secs(1)),
-                fail_fast: true,
-                max_attempts: Some(1),
-                ..Default::default()
-            },
+            options: super::command_options(),
             set_key: format!("{prefix}:instances"),
             prefix: prefix.to_owned(),
         }

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 use gridcast_server::{Cluster, ServeConfig, probe::Probe, redis::PrivateRedis};
 
@@ -79,5 +82,44 @@ pub async fn get(url: &str) -> String {
     match response.split_once("\r\n\r\n") {
         Some((_, body)) => body.to_owned(),
         None => response,
+    }
+}
+
+/// The `gridcast` binary serving `port` in a separate process (killed when dropped), like an
+/// instance started by someone else in another terminal.
+pub fn spawn_gridcast(port: u16, redis_url: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "serve",
+            "--ports",
+            &port.to_string(),
+            "--redis-url",
+            redis_url,
+        ])
+        .args(["--static-dir", "/nonexistent-gridcast-dist"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the gridcast binary starts")
+}
+
+/// A probe connected to `url` once it accepts connections (bounded), past its `welcome`,
+/// ignoring `presence` deltas.
+pub async fn connect_with_retry(url: &str) -> Probe {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Probe::connect(url).await {
+            Ok(mut probe) => {
+                probe
+                    .next_event(gridcast_shared::event::WELCOME, WAIT)
+                    .await
+                    .expect("welcome arrives");
+                probe.ignore(gridcast_shared::event::PRESENCE);
+                return probe;
+            }
+            Err(e) if Instant::now() > deadline => panic!("{url} never came up: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }
