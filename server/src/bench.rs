@@ -41,6 +41,10 @@ pub struct BenchConfig {
     #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
     pub duration: Duration,
 
+    /// Column names for the two clusters (comma-separated), e.g. `gridcast,node-reference`.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -171,16 +175,21 @@ fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
     Some((seq.parse().ok()?, sent.parse().ok()?))
 }
 
-/// One report, or two side by side with the ratio (second ÷ first) per row.
-pub fn render(reports: &[BenchReport], rate: u32, duration: Duration) -> String {
+/// One report, or two side by side with the ratio (second ÷ first) per row; columns are named by
+/// `labels`, or by their first URL.
+pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: Duration) -> String {
     let mut out = format!(
         "gridcast bench: {} clients, {rate} msg/s for {duration:?} (every client receives every message)\n\n",
         reports.first().map_or(0, |r| r.clients)
     );
-    let name = |r: &BenchReport| r.urls.first().cloned().unwrap_or_default();
     out.push_str(&format!("{:<22}", ""));
-    for r in reports {
-        out.push_str(&format!("{:>26}", name(r)));
+    for (i, r) in reports.iter().enumerate() {
+        let name = labels
+            .get(i)
+            .cloned()
+            .or_else(|| r.urls.first().cloned())
+            .unwrap_or_default();
+        out.push_str(&format!("{name:>26}"));
     }
     if reports.len() == 2 {
         out.push_str(&format!("{:>12}", "ratio 2/1"));
@@ -191,8 +200,13 @@ pub fn render(reports: &[BenchReport], rate: u32, duration: Duration) -> String 
         for v in &values {
             line.push_str(&format!("{:>26}", fmt(*v)));
         }
-        if values.len() == 2 {
-            line.push_str(&format!("{:>12}", format!("{:.2}", values[1] / values[0])));
+        if let [a, b] = values[..] {
+            let ratio = if a == 0.0 && b == 0.0 {
+                "–".to_owned()
+            } else {
+                format!("{:.2}", b / a)
+            };
+            line.push_str(&format!("{ratio:>12}"));
         }
         line.push('\n');
         line

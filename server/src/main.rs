@@ -50,7 +50,12 @@ async fn main() -> Result<()> {
             } else {
                 print!(
                     "{}",
-                    gridcast_server::bench::render(&reports, config.rate, config.duration)
+                    gridcast_server::bench::render(
+                        &reports,
+                        &config.labels,
+                        config.rate,
+                        config.duration,
+                    )
                 );
             }
         }
