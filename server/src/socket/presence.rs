@@ -14,10 +14,7 @@ use gridcast_shared::{
         ToSocket, check_display_name, check_room, check_routed_text,
     },
 };
-use socketioxide::{
-    extract::{AckSender, Extension, SocketRef, State, TryData},
-    socket::Sid,
-};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 
 use super::{AckRequested, SocketState, answer, emit_cluster, rate_limit};
 use crate::{
@@ -225,43 +222,38 @@ pub async fn on_room_message(
     TryData(data): TryData<ToRoom>,
 ) {
     let received_at = now_ms();
-    let checked = rate_limit(&state)
-        .and_then(|()| data.map_err(|_| bad_request(r#"{"room": string, "text": string}"#)))
-        .and_then(|msg| {
-            check_room(&msg.room)?;
-            check_routed_text(&msg.text)?;
-            let member = state.member();
-            if !member.rooms.contains(&msg.room) {
-                return Err(Rejection::new(
-                    RejectionCode::NotMember,
-                    format!("join room {:?} before sending to it", msg.room),
-                ));
-            }
-            Ok((msg, member))
-        });
-    let result = match checked {
-        Ok((msg, member)) => {
-            let meta = instance.stamp(socket.id.as_str(), received_at);
-            let id = meta.id.clone();
-            let routed = Routed {
-                room: Some(msg.room.clone()),
-                to: None,
-                from_name: member.name,
-                text: msg.text,
-                meta,
-            };
-            let key = room_key(&msg.room);
-            let delivery = emit_cluster(
-                &instance,
-                || io.to(key.clone()),
-                event::ROOM_MESSAGE,
-                &routed,
-            )
-            .await;
-            Ok(SendAck::ok(id, delivery))
+    let result = async {
+        rate_limit(&state)?;
+        let msg = data.map_err(|_| bad_request(r#"{"room": string, "text": string}"#))?;
+        check_room(&msg.room)?;
+        check_routed_text(&msg.text)?;
+        let member = state.member();
+        if !member.rooms.contains(&msg.room) {
+            return Err(Rejection::new(
+                RejectionCode::NotMember,
+                format!("join room {:?} before sending to it", msg.room),
+            ));
         }
-        Err(e) => Err(e),
-    };
+        let meta = instance.stamp(socket.id.as_str(), received_at);
+        let id = meta.id.clone();
+        let key = room_key(&msg.room);
+        let routed = Routed {
+            room: Some(msg.room),
+            to: None,
+            from_name: member.name,
+            text: msg.text,
+            meta,
+        };
+        let delivery = emit_cluster(
+            &instance,
+            || io.to(key.clone()),
+            event::ROOM_MESSAGE,
+            &routed,
+        )
+        .await;
+        Ok(SendAck::ok(id, delivery))
+    }
+    .await;
     finish_send(&socket, ack, wants_ack, event::ROOM_MESSAGE, result);
 }
 
@@ -276,40 +268,39 @@ pub async fn on_direct(
     TryData(data): TryData<ToSocket>,
 ) {
     let received_at = now_ms();
-    let checked = rate_limit(&state)
-        .and_then(|()| data.map_err(|_| bad_request(r#"{"to": socket id, "text": string}"#)))
-        .and_then(|msg| {
-            check_routed_text(&msg.text)?;
-            let sid: Sid = msg.to.parse().map_err(|_| no_such_client(&msg.to))?;
-            Ok((msg, sid))
-        });
-    let result = match checked {
-        Ok((msg, sid)) => match instance.presence().get(&msg.to).await {
-            Ok(Some(_)) => {
-                let meta = instance.stamp(socket.id.as_str(), received_at);
-                let id = meta.id.clone();
-                let routed = Routed {
-                    room: None,
-                    to: Some(msg.to.clone()),
-                    from_name: state.member().name,
-                    text: msg.text,
-                    meta,
-                };
-                let target = own_room(&msg.to);
-                let delivery =
-                    emit_cluster(&instance, || io.to(target.clone()), event::DIRECT, &routed).await;
-                if sid != socket.id
-                    && let Err(e) = socket.emit(event::DIRECT, &routed)
-                {
-                    tracing::debug!(socket = %socket.id, "direct copy not sent: {e}");
-                }
-                Ok(SendAck::ok(id, delivery))
-            }
-            Ok(None) => Err(no_such_client(&msg.to)),
-            Err(e) => Err(unavailable(e)),
-        },
-        Err(e) => Err(e),
-    };
+    let result = async {
+        rate_limit(&state)?;
+        let msg = data.map_err(|_| bad_request(r#"{"to": socket id, "text": string}"#))?;
+        check_routed_text(&msg.text)?;
+        if instance
+            .presence()
+            .get(&msg.to)
+            .await
+            .map_err(unavailable)?
+            .is_none()
+        {
+            return Err(no_such_client(&msg.to));
+        }
+        let meta = instance.stamp(socket.id.as_str(), received_at);
+        let id = meta.id.clone();
+        let target = own_room(&msg.to);
+        let to_self = msg.to == socket.id.as_str();
+        let routed = Routed {
+            room: None,
+            to: Some(msg.to),
+            from_name: state.member().name,
+            text: msg.text,
+            meta,
+        };
+        let delivery =
+            emit_cluster(&instance, || io.to(target.clone()), event::DIRECT, &routed).await;
+        // The sender sees its own direct messages too (unless it wrote to itself).
+        if !to_self && let Err(e) = socket.emit(event::DIRECT, &routed) {
+            tracing::debug!(socket = %socket.id, "direct copy not sent: {e}");
+        }
+        Ok(SendAck::ok(id, delivery))
+    }
+    .await;
     finish_send(&socket, ack, wants_ack, event::DIRECT, result);
 }
 
@@ -328,10 +319,11 @@ pub async fn on_presence(
     AckRequested(wants_ack): AckRequested,
     ack: AckSender<ClusterAdapter>,
 ) {
-    let result = match rate_limit(&state) {
-        Ok(()) => instance.presence().all().await.map_err(unavailable),
-        Err(e) => Err(e),
-    };
+    let result = async {
+        rate_limit(&state)?;
+        instance.presence().all().await.map_err(unavailable)
+    }
+    .await;
     match result {
         Ok(members) => answer(&socket, ack, wants_ack, None, &members),
         Err(rejection) => {
