@@ -178,10 +178,9 @@ impl Probe {
 
     /// Emits `event` with `args`, without asking for an ack.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), ProbeError> {
-        self.send_frame(
-            EioPacket::Message(SioPacket::event(event::NAMESPACE, event, args, None).encode())
-                .encode(),
-        )
+        self.out
+            .send(event_frame(event, args))
+            .map_err(|_| ProbeError::Closed)
     }
 
     /// Emits `event` with `args` and waits for the server's ack.
@@ -211,17 +210,7 @@ impl Probe {
     pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
         let out = self.out.clone();
         move |text: String| {
-            let frame = EioPacket::Message(
-                SioPacket::event(
-                    event::NAMESPACE,
-                    event::MESSAGE,
-                    vec![Value::from(text)],
-                    None,
-                )
-                .encode(),
-            )
-            .encode();
-            out.send(Message::text(frame))
+            out.send(event_frame(event::MESSAGE, vec![Value::from(text)]))
                 .map_err(|_| ProbeError::Closed)
         }
     }
@@ -319,6 +308,13 @@ impl Probe {
         );
         let _ = self.send_frame(EioPacket::Close.encode());
     }
+}
+
+/// The WebSocket frame of an event without ack id on the default namespace.
+fn event_frame(name: &str, args: Vec<Value>) -> Message {
+    Message::text(
+        EioPacket::Message(SioPacket::event(event::NAMESPACE, name, args, None).encode()).encode(),
+    )
 }
 
 async fn next_text<S>(stream: &mut S) -> Result<String, ProbeError>

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MessageMeta, Rejection, RejectionCode, validate::check_text};
+use crate::{MessageMeta, Rejection, RejectionCode};
 
 /// Longest display name or room name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -157,11 +157,6 @@ fn check_name(
         ));
     }
     Ok(())
-}
-
-/// Checks a room or direct message: a valid target and a valid text.
-pub fn check_routed_text(text: &str) -> Result<(), Rejection> {
-    check_text(text)
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use gridcast_shared::{
     message::monostate,
     presence::{
         MAX_ROOMS_PER_SOCKET, Member, OpReply, PresenceDelta, RoomRef, Routed, SetName, ToRoom,
-        ToSocket, check_display_name, check_room, check_routed_text,
+        ToSocket, check_display_name, check_room,
     },
+    validate,
 };
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 
@@ -226,7 +227,7 @@ pub async fn on_room_message(
         rate_limit(&state)?;
         let msg = data.map_err(|_| bad_request(r#"{"room": string, "text": string}"#))?;
         check_room(&msg.room)?;
-        check_routed_text(&msg.text)?;
+        validate::check_text(&msg.text)?;
         let member = state.member();
         if !member.rooms.contains(&msg.room) {
             return Err(Rejection::new(
@@ -271,7 +272,7 @@ pub async fn on_direct(
     let result = async {
         rate_limit(&state)?;
         let msg = data.map_err(|_| bad_request(r#"{"to": socket id, "text": string}"#))?;
-        check_routed_text(&msg.text)?;
+        validate::check_text(&msg.text)?;
         if instance
             .presence()
             .get(&msg.to)
