@@ -33,10 +33,11 @@ pub const HISTORY: usize = 500;
 pub enum ConnState {
     /// First attempt to reach the chosen instance.
     Connecting,
-    /// Connected, with the Socket.IO id the server gave us.
+    /// Connected. `id` is our public id from `welcome` (empty until it arrives); the Engine.IO
+    /// session id is a secret of the transport and is never shown.
     Connected {
-        /// Socket id.
-        sid: String,
+        /// Public id.
+        id: String,
     },
     /// A later attempt, after the connection was lost.
     Reconnecting {
@@ -63,7 +64,7 @@ pub struct Line {
     pub origin_url: String,
     /// Id of that instance.
     pub origin: String,
-    /// Socket id of the sender.
+    /// Public id of the sender.
     pub sender: String,
     /// Whether we sent it.
     pub mine: bool,
@@ -239,10 +240,10 @@ impl Connection {
         )
     }
 
-    /// This client's socket id, when connected.
-    pub fn sid(self) -> Option<String> {
+    /// This client's public id, when connected and welcomed.
+    pub fn id(self) -> Option<String> {
         match self.state.get() {
-            ConnState::Connected { sid } => Some(sid),
+            ConnState::Connected { id } if !id.is_empty() => Some(id),
             _ => None,
         }
     }
@@ -422,15 +423,9 @@ async fn handle_frame(
         EioPacket::Close => return Err("the server closed the session".into()),
         EioPacket::Message(text) => {
             match SioPacket::decode(&text).map_err(|e| format!("protocol error: {e}"))? {
-                SioPacket::Connect { data, .. } => {
-                    let sid = data
-                        .as_ref()
-                        .and_then(|d| d.get("sid"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
+                SioPacket::Connect { .. } => {
                     *attempt = 0;
-                    conn.state.set(ConnState::Connected { sid });
+                    conn.state.set(ConnState::Connected { id: String::new() });
                 }
                 SioPacket::ConnectError { message, .. } => {
                     return Err(format!("refused by the server: {message}"));
@@ -484,7 +479,7 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
             {
                 conn.members.update(|members| match delta {
                     PresenceDelta::Upsert { member } => upsert(members, member),
-                    PresenceDelta::Leave { sid } => members.retain(|m| m.sid != sid),
+                    PresenceDelta::Leave { id } => members.retain(|m| m.id != id),
                 });
             }
         }
@@ -495,6 +490,7 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
             {
                 conn.max_message_bytes.set(welcome.limits.max_message_bytes);
                 conn.instance.set(Some(welcome.instance));
+                conn.state.set(ConnState::Connected { id: welcome.id });
             }
         }
         event::ERROR => {
@@ -548,7 +544,7 @@ fn on_ack(conn: Connection, id: u64, mut args: Vec<Value>) {
 }
 
 fn upsert(members: &mut Vec<Member>, member: Member) {
-    match members.iter_mut().find(|m| m.sid == member.sid) {
+    match members.iter_mut().find(|m| m.id == member.id) {
         Some(m) => *m = member,
         None => members.push(member),
     }
@@ -556,14 +552,14 @@ fn upsert(members: &mut Vec<Member>, member: Member) {
 
 fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>, channel: Channel) {
     let now = js_sys::Date::now();
-    let my_sid = match conn.state.get_untracked() {
-        ConnState::Connected { sid } => sid,
+    let my_id = match conn.state.get_untracked() {
+        ConnState::Connected { id } => id,
         _ => String::new(),
     };
     let line = match meta {
         Some(meta) => Line {
             key: meta.id,
-            mine: meta.sender == my_sid,
+            mine: !my_id.is_empty() && meta.sender == my_id,
             latency_ms: Some((now - meta.received_at as f64).round() as i64),
             text,
             origin_url: meta.origin_url,

@@ -2,14 +2,17 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::serve::ListenerExt;
-use gridcast_shared::{InstanceInfo, limits::MAX_PACKET_BYTES};
-use socketioxide::SocketIo;
+use gridcast_shared::{
+    InstanceInfo,
+    limits::{MAX_MESSAGE_BYTES, MAX_PACKET_BYTES},
+};
+use socketioxide::{ParserConfig, SocketIo};
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     Error, ServeConfig,
+    accept::{self, ConnLimits},
     http::app,
     instance::{ClusterAdapter, Instance, Io},
     redis::{self, PrivateRedis},
@@ -18,6 +21,9 @@ use crate::{
 /// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
 /// 128, which a burst of cluster-wide broadcasts overflows).
 const CLIENT_BUFFER: usize = 1024;
+
+/// How long the binary attachment of a packet may take to follow it.
+const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Messages the adapter buffers between Redis and the instance.
 const ADAPTER_STREAM_BUFFER: usize = 8192;
@@ -35,7 +41,7 @@ struct Running {
     instance: Arc<Instance>,
     io: Io,
     stop: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
 }
 
@@ -148,17 +154,8 @@ impl Cluster {
             {
                 tracing::debug!(instance = %running.instance.info.id, "could not leave the registry: {e}");
             }
-            match tokio::time::timeout(Duration::from_secs(5), running.task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => {
-                    tracing::warn!(instance = %running.instance.info.id, "server error: {e}")
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}")
-                }
-                Err(_) => {
-                    tracing::warn!(instance = %running.instance.info.id, "connections still open after 5s, closing")
-                }
+            if let Err(e) = running.task.await {
+                tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}");
             }
             running.instance.link().quit().await;
         }
@@ -188,6 +185,17 @@ async fn serve(
         .ws_max_message_size(MAX_PACKET_BYTES as usize)
         .ws_max_frame_size(MAX_PACKET_BYTES as usize)
         .max_buffer_size(CLIENT_BUFFER)
+        // A WebSocket that never joins the namespace is an idle connection too.
+        .connect_timeout(config.idle_timeout)
+        // gridcast takes text only. socketioxide's defaults (10,000 attachments, 10 MB) let one
+        // idle socket pin ~10 MB; one attachment of at most a message's size still reaches the
+        // handler and gets a readable `not_a_string` error, more closes the connection.
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binaries(1)
+                .max_incoming_binary_buf_size(MAX_MESSAGE_BYTES)
+                .packet_completion_timeout(ATTACHMENT_TIMEOUT),
+        )
         .with_state(instance.clone())
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
@@ -200,19 +208,20 @@ async fn serve(
 
     let router = app(instance.clone(), io.clone(), layer, &config.static_dir);
     let (stop, mut stopped) = watch::channel(false);
-    let listener = listener.tap_io(|tcp| {
-        // Without it small Socket.IO frames wait for delayed ACKs (p99 32 ms instead of 5.5 ms).
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY not set: {e}");
-        }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            })
-            .await
-    });
+    let limits = ConnLimits {
+        idle_timeout: config.idle_timeout,
+        per_address: config.max_connections_per_address,
+    };
+    let task = tokio::spawn(accept::serve(
+        listener,
+        router,
+        limits,
+        instance.info.id.clone(),
+        async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        },
+        Duration::from_secs(5),
+    ));
     let heartbeat = tokio::spawn(heartbeat(instance.clone(), io.clone()));
     Ok(Running {
         instance,

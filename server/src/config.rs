@@ -62,6 +62,22 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_PUBLISH_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
     pub publish_timeout: Duration,
 
+    /// How long a connection may go without a complete request head (a fresh connection, or a
+    /// kept-alive one between requests), and how long a WebSocket may take to join the
+    /// namespace, before it is closed.
+    #[arg(long, env = "GRIDCAST_IDLE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Open connections allowed at once from one IP address, per instance (WebSockets
+    /// included); 0 means no cap. Behind a load balancer every client shares its address: raise
+    /// it or set 0 there.
+    #[arg(
+        long,
+        env = "GRIDCAST_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 1024
+    )]
+    pub max_connections_per_address: usize,
+
     /// Directory of the built UI (trunk's `dist/`), served at `/`.
     #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,

@@ -8,6 +8,7 @@
 //! - [`check`]: the grid check: one probe per instance, an N × N delivery matrix.
 //! - [`cluster`]: starts the instances of one process and stops them gracefully.
 //! - [`instance`]: one instance's identity, counters and Socket.IO handle.
+//! - [`accept`]: the accept loop: idle/slow-connection timeout and a cap per remote address.
 //! - [`http`]: the axum router of an instance: `/health`, `/instances`, the UI files.
 //! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
 //! - [`limit`]: the per-socket token bucket.
@@ -17,6 +18,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod bench;
 pub mod check;
 pub mod cluster;

@@ -15,7 +15,10 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(config) => gridcast_server::run(config, shutdown_signal()).await?,
+        Command::Serve(config) => {
+            raise_file_limit();
+            gridcast_server::run(config, shutdown_signal()).await?
+        }
         Command::Check(config) => {
             let report = gridcast_server::check::run(&config.urls, config.timeout).await;
             if config.json {
@@ -61,6 +64,15 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection is a file, and the
+/// common soft default (1024) is what an idle-connection flood exhausts first.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(e) => tracing::warn!("could not raise the open files limit: {e}"),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

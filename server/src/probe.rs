@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use gridcast_shared::{
-    MessageMeta,
+    MessageMeta, Welcome,
     codec::{CodecError, EioPacket, SioPacket, engine_url},
     event,
 };
@@ -68,6 +68,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 #[derive(Debug)]
 pub struct Probe {
     sid: String,
+    id: Option<String>,
     out: mpsc::UnboundedSender<Message>,
     incoming: mpsc::UnboundedReceiver<Incoming>,
     pending: Pending,
@@ -163,6 +164,7 @@ impl Probe {
         });
         Ok(Self {
             sid,
+            id: None,
             out,
             incoming,
             pending,
@@ -171,9 +173,29 @@ impl Probe {
         })
     }
 
-    /// The Socket.IO id the server gave this client.
+    /// The Socket.IO id the server gave this client in its CONNECT reply: with socketioxide, the
+    /// Engine.IO session id, a secret between this client and its instance.
     pub fn sid(&self) -> &str {
         &self.sid
+    }
+
+    /// Waits for the gridcast `welcome` event and remembers the public id it carries.
+    pub async fn welcome(&mut self, wait: Duration) -> Result<Welcome, ProbeError> {
+        let args = self.next_event(event::WELCOME, wait).await?;
+        let welcome: Welcome = args
+            .into_iter()
+            .next()
+            .and_then(|w| serde_json::from_value(w).ok())
+            .ok_or(ProbeError::Refused(
+                "welcome without a valid payload".into(),
+            ))?;
+        self.id = Some(welcome.id.clone());
+        Ok(welcome)
+    }
+
+    /// This client's public id, known once [`welcome`](Self::welcome) was read (empty before).
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
     }
 
     /// Emits `event` with `args`, without asking for an ack.
@@ -219,6 +241,14 @@ impl Probe {
     pub fn send_frame(&self, frame: String) -> Result<(), ProbeError> {
         self.out
             .send(Message::text(frame))
+            .map_err(|_| ProbeError::Closed)
+    }
+
+    /// Sends one raw WebSocket binary frame (a Socket.IO binary attachment, for hostile-input
+    /// tests).
+    pub fn send_binary(&self, data: Vec<u8>) -> Result<(), ProbeError> {
+        self.out
+            .send(Message::binary(data))
             .map_err(|_| ProbeError::Closed)
     }
 

@@ -35,7 +35,7 @@ async fn two_instances_exchange_messages_both_ways_exactly_once() {
         };
         assert_eq!(delivery, Delivery::Cluster);
 
-        let sender_sid = sender.sid().to_owned();
+        let sender_sid = sender.id().to_owned();
         let origin = &ids[usize::from(!sender_is_a)];
         for receiver in [sender, other] {
             let (got, meta) = receiver.next_message(WAIT).await.unwrap();

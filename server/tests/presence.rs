@@ -68,13 +68,13 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
     let cluster = instances(&redis, 2).await;
     let mut b = watcher(&cluster[1]).await;
     let mut a = client(&cluster[0]).await;
-    let a_sid = a.sid().to_owned();
+    let a_sid = a.id().to_owned();
     let a_instance = cluster[0].instances().next().unwrap().info.clone();
 
     // B (on the other instance) hears that A connected, then that A renamed itself.
     wait_delta(
         &mut b,
-        |d| matches!(d, PresenceDelta::Upsert { member } if member.sid == a_sid),
+        |d| matches!(d, PresenceDelta::Upsert { member } if member.id == a_sid),
     )
     .await;
     let me = member(op(&mut a, event::SET_NAME, json!({"name": "Ada"})).await);
@@ -83,27 +83,27 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
         ("Ada", a_instance.id.as_str())
     );
     let started = Instant::now();
-    wait_delta(&mut b, |d| matches!(d, PresenceDelta::Upsert { member } if member.sid == a_sid && member.name == "Ada")).await;
+    wait_delta(&mut b, |d| matches!(d, PresenceDelta::Upsert { member } if member.id == a_sid && member.name == "Ada")).await;
     eprintln!(
         "rename seen on the other instance after {:?}",
         started.elapsed()
     );
 
     let all = snapshot(&mut b).await;
-    let ada = all.iter().find(|m| m.sid == a_sid).expect("A listed");
+    let ada = all.iter().find(|m| m.id == a_sid).expect("A listed");
     assert_eq!(
         (ada.name.as_str(), ada.instance_url.as_str()),
         ("Ada", a_instance.url.as_str())
     );
-    assert!(all.iter().any(|m| m.sid == b.sid()), "B lists itself");
+    assert!(all.iter().any(|m| m.id == b.id()), "B lists itself");
 
     a.close();
     wait_delta(
         &mut b,
-        |d| matches!(d, PresenceDelta::Leave { sid } if *sid == a_sid),
+        |d| matches!(d, PresenceDelta::Leave { id } if *id == a_sid),
     )
     .await;
-    assert!(!snapshot(&mut b).await.iter().any(|m| m.sid == a_sid));
+    assert!(!snapshot(&mut b).await.iter().any(|m| m.id == a_sid));
 }
 
 #[tokio::test]
@@ -114,16 +114,16 @@ async fn clients_of_a_killed_instance_leave_presence_with_it() {
     let port = free_port().unwrap();
     let mut child = support::spawn_gridcast(port, &redis.url());
     let victim = support::connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
-    let victim_sid = victim.sid().to_owned();
+    let victim_sid = victim.id().to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !snapshot(&mut a).await.iter().any(|m| m.sid == victim_sid) {
+    while !snapshot(&mut a).await.iter().any(|m| m.id == victim_sid) {
         assert!(Instant::now() < deadline, "victim never listed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let killed = Instant::now();
-    while snapshot(&mut a).await.iter().any(|m| m.sid == victim_sid) {
+    while snapshot(&mut a).await.iter().any(|m| m.id == victim_sid) {
         assert!(
             killed.elapsed() < Duration::from_secs(15),
             "victim still listed"
@@ -194,10 +194,10 @@ async fn room_messages_reach_members_on_every_instance_and_nobody_else() {
     let in_ops: Vec<&str> = all
         .iter()
         .filter(|m| m.rooms.contains(&"ops".to_owned()))
-        .map(|m| m.sid.as_str())
+        .map(|m| m.id.as_str())
         .collect();
     assert_eq!(in_ops.len(), 2);
-    assert!(in_ops.contains(&a.sid()) && in_ops.contains(&b.sid()));
+    assert!(in_ops.contains(&a.id()) && in_ops.contains(&b.id()));
 
     // After leaving, B no longer receives.
     assert!(
@@ -227,7 +227,7 @@ async fn a_direct_message_reaches_one_socket_on_another_instance() {
     let mut c = client(&cluster[1]).await;
     member(op(&mut a, event::SET_NAME, json!({"name": "Ada"})).await);
 
-    let to = b.sid().to_owned();
+    let to = b.id().to_owned();
     let ack = send(&mut a, event::DIRECT, json!({"to": to, "text": "psst"})).await;
     assert!(matches!(ack, SendAck::Ok { .. }), "{ack:?}");
     let got = next_routed(&mut b, event::DIRECT).await;
@@ -237,7 +237,7 @@ async fn a_direct_message_reaches_one_socket_on_another_instance() {
             got.from_name.as_str(),
             got.meta.sender.as_str()
         ),
-        ("psst", "Ada", a.sid())
+        ("psst", "Ada", a.id())
     );
     assert_eq!(
         next_routed(&mut a, event::DIRECT).await.to.as_deref(),
@@ -324,15 +324,15 @@ async fn presence_is_rebuilt_after_redis_restarts_empty() {
     redis.stop().await;
     redis.restart().await.unwrap();
     let back = Instant::now();
-    let a_sid = a.sid().to_owned();
+    let a_sid = a.id().to_owned();
     loop {
         let ack = b
             .emit_with_ack(event::PRESENCE, vec![], WAIT)
             .await
             .unwrap();
         if let Ok(all) = serde_json::from_value::<Vec<Member>>(ack[0].clone())
-            && all.iter().any(|m| m.sid == a_sid && m.name == "Ada")
-            && all.iter().any(|m| m.sid == b.sid())
+            && all.iter().any(|m| m.id == a_sid && m.name == "Ada")
+            && all.iter().any(|m| m.id == b.id())
         {
             break;
         }

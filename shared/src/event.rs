@@ -12,7 +12,7 @@
 ///   argument, exactly as received, and a [`MessageMeta`](crate::MessageMeta) as the second. Clients
 ///   that only know the plain string contract read the first argument and ignore the rest.
 ///   Example: `2["message","hello",{"id":"a1b2c3d4-42","origin":"a1b2c3d4",
-///   "origin_url":"http://127.0.0.1:3000","sender":"Jd2fOZ6aFrmbRYQXAAAB","received_at":1764110000123}]`.
+///   "origin_url":"http://127.0.0.1:3000","sender":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","received_at":1764110000123}]`.
 pub const MESSAGE: &str = "message";
 
 /// `error`, server to one client: a rejected input, when the client did not ask for an ack.
@@ -24,14 +24,14 @@ pub const ERROR: &str = "error";
 /// `welcome`, server to one client right after it connects: who the client is talking to.
 ///
 /// Payload: a [`Welcome`](crate::Welcome).
-/// Example: `2["welcome",{"instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096}}]`.
+/// Example: `2["welcome",{"id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096}}]`.
 pub const WELCOME: &str = "welcome";
 
 /// `set_name`, client to server, with ack: set this client's display name.
 ///
 /// Payload: a [`SetName`](crate::presence::SetName); ack: `{"ok":true,"member":{..}}` or
 /// `{"ok":false,"error":{..}}` (an [`OpReply`](crate::presence::OpReply)).
-/// Example: `21["set_name",{"name":"Ada"}]`, ack `31[{"ok":true,"member":{"sid":"..","name":"Ada",..}}]`.
+/// Example: `21["set_name",{"name":"Ada"}]`, ack `31[{"ok":true,"member":{"id":"..","name":"Ada",..}}]`.
 pub const SET_NAME: &str = "set_name";
 
 /// `join`, client to server, with ack: join a room (its members may be on any instance).
@@ -55,8 +55,8 @@ pub const ROOM_MESSAGE: &str = "room_message";
 /// `direct`, both directions.
 ///
 /// - **Client to server**, with optional ack ([`SendAck`](crate::SendAck)): a
-///   [`ToSocket`](crate::presence::ToSocket) naming a socket id on any instance.
-///   Example: `25["direct",{"to":"Jd2fOZ6aFrmbRYQXAAAB","text":"hi"}]`.
+///   [`ToSocket`](crate::presence::ToSocket) naming a client's public id, on any instance.
+///   Example: `25["direct",{"to":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","text":"hi"}]`.
 /// - **Server to that socket, and to the sender**: a [`Routed`](crate::presence::Routed) with `to` set.
 pub const DIRECT: &str = "direct";
 
@@ -65,8 +65,21 @@ pub const DIRECT: &str = "direct";
 /// - **Client to server**, with ack: no payload; the ack is the list of every
 ///   [`Member`](crate::presence::Member) of the cluster. Example: `26["presence"]`.
 /// - **Server to every client**: a [`PresenceDelta`](crate::presence::PresenceDelta).
-///   Example: `2["presence",{"op":"leave","sid":"Jd2fOZ6aFrmbRYQXAAAB"}]`.
+///   Example: `2["presence",{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]`.
 pub const PRESENCE: &str = "presence";
+
+/// Every event a client may send. Any other event name is answered with
+/// [`RejectionCode::UnknownEvent`](crate::RejectionCode::UnknownEvent) (through the ack, or an
+/// [`ERROR`] event) and counts against the sender's rate limit.
+pub const CLIENT_EVENTS: [&str; 7] = [
+    MESSAGE,
+    SET_NAME,
+    JOIN,
+    LEAVE,
+    ROOM_MESSAGE,
+    DIRECT,
+    PRESENCE,
+];
 
 /// The namespace every gridcast event lives on.
 pub const NAMESPACE: &str = "/";

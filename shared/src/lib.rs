@@ -28,4 +28,4 @@ pub mod validate;
 
 pub use instance::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink};
 pub use message::{Delivery, ErrorEvent, MessageMeta, SendAck, Welcome};
-pub use validate::{Rejection, RejectionCode};
+pub use validate::{Rejection, RejectionCode, Unreadable};

@@ -13,7 +13,8 @@ pub struct MessageMeta {
     pub origin: String,
     /// Base URL of that instance.
     pub origin_url: String,
-    /// Socket.IO socket id of the sender.
+    /// Public id of the sender (its [`Member::id`](crate::presence::Member::id)), never its
+    /// Engine.IO session id.
     pub sender: String,
     /// When the origin instance received the text, in milliseconds since the Unix epoch (the
     /// origin's clock). Receivers subtract it from their own clock to show latency, which is exact
@@ -67,6 +68,9 @@ pub struct ErrorEvent {
 /// Payload of the [`welcome`](crate::event::WELCOME) event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
+    /// This client's public id, as other clients see it in presence, in `sender` of
+    /// [`MessageMeta`] and as the address of direct messages.
+    pub id: String,
     /// The instance the client is connected to.
     pub instance: InstanceInfo,
     /// The limits it enforces.

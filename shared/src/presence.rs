@@ -13,8 +13,11 @@ pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 /// One connected client, anywhere in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Member {
-    /// Socket id.
-    pub sid: String,
+    /// Public id: random, chosen by the server at connect, and the only name other clients ever
+    /// learn for this client (the address of [`DIRECT`](crate::event::DIRECT), `sender` in
+    /// [`MessageMeta`]). It is not the Engine.IO session id, which stays a secret between one
+    /// client and its instance.
+    pub id: String,
     /// Id of the instance it is connected to.
     pub instance: String,
     /// Base URL of that instance.
@@ -31,15 +34,15 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum PresenceDelta {
-    /// A client connected, or changed its name or rooms: replace the member with this sid.
+    /// A client connected, or changed its name or rooms: replace the member with this id.
     Upsert {
         /// The member as it is now.
         member: Member,
     },
     /// A client disconnected.
     Leave {
-        /// Its socket id.
-        sid: String,
+        /// Its public id.
+        id: String,
     },
 }
 
@@ -69,7 +72,7 @@ pub struct ToRoom {
 /// Argument of [`DIRECT`](crate::event::DIRECT) from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToSocket {
-    /// Socket id of the recipient, on any instance.
+    /// Public id of the recipient (a [`Member::id`]), on any instance.
     pub to: String,
     /// The text.
     pub text: String,
@@ -81,7 +84,7 @@ pub struct Routed {
     /// The room, for room messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
-    /// The recipient socket id, for direct messages.
+    /// The recipient's public id, for direct messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The sender's display name at the time.
@@ -178,6 +181,14 @@ mod tests {
             check_display_name(&"a".repeat(33)).unwrap_err().message,
             "display name is 33 characters, the limit is 32"
         );
+        // Invisible and terminal-control characters are not letters: names refuse them.
+        for hostile in ["a\u{1b}[31mb", "evil\u{202e}gnp", "a\u{200b}b", "\u{200b}"] {
+            assert_eq!(
+                check_display_name(hostile).unwrap_err().code,
+                RejectionCode::BadName,
+                "{hostile:?}"
+            );
+        }
         assert!(check_room("ops-eu.1").is_ok());
         assert_eq!(check_room("a b").unwrap_err().code, RejectionCode::BadRoom);
         assert_eq!(
@@ -188,10 +199,10 @@ mod tests {
 
     #[test]
     fn delta_wire_shape() {
-        let d = PresenceDelta::Leave { sid: "x".into() };
+        let d = PresenceDelta::Leave { id: "x".into() };
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
-            r#"{"op":"leave","sid":"x"}"#
+            r#"{"op":"leave","id":"x"}"#
         );
     }
 }

@@ -28,6 +28,8 @@ pub enum RejectionCode {
     BadRequest,
     /// Redis is unreachable, so the cluster-wide part of the request cannot be done now.
     Unavailable,
+    /// The event name is not one of [`CLIENT_EVENTS`](crate::event::CLIENT_EVENTS).
+    UnknownEvent,
 }
 
 /// A rejected input, with a reason fit to show to the sender.
@@ -59,22 +61,48 @@ impl Rejection {
     }
 }
 
-/// Checks a message text: a non-empty string of at most [`MAX_MESSAGE_BYTES`] bytes.
+/// An event argument the server could not read as JSON, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// The event had no argument.
+    Missing,
+    /// The argument was a binary attachment (gridcast only takes text).
+    Binary,
+    /// The argument was not valid JSON, e.g. a string with a lone UTF-16 surrogate; the parser's
+    /// words.
+    Invalid(String),
+}
+
+impl Unreadable {
+    /// What the sender is told it sent.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Missing => "nothing".to_owned(),
+            Self::Binary => "binary data (binary attachments are not accepted)".to_owned(),
+            Self::Invalid(why) => format!("text that is not valid JSON or Unicode ({why})"),
+        }
+    }
+}
+
+/// Checks a message text: a string of at most [`MAX_MESSAGE_BYTES`] bytes with at least one
+/// visible character.
 ///
 /// The text is kept exactly as sent (no trimming), so plain clients get back what they sent.
-pub fn message_text(arg: Option<&serde_json::Value>) -> Result<&str, Rejection> {
+pub fn message_text<'a>(
+    arg: Result<&'a serde_json::Value, &Unreadable>,
+) -> Result<&'a str, Rejection> {
     let text = match arg {
-        Some(serde_json::Value::String(text)) => text.as_str(),
-        Some(other) => {
+        Ok(serde_json::Value::String(text)) => text.as_str(),
+        Ok(other) => {
             return Err(Rejection::new(
                 RejectionCode::NotAString,
                 format!("message must be a string, got {}", json_kind(other)),
             ));
         }
-        None => {
+        Err(unreadable) => {
             return Err(Rejection::new(
                 RejectionCode::NotAString,
-                "message must be a string, got nothing",
+                format!("message must be a string, got {}", unreadable.describe()),
             ));
         }
     };
@@ -87,6 +115,12 @@ pub fn check_text(text: &str) -> Result<(), Rejection> {
     if text.trim().is_empty() {
         return Err(Rejection::new(RejectionCode::Empty, "message is empty"));
     }
+    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(Rejection::new(
+            RejectionCode::Empty,
+            "message has no visible characters",
+        ));
+    }
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(Rejection::new(
             RejectionCode::TooLarge,
@@ -97,6 +131,45 @@ pub fn check_text(text: &str) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+/// Characters that render as nothing: zero-width spaces and joiners, format and bidi controls,
+/// other control characters, tag characters and the Hangul fillers. A text made only of these
+/// (and white space) is refused as empty.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Characters that change how the text around them is shown: bidirectional embeddings,
+/// overrides and isolates (which can make `evil\u{202E}gnp.exe` read as `evilexe.png`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A message text made safe to show: control characters other than line feed and tab become
+/// their visible Unicode control pictures (ESC shows as `␛`), bidirectional controls become
+/// `\u{FFFD}`. Messages travel verbatim (the plain contract); displays call this.
+pub fn display_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            '\u{0}'..='\u{1F}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
+            '\u{7F}' => '\u{2421}',
+            c if c.is_control() || is_bidi_control(c) => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {
@@ -118,37 +191,51 @@ mod tests {
     #[test]
     fn accepts_text_as_is() {
         let v = json!("  hi  ");
-        assert_eq!(message_text(Some(&v)).unwrap(), "  hi  ");
+        assert_eq!(message_text(Ok(&v)).unwrap(), "  hi  ");
         let max = json!("é".repeat(MAX_MESSAGE_BYTES / 2));
-        assert!(message_text(Some(&max)).is_ok());
+        assert!(message_text(Ok(&max)).is_ok());
+        // Visible text around control characters travels verbatim; displays neutralise it.
+        let esc = json!("\u{1b}[31mred\u{202e}");
+        assert_eq!(message_text(Ok(&esc)).unwrap(), "\u{1b}[31mred\u{202e}");
     }
 
     #[test]
     fn rejects_with_readable_reasons() {
-        let cases = [
+        let cases: [(Result<serde_json::Value, Unreadable>, RejectionCode, &str); 9] = [
             (
-                Some(json!(42)),
+                Ok(json!(42)),
                 RejectionCode::NotAString,
                 "message must be a string, got a number",
             ),
             (
-                Some(json!({"a":1})),
+                Ok(json!({"a":1})),
                 RejectionCode::NotAString,
                 "message must be a string, got an object",
             ),
             (
-                None,
+                Err(Unreadable::Missing),
                 RejectionCode::NotAString,
                 "message must be a string, got nothing",
             ),
-            (Some(json!("")), RejectionCode::Empty, "message is empty"),
             (
-                Some(json!(" \n\t")),
-                RejectionCode::Empty,
-                "message is empty",
+                Err(Unreadable::Binary),
+                RejectionCode::NotAString,
+                "message must be a string, got binary data (binary attachments are not accepted)",
             ),
             (
-                Some(json!("x".repeat(MAX_MESSAGE_BYTES + 1))),
+                Err(Unreadable::Invalid("lone leading surrogate".into())),
+                RejectionCode::NotAString,
+                "message must be a string, got text that is not valid JSON or Unicode (lone leading surrogate)",
+            ),
+            (Ok(json!("")), RejectionCode::Empty, "message is empty"),
+            (Ok(json!(" \n\t")), RejectionCode::Empty, "message is empty"),
+            (
+                Ok(json!("\u{200b}\u{200d} \u{2060}\u{feff}\u{202e}")),
+                RejectionCode::Empty,
+                "message has no visible characters",
+            ),
+            (
+                Ok(json!("x".repeat(MAX_MESSAGE_BYTES + 1))),
                 RejectionCode::TooLarge,
                 "message is 4097 bytes, the limit is 4096",
             ),
@@ -163,8 +250,19 @@ mod tests {
     fn multibyte_text_is_measured_in_bytes() {
         let v = json!("é".repeat(MAX_MESSAGE_BYTES / 2 + 1));
         assert_eq!(
-            message_text(Some(&v)).unwrap_err().code,
+            message_text(Ok(&v)).unwrap_err().code,
             RejectionCode::TooLarge
         );
+    }
+
+    #[test]
+    fn display_neutralises_terminal_and_bidi_controls() {
+        assert!(matches!(
+            display_safe("plain\ttext\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(display_safe("\u{1b}[31mred"), "\u{241b}[31mred");
+        assert_eq!(display_safe("evil\u{202e}gnp.exe"), "evil\u{fffd}gnp.exe");
+        assert_eq!(display_safe("a\u{7f}\u{85}b"), "a\u{2421}\u{fffd}b");
     }
 }

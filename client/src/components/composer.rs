@@ -2,7 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::sio::{ConnState, Connection, Target};
+use crate::{
+    components::header::short_id,
+    sio::{ConnState, Connection, Target},
+};
 
 /// Text input, Send button, size counter and the latest notice.
 #[component]
@@ -20,12 +23,12 @@ pub fn Composer() -> impl IntoView {
     let target_label = move || match conn.send_to.get() {
         Target::All => "everyone".to_owned(),
         Target::Room(room) => format!("#{room}"),
-        Target::Direct(sid) => {
+        Target::Direct(id) => {
             let name = conn
                 .members
-                .with(|ms| ms.iter().find(|m| m.sid == sid).map(|m| m.name.clone()))
+                .with(|ms| ms.iter().find(|m| m.id == id).map(|m| m.name.clone()))
                 .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| sid.chars().take(8).collect());
+                .unwrap_or_else(|| short_id(&id));
             format!("@{name}")
         }
     };

@@ -87,6 +87,11 @@ pub fn InstancePicker(
 
 /// Connection state: connecting, connected (socket id, instance), reconnecting (attempt), or
 /// disconnected (reason).
+/// The first 8 characters of a public id, as the UI shows ids.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
 #[component]
 pub fn Status() -> impl IntoView {
     let conn = expect_context::<Connection>();
@@ -97,13 +102,13 @@ pub fn Status() -> impl IntoView {
     };
     let text = move || match conn.state.get() {
         ConnState::Connecting => "connecting…".to_owned(),
-        ConnState::Connected { sid } => {
+        ConnState::Connected { id } => {
             let via = conn
                 .instance
                 .get()
                 .map(|i| format!(" to {} ({})", colour::label(&i.url), i.id))
                 .unwrap_or_default();
-            format!("connected{via} · socket {sid}")
+            format!("connected{via} · you are {}", short_id(&id))
         }
         ConnState::Reconnecting { attempt, reason } => {
             format!("reconnecting (attempt {attempt}) · {reason}")

@@ -4,8 +4,11 @@ use std::collections::VecDeque;
 
 use leptos::{html, prelude::*};
 
+use gridcast_shared::validate;
+
 use crate::{
     colour,
+    components::header::short_id,
     sio::{Channel, Connection, HISTORY, Line},
 };
 
@@ -66,11 +69,11 @@ pub fn MessageLine(
         _ => "line",
     };
     let conn = expect_context::<Connection>();
-    let name_of = move |sid: &str| {
+    let name_of = move |id: &str| {
         conn.members
-            .with_untracked(|ms| ms.iter().find(|m| m.sid == sid).map(|m| m.name.clone()))
+            .with_untracked(|ms| ms.iter().find(|m| m.id == id).map(|m| m.name.clone()))
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| short(sid))
+            .unwrap_or_else(|| short_id(id))
     };
     let channel = match &line.channel {
         Channel::All => String::new(),
@@ -87,16 +90,13 @@ pub fn MessageLine(
         <li class=class style=colour::style(&line.origin_url) data-origin=line.origin_url.clone()>
             <div class="meta">
                 <span class="origin" title=format!("instance {}", line.origin)>{origin_label}</span>
-                <span class="sender" title=format!("socket {}", line.sender)>{sender}</span>
+                <span class="sender" title=format!("client {}", line.sender)>{sender}</span>
                 <span class="channel">{channel}</span>
                 <span class="latency" title="origin instance received it → this page received it">{latency}</span>
                 <span class="time">{line.time}</span>
             </div>
-            <div class="text">{line.text}</div>
+            // Terminal escapes and bidi overrides are shown, not obeyed.
+            <div class="text">{validate::display_safe(&line.text).into_owned()}</div>
         </li>
     }
-}
-
-fn short(sid: &str) -> String {
-    sid.chars().take(8).collect()
 }

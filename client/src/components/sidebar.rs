@@ -9,6 +9,7 @@ use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
     Cluster, colour,
+    components::header::short_id,
     sio::{Connection, Target, grid_check},
 };
 
@@ -54,10 +55,10 @@ fn Rooms() -> impl IntoView {
     let conn = expect_context::<Connection>();
     let room = RwSignal::new(String::new());
     let mine = move || {
-        let sid = conn.sid();
+        let id = conn.id();
         conn.members.with(|ms| {
             ms.iter()
-                .find(|m| Some(&m.sid) == sid.as_ref())
+                .find(|m| Some(&m.id) == id.as_ref())
                 .map(|m| m.rooms.clone())
                 .unwrap_or_default()
         })
@@ -138,7 +139,7 @@ fn MemberRow(
     member: Member,
 ) -> impl IntoView {
     let conn = expect_context::<Connection>();
-    let is_me = conn.sid().as_deref() == Some(member.sid.as_str());
+    let is_me = conn.id().as_deref() == Some(member.id.as_str());
     let name = if member.name.is_empty() {
         "anonymous".to_owned()
     } else {
@@ -154,16 +155,16 @@ fn MemberRow(
         .map(|r| format!("#{r}"))
         .collect::<Vec<_>>()
         .join(" ");
-    let sid = member.sid.clone();
-    let target = Target::Direct(member.sid.clone());
+    let short = short_id(&member.id);
+    let target = Target::Direct(member.id.clone());
     let chosen = target.clone();
     view! {
-        <li class="member" class:chosen=move || conn.send_to.get() == chosen data-sid=member.sid.clone()>
+        <li class="member" class:chosen=move || conn.send_to.get() == chosen data-id=member.id.clone()>
             <button class="link" disabled=is_me title="send a direct message"
                 on:click=move |_| conn.send_to.set(target.clone())>
                 {name}{if is_me { " (you)" } else { "" }}
             </button>
-            <span class="muted mono">{sid.chars().take(8).collect::<String>()}</span>
+            <span class="muted mono">{short}</span>
             <span class="muted">{since}</span>
             <span class="room-tags">{rooms}</span>
         </li>

@@ -1,4 +1,4 @@
-//! Presence: one hash per instance, `{prefix}:presence:{instance id}`, socket id → JSON [`Member`].
+//! Presence: one hash per instance, `{prefix}:presence:{instance id}`, public id → JSON [`Member`].
 //!
 //! Each hash expires with its instance's registry entry ([`TTL`]) and is refreshed by the same
 //! heartbeat, so the clients of a killed instance disappear with it and readers never delete
@@ -52,7 +52,7 @@ impl Presence {
         let client = self.client.with_options(&self.options);
         let key = self.key(&member.instance);
         client
-            .hset::<(), _, _>(&key, (member.sid.as_str(), json))
+            .hset::<(), _, _>(&key, (member.id.as_str(), json))
             .await
             .map_err(LinkError)?;
         client
@@ -61,11 +61,11 @@ impl Presence {
             .map_err(LinkError)
     }
 
-    /// Forgets socket `sid` of `instance`.
-    pub async fn remove(&self, instance: &str, sid: &str) -> Result<(), LinkError> {
+    /// Forgets the member with public id `id` of `instance`.
+    pub async fn remove(&self, instance: &str, id: &str) -> Result<(), LinkError> {
         self.client
             .with_options(&self.options)
-            .hdel::<(), _, _>(self.key(instance), sid)
+            .hdel::<(), _, _>(self.key(instance), id)
             .await
             .map_err(LinkError)
     }
@@ -80,12 +80,12 @@ impl Presence {
             .map_err(LinkError)
     }
 
-    /// The member with socket id `sid`, on any live instance.
-    pub async fn get(&self, sid: &str) -> Result<Option<Member>, LinkError> {
+    /// The member with public id `id`, on any live instance.
+    pub async fn get(&self, id: &str) -> Result<Option<Member>, LinkError> {
         let client = self.client.with_options(&self.options);
         for instance in self.registry.live().await? {
             let json: Option<String> = client
-                .hget(self.key(&instance.info.id), sid)
+                .hget(self.key(&instance.info.id), id)
                 .await
                 .map_err(LinkError)?;
             if let Some(member) = json.and_then(|j| serde_json::from_str::<Member>(&j).ok()) {
@@ -111,7 +111,7 @@ impl Presence {
             );
         }
         members.sort_by(|a, b| {
-            (&a.instance_url, a.since, &a.sid).cmp(&(&b.instance_url, b.since, &b.sid))
+            (&a.instance_url, a.since, &a.id).cmp(&(&b.instance_url, b.since, &b.id))
         });
         Ok(members)
     }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use gridcast_shared::{SendAck, event, validate};
-use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State};
 
-use super::{AckRequested, SocketState, answer, emit_cluster, rate_limit};
+use super::{AckRequested, Arg, SocketState, answer, emit_cluster, rate_limit};
 use crate::{
     instance::{ClusterAdapter, Instance, Io},
     now_ms,
@@ -20,14 +20,14 @@ pub async fn on_message(
     Extension(state): Extension<Arc<SocketState>>,
     AckRequested(wants_ack): AckRequested,
     ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<serde_json::Value>,
+    Arg(data): Arg<serde_json::Value>,
 ) {
     let received_at = now_ms();
     // Rate limit first: a flood of invalid packets is still a flood.
-    let accepted = rate_limit(&state).and_then(|()| validate::message_text(data.as_ref().ok()));
+    let accepted = rate_limit(&state).and_then(|()| validate::message_text(data.as_ref()));
     match accepted {
         Ok(text) => {
-            let meta = instance.stamp(socket.id.as_str(), received_at);
+            let meta = instance.stamp(&state.id, received_at);
             let delivery =
                 emit_cluster(&instance, || io.broadcast(), event::MESSAGE, &(text, &meta)).await;
             answer(

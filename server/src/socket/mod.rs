@@ -5,7 +5,15 @@
 //!
 //! Every request is rate limited per socket, validated with the rules in `gridcast_shared`, and
 //! answered: through the ack when the client asked for one, otherwise (only on rejection) with an
-//! `error` event. Rejected input never reaches other clients.
+//! `error` event. Rejected input never reaches other clients. Unknown events are answered the
+//! same way (`unknown_event`) and count against the rate limit.
+//!
+//! **Identity.** socketioxide uses the Engine.IO session id as the socket id, and with HTTP
+//! long-polling that id is the session's only credential: whoever knows it can post packets as
+//! that client, close it, or upgrade its session to a WebSocket of their own. So the socket id
+//! never leaves the server. Each socket gets a random *public id* at connect ([`SocketState::id`]);
+//! presence, message metadata and direct-message addressing use only that, and the room a socket
+//! joins for its direct messages is named after it ([`own_room`]).
 
 pub mod broadcast;
 pub mod presence;
@@ -16,14 +24,14 @@ use std::{
 };
 
 use gridcast_shared::{
-    Delivery, ErrorEvent, Rejection, RejectionCode, Welcome, event,
+    Delivery, ErrorEvent, Rejection, RejectionCode, Unreadable, Welcome, event,
     limits::{Limits, RATE_BURST, RATE_PER_SECOND},
     presence::Member,
 };
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use socketioxide::{
     adapter::Adapter,
-    extract::{AckSender, SocketRef, State},
+    extract::{AckSender, Event, Extension, SocketRef, State, TryData},
     handler::FromMessageParts,
     operators::BroadcastOperators,
     socket::{DisconnectReason, Socket},
@@ -39,6 +47,9 @@ use crate::{
 /// Per-socket state, kept in the socket's extensions.
 #[derive(Debug)]
 pub struct SocketState {
+    /// The public id: random, 128 bits, what every other client knows this socket by. Never the
+    /// Engine.IO session id.
+    pub id: String,
     /// The socket's rate limit, shared by all its requests.
     pub limit: RateLimit,
     /// The socket as presence shows it.
@@ -77,6 +88,46 @@ impl<A: Adapter> FromMessageParts<A> for AckRequested {
     }
 }
 
+/// The first argument of an event, or what made it unreadable (no argument, a binary
+/// attachment, invalid JSON), so that the sender is told what the server received.
+#[derive(Debug)]
+pub struct Arg<T>(pub Result<T, Unreadable>);
+
+impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Arg<T> {
+    type Error = Infallible;
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        value: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let binary = match value {
+            Value::Str(_, attachments) => attachments.as_ref().is_some_and(|a| !a.is_empty()),
+            Value::Bytes(_) => true,
+        };
+        if binary {
+            return Ok(Self(Err(Unreadable::Binary)));
+        }
+        let Ok(TryData(data)) = TryData::<T>::from_message_parts(socket, value, ack_id);
+        Ok(Self(data.map_err(|e| {
+            match value {
+                // `["event"]`: the array holds the event name only.
+                Value::Str(raw, _)
+                    if serde_json::from_str::<Vec<serde::de::IgnoredAny>>(raw)
+                        .is_ok_and(|items| items.len() <= 1) =>
+                {
+                    Unreadable::Missing
+                }
+                _ => Unreadable::Invalid(e.to_string()),
+            }
+        })))
+    }
+}
+
+/// A new public id: 128 random bits as 32 hex digits.
+fn public_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Registers the namespace handlers on `io`; resolves once the Redis adapter is subscribed.
 pub async fn register(
     io: &Io,
@@ -89,9 +140,10 @@ async fn on_connect(
     io: Io,
     State(instance): State<Arc<Instance>>,
 ) {
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, "client connected");
+    let id = public_id();
+    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, "client connected");
     let member = Member {
-        sid: socket.id.to_string(),
+        id: id.clone(),
         instance: instance.info.id.clone(),
         instance_url: instance.info.url.clone(),
         name: String::new(),
@@ -99,17 +151,19 @@ async fn on_connect(
         rooms: Vec::new(),
     };
     socket.extensions.insert(Arc::new(SocketState {
+        id: id.clone(),
         limit: RateLimit::new(RATE_BURST, RATE_PER_SECOND),
         member: Mutex::new(member.clone()),
     }));
+    socket.join(presence::own_room(&id));
     let welcome = Welcome {
+        id,
         instance: instance.info.clone(),
         limits: Limits::default(),
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
         tracing::debug!(socket = %socket.id, "welcome not sent: {e}");
     }
-    socket.join(presence::own_room(socket.id.as_str()));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
     socket.on(event::JOIN, presence::on_join);
@@ -117,6 +171,7 @@ async fn on_connect(
     socket.on(event::ROOM_MESSAGE, presence::on_room_message);
     socket.on(event::DIRECT, presence::on_direct);
     socket.on(event::PRESENCE, presence::on_presence);
+    socket.on_fallback(on_unknown_event);
     socket.on_disconnect(on_disconnect);
     presence::announce(&io, &instance, member).await;
 }
@@ -128,7 +183,41 @@ async fn on_disconnect(
     reason: DisconnectReason,
 ) {
     tracing::debug!(instance = %instance.info.id, socket = %socket.id, ?reason, "client disconnected");
-    presence::depart(&io, &instance, socket.id.as_str()).await;
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        presence::depart(&io, &instance, &state.id).await;
+    }
+}
+
+/// Longest event name echoed back in an `unknown_event` error, in characters.
+const ECHOED_EVENT_CHARS: usize = 64;
+
+/// Answers an event no handler knows: `unknown_event`, counted against the rate limit.
+async fn on_unknown_event(
+    socket: SocketRef<ClusterAdapter>,
+    Extension(state): Extension<Arc<SocketState>>,
+    Event(name): Event,
+    AckRequested(wants_ack): AckRequested,
+    ack: AckSender<ClusterAdapter>,
+) {
+    let shown: String = name.chars().take(ECHOED_EVENT_CHARS).collect();
+    let rejection = match rate_limit(&state) {
+        Err(limited) => limited,
+        Ok(()) => Rejection::new(
+            RejectionCode::UnknownEvent,
+            format!(
+                "unknown event {shown:?}; this server accepts: {}",
+                event::CLIENT_EVENTS.join(", ")
+            ),
+        ),
+    };
+    let error = rejection.into_event(&shown);
+    answer(
+        &socket,
+        ack,
+        wants_ack,
+        Some(&error),
+        &gridcast_shared::SendAck::err(error.clone()),
+    );
 }
 
 /// The member records of this instance's sockets.

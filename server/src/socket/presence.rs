@@ -27,10 +27,10 @@ fn room_key(room: &str) -> String {
     format!("room:{room}")
 }
 
-/// The room only socket `sid` is in (socketioxide does not put a socket in a room named after
-/// its id, as Node's socket.io does), joined at connect.
-pub fn own_room(sid: &str) -> String {
-    format!("sid:{sid}")
+/// The room only the socket with public id `id` is in, joined at connect: the address of its
+/// direct messages on every instance.
+pub fn own_room(id: &str) -> String {
+    format!("id:{id}")
 }
 
 fn bad_request(expected: &str) -> Rejection {
@@ -58,14 +58,12 @@ pub async fn announce(io: &Io, instance: &Instance, member: Member) {
     .await;
 }
 
-/// Forgets a disconnected member and tells everyone.
-pub async fn depart(io: &Io, instance: &Instance, sid: &str) {
-    if let Err(e) = instance.presence().remove(&instance.info.id, sid).await {
+/// Forgets a disconnected member (by public id) and tells everyone.
+pub async fn depart(io: &Io, instance: &Instance, id: &str) {
+    if let Err(e) = instance.presence().remove(&instance.info.id, id).await {
         tracing::warn!(instance = %instance.info.id, "presence not removed: {e}");
     }
-    let delta = PresenceDelta::Leave {
-        sid: sid.to_owned(),
-    };
+    let delta = PresenceDelta::Leave { id: id.to_owned() };
     emit_cluster(instance, || io.broadcast(), event::PRESENCE, &delta).await;
 }
 
@@ -235,7 +233,7 @@ pub async fn on_room_message(
                 format!("join room {:?} before sending to it", msg.room),
             ));
         }
-        let meta = instance.stamp(socket.id.as_str(), received_at);
+        let meta = instance.stamp(&state.id, received_at);
         let id = meta.id.clone();
         let key = room_key(&msg.room);
         let routed = Routed {
@@ -271,7 +269,7 @@ pub async fn on_direct(
     let received_at = now_ms();
     let result = async {
         rate_limit(&state)?;
-        let msg = data.map_err(|_| bad_request(r#"{"to": socket id, "text": string}"#))?;
+        let msg = data.map_err(|_| bad_request(r#"{"to": public id, "text": string}"#))?;
         validate::check_text(&msg.text)?;
         if instance
             .presence()
@@ -282,10 +280,10 @@ pub async fn on_direct(
         {
             return Err(no_such_client(&msg.to));
         }
-        let meta = instance.stamp(socket.id.as_str(), received_at);
+        let meta = instance.stamp(&state.id, received_at);
         let id = meta.id.clone();
         let target = own_room(&msg.to);
-        let to_self = msg.to == socket.id.as_str();
+        let to_self = msg.to == state.id;
         let routed = Routed {
             room: None,
             to: Some(msg.to),
@@ -305,10 +303,11 @@ pub async fn on_direct(
     finish_send(&socket, ack, wants_ack, event::DIRECT, result);
 }
 
-fn no_such_client(sid: &str) -> Rejection {
+fn no_such_client(id: &str) -> Rejection {
+    let shown: String = id.chars().take(64).collect();
     Rejection::new(
         RejectionCode::NoSuchClient,
-        format!("no client {sid:?} is connected to the cluster"),
+        format!("no client {shown:?} is connected to the cluster"),
     )
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod js;
+
 use std::{
     process::Stdio,
     time::{Duration, Instant},
@@ -60,35 +62,71 @@ pub async fn client(cluster: &Cluster) -> Probe {
 /// A probe connected to `cluster`, past its `welcome` event, seeing every event.
 pub async fn watcher(cluster: &Cluster) -> Probe {
     let mut probe = Probe::connect(&url(cluster)).await.expect("probe connects");
-    probe
-        .next_event(gridcast_shared::event::WELCOME, WAIT)
-        .await
-        .expect("welcome arrives");
+    probe.welcome(WAIT).await.expect("welcome arrives");
     probe
 }
 
 /// A minimal HTTP GET on a fresh connection; returns the body (keeps the dev-dependencies small).
 pub async fn get(url: &str) -> String {
+    request("GET", url, "").await.1
+}
+
+/// A minimal HTTP/1.1 request on a fresh connection (`Connection: close`): the status code and
+/// the body. Enough for the endpoints under test and for hand-made Engine.IO polling requests.
+pub async fn request(method: &str, url: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = tokio::net::TcpStream::connect(host)
         .await
         .expect("server reachable");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    match response.split_once("\r\n\r\n") {
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .expect("a response in time")
+        .expect("a readable response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = match response.split_once("\r\n\r\n") {
         Some((_, body)) => body.to_owned(),
         None => response,
-    }
+    };
+    (status, body)
 }
 
 /// The `gridcast` binary serving `port` in a separate process (killed when dropped), like an
 /// instance started by someone else in another terminal.
 pub fn spawn_gridcast(port: u16, redis_url: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+    spawn_gridcast_with(port, redis_url, &[], None)
+}
+
+/// [`spawn_gridcast`] with extra `serve` flags, and optionally a hard and soft limit on open files
+/// (set by the shell before it executes gridcast).
+pub fn spawn_gridcast_with(
+    port: u16,
+    redis_url: &str,
+    flags: &[&str],
+    max_open_files: Option<u32>,
+) -> tokio::process::Child {
+    let bin = env!("CARGO_BIN_EXE_gridcast");
+    let mut command = match max_open_files {
+        Some(n) => {
+            let mut sh = tokio::process::Command::new("sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+            sh
+        }
+        None => tokio::process::Command::new(bin),
+    };
+    command
         .args([
             "serve",
             "--ports",
@@ -97,6 +135,7 @@ pub fn spawn_gridcast(port: u16, redis_url: &str) -> tokio::process::Child {
             redis_url,
         ])
         .args(["--static-dir", "/nonexistent-gridcast-dist"])
+        .args(flags)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -111,10 +150,7 @@ pub async fn connect_with_retry(url: &str) -> Probe {
     loop {
         match Probe::connect(url).await {
             Ok(mut probe) => {
-                probe
-                    .next_event(gridcast_shared::event::WELCOME, WAIT)
-                    .await
-                    .expect("welcome arrives");
+                probe.welcome(WAIT).await.expect("welcome arrives");
                 probe.ignore(gridcast_shared::event::PRESENCE);
                 return probe;
             }
