@@ -11,7 +11,8 @@
 //! - a **cap per remote address** ([`ConnLimits::per_address`]) on open connections, WebSockets
 //!   included (the count is released when the TCP stream is dropped, after any upgrade). A
 //!   connection over the cap gets `503` with a readable body and is closed.
-//! - a **summary log line** per interval when limits are hit, never a line per connection.
+//! - a **summary log line** per interval ([`ConnLimits::report_every`]) when limits are hit,
+//!   never a line per connection.
 
 use std::{
     collections::HashMap,
@@ -35,9 +36,6 @@ use tokio::{
     sync::{mpsc, watch},
 };
 
-/// How often a summary of refused connections and accept errors is logged, at most.
-const REPORT_EVERY: Duration = Duration::from_secs(10);
-
 /// Limits on connections that have not become (or are not) Socket.IO sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
@@ -46,9 +44,11 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     /// Open connections allowed per remote IP address; 0 means no cap.
     pub per_address: usize,
+    /// How often what the limits refused is summarised in the log.
+    pub report_every: Duration,
 }
 
-/// What the limits refused since the last report, logged once per [`REPORT_EVERY`].
+/// What the limits refused since the last report.
 #[derive(Debug, Default)]
 struct Refusals {
     over_cap: u64,
@@ -244,7 +244,8 @@ async fn refuse(mut tcp: TcpStream, peer: SocketAddr, cap: usize) {
 
 /// Logs what the limits refused, one line per interval in which something was refused.
 async fn report(refusals: Arc<Mutex<Refusals>>, instance: String, limits: ConnLimits) {
-    let mut tick = tokio::time::interval(REPORT_EVERY);
+    let every = limits.report_every;
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -254,7 +255,7 @@ async fn report(refusals: Arc<Mutex<Refusals>>, instance: String, limits: ConnLi
                 %instance,
                 refused = r.over_cap,
                 cap = limits.per_address,
-                "connections refused: over the per-address cap (--max-connections-per-address) in the last {REPORT_EVERY:?}"
+                "connections refused: over the per-address cap (--max-connections-per-address) in the last {every:?}"
             );
         }
         if r.timed_out > 0 {
@@ -262,7 +263,7 @@ async fn report(refusals: Arc<Mutex<Refusals>>, instance: String, limits: ConnLi
                 %instance,
                 closed = r.timed_out,
                 timeout = ?limits.idle_timeout,
-                "idle or slow connections closed: no complete request head in time (--idle-timeout) in the last {REPORT_EVERY:?}"
+                "idle or slow connections closed: no complete request head in time (--idle-timeout) in the last {every:?}"
             );
         }
         if r.accept_errors > 0 {
@@ -270,7 +271,7 @@ async fn report(refusals: Arc<Mutex<Refusals>>, instance: String, limits: ConnLi
                 %instance,
                 errors = r.accept_errors,
                 last = r.last_error.as_deref().unwrap_or_default(),
-                "accepting connections failed in the last {REPORT_EVERY:?} (out of file descriptors? see `ulimit -n`)"
+                "accepting connections failed in the last {every:?} (out of file descriptors? see `ulimit -n`)"
             );
         }
     }

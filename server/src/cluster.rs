@@ -43,6 +43,7 @@ struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
+    drop_report: JoinHandle<()>,
 }
 
 /// Runs `config` until `shutdown` resolves, then stops gracefully.
@@ -146,6 +147,7 @@ impl Cluster {
         }
         for running in self.instances {
             running.heartbeat.abort();
+            running.drop_report.abort();
             if let Err(e) = running
                 .instance
                 .registry()
@@ -187,6 +189,8 @@ async fn serve(
         .max_buffer_size(CLIENT_BUFFER)
         // A WebSocket that never joins the namespace is an idle connection too.
         .connect_timeout(config.idle_timeout)
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
         // gridcast takes text only. socketioxide's defaults (10,000 attachments, 10 MB) let one
         // idle socket pin ~10 MB; one attachment of at most a message's size still reaches the
         // handler and gets a readable `not_a_string` error, more closes the connection.
@@ -206,11 +210,13 @@ async fn serve(
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
+    crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());
     let router = app(instance.clone(), io.clone(), layer, &config.static_dir);
     let (stop, mut stopped) = watch::channel(false);
     let limits = ConnLimits {
         idle_timeout: config.idle_timeout,
         per_address: config.max_connections_per_address,
+        report_every: config.report_interval,
     };
     let task = tokio::spawn(accept::serve(
         listener,
@@ -223,12 +229,17 @@ async fn serve(
         Duration::from_secs(5),
     ));
     let heartbeat = tokio::spawn(heartbeat(instance.clone(), io.clone()));
+    let drop_report = tokio::spawn(crate::drops::report(
+        instance.clone(),
+        config.report_interval,
+    ));
     Ok(Running {
         instance,
         io,
         stop,
         task,
         heartbeat,
+        drop_report,
     })
 }
 

@@ -78,6 +78,20 @@ pub struct ServeConfig {
     )]
     pub max_connections_per_address: usize,
 
+    /// Engine.IO ping interval. A client whose buffer is full when a ping is due (it cannot keep
+    /// up) is disconnected then, so it reconnects instead of silently missing messages.
+    #[arg(long, env = "GRIDCAST_PING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// How long a client may take to answer a ping before it is disconnected.
+    #[arg(long, env = "GRIDCAST_PING_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// How often the summary log lines of dropped packets and refused connections are written
+    /// (each only when something happened in the interval).
+    #[arg(long, env = "GRIDCAST_REPORT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub report_interval: Duration,
+
     /// Directory of the built UI (trunk's `dist/`), served at `/`.
     #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,

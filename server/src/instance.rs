@@ -1,6 +1,9 @@
 //! One instance: its identity, its counters and its Redis link.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use gridcast_shared::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta};
 use socketioxide::{SocketIo, adapter::Emitter};
@@ -31,6 +34,7 @@ pub struct Instance {
     presence: Presence,
     seq: AtomicU64,
     dropped: AtomicU64,
+    relay_dropped: Arc<AtomicU64>,
     local_only: AtomicU64,
 }
 
@@ -46,6 +50,7 @@ impl Instance {
             link,
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            relay_dropped: Arc::default(),
             local_only: AtomicU64::new(0),
         }
     }
@@ -62,9 +67,25 @@ impl Instance {
         }
     }
 
-    /// Counts outgoing packets dropped because a client's buffer was full.
+    /// Counts outgoing packets of broadcasts this instance originated, dropped because a
+    /// client's buffer was full.
     pub fn count_dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counter of packets dropped while relaying broadcasts from other instances (fed by
+    /// [`crate::drops::DropLayer`]).
+    pub fn relay_dropped(&self) -> &Arc<AtomicU64> {
+        &self.relay_dropped
+    }
+
+    /// Packets dropped for full client buffers so far: (of broadcasts this instance originated,
+    /// of broadcasts relayed from other instances).
+    pub fn dropped(&self) -> (u64, u64) {
+        (
+            self.dropped.load(Ordering::Relaxed),
+            self.relay_dropped.load(Ordering::Relaxed),
+        )
     }
 
     /// Counts a broadcast that only reached this instance.
@@ -83,7 +104,8 @@ impl Instance {
             instance: self.info.clone(),
             redis: self.link.state(),
             clients,
-            dropped_packets: self.dropped.load(Ordering::Relaxed),
+            dropped_packets: self.dropped().0 + self.dropped().1,
+            dropped_relayed: self.dropped().1,
             local_only_broadcasts: self.local_only.load(Ordering::Relaxed),
         }
     }

@@ -12,6 +12,8 @@
 //! - [`http`]: the axum router of an instance: `/health`, `/instances`, the UI files.
 //! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
 //! - [`limit`]: the per-socket token bucket.
+//! - [`drops`]: packets dropped for slow clients: counted on origin and relaying instances,
+//!   summarised in the log.
 //! - [`redis`]: the Redis link (reconnecting driver for socketioxide-redis) and the private
 //!   `redis-server` started when none is configured. Nothing else in the workspace knows Redis.
 //! - [`probe`]: a native Socket.IO client on the `shared` codec, used by tests and tools.
@@ -23,6 +25,7 @@ pub mod bench;
 pub mod check;
 pub mod cluster;
 pub mod config;
+pub mod drops;
 pub mod error;
 pub mod http;
 pub mod instance;

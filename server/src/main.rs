@@ -3,16 +3,21 @@
 use anyhow::Result;
 use clap::Parser;
 use gridcast_server::config::{Cli, Command};
-use tracing_subscriber::EnvFilter;
+use gridcast_server::drops;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                // Logs go to stderr so that stdout carries only results (`gridcast check --json`).
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        // Logs go to stderr so that stdout carries only results (`gridcast check --json`).
-        .with_writer(std::io::stderr)
+        // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
+        .with(drops::DropLayer)
         .init();
     match Cli::parse().command {
         Command::Serve(config) => {

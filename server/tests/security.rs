@@ -373,7 +373,7 @@ async fn idle_and_slow_connections_cannot_lock_out_real_clients() {
         "--max-connections-per-address",
         "64",
     ];
-    let _server = support::spawn_gridcast_with(port, &redis.url(), &flags, Some(256));
+    let _server = support::spawn_gridcast_with(port, &redis.url(), &flags, Some(256), false);
     let base = format!("http://127.0.0.1:{port}");
     support::connect_with_retry(&base).await.close();
     let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));

@@ -34,6 +34,10 @@ pub struct Health {
     pub clients: usize,
     /// Outgoing packets dropped because a client's buffer was full, since start.
     pub dropped_packets: u64,
+    /// Of [`dropped_packets`](Self::dropped_packets), those of broadcasts relayed from other
+    /// instances through Redis.
+    #[serde(default)]
+    pub dropped_relayed: u64,
     /// Broadcasts that reached only this instance because Redis was unreachable, since start.
     pub local_only_broadcasts: u64,
 }

@@ -302,8 +302,9 @@ fn count_socket_errors(instance: &Instance, error: BroadcastError) {
                 })
                 .count() as u64;
             if full > 0 {
+                // Counted and summarised by `drops::report`; a line per packet would flood.
                 instance.count_dropped(full);
-                tracing::warn!(instance = %instance.info.id, dropped = full, "client buffers full, packets dropped");
+                tracing::debug!(instance = %instance.info.id, dropped = full, "client buffers full, packets dropped");
             }
         }
         other => tracing::warn!(instance = %instance.info.id, "broadcast failed: {other}"),

@@ -20,9 +20,14 @@ pub const QUIET: Duration = Duration::from_millis(300);
 
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::from_default_env()),
+        )
+        .with(gridcast_server::drops::DropLayer)
         .try_init();
 }
 
@@ -106,16 +111,18 @@ pub async fn request(method: &str, url: &str, body: &str) -> (u16, String) {
 /// The `gridcast` binary serving `port` in a separate process (killed when dropped), like an
 /// instance started by someone else in another terminal.
 pub fn spawn_gridcast(port: u16, redis_url: &str) -> tokio::process::Child {
-    spawn_gridcast_with(port, redis_url, &[], None)
+    spawn_gridcast_with(port, redis_url, &[], None, false)
 }
 
-/// [`spawn_gridcast`] with extra `serve` flags, and optionally a hard and soft limit on open files
-/// (set by the shell before it executes gridcast).
+/// [`spawn_gridcast`] with extra `serve` flags, optionally a hard and soft limit on open files
+/// (set by the shell before it executes gridcast), and optionally its log (stderr) piped for the
+/// test to read.
 pub fn spawn_gridcast_with(
     port: u16,
     redis_url: &str,
     flags: &[&str],
     max_open_files: Option<u32>,
+    capture_log: bool,
 ) -> tokio::process::Child {
     let bin = env!("CARGO_BIN_EXE_gridcast");
     let mut command = match max_open_files {
@@ -138,6 +145,11 @@ pub fn spawn_gridcast_with(
         .args(flags)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(if capture_log {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .kill_on_drop(true)
         .spawn()
         .expect("the gridcast binary starts")
