@@ -78,8 +78,8 @@ pub struct ServeConfig {
     )]
     pub max_connections_per_address: usize,
 
-    /// Engine.IO ping interval. A client whose buffer is full when a ping is due (it cannot keep
-    /// up) is disconnected then, so it reconnects instead of silently missing messages.
+    /// Engine.IO ping interval. A client that stopped reading is disconnected this plus
+    /// `--ping-timeout` after its last pong; one whose buffer is full when a ping is due, then.
     #[arg(long, env = "GRIDCAST_PING_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub ping_interval: Duration,
 

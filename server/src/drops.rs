@@ -7,14 +7,15 @@
 //! another instance, socketioxide's adapter delivers them inside its own task and only logs a
 //! warning per packet (naming its `node_id`), which flooded the log (~101k lines in 15 s with 100
 //! paused sockets) and was counted nowhere. [`DropLayer`] is a `tracing` layer that turns those
-//! warnings into counts on the instance with that node id, and [`report`] writes one summary line
-//! per interval. socketioxide's own per-packet warnings are still logged: hiding them waits for a
-//! test that proves the count complete.
+//! warnings into counts on the instance with that node id; [`not_drop_warnings`] keeps them out
+//! of the log, and [`report`] writes one summary line per interval instead.
 //!
 //! What happens to the slow client: socketioxide's public API cannot close a socket whose buffer
-//! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does: the ping
-//! due every `--ping-interval` cannot be queued either, and the session is closed ("heartbeat
-//! timeout"), so the client reconnects instead of silently missing messages for ever.
+//! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does. A client
+//! that stopped reading never answers a ping and is closed `--ping-interval` + `--ping-timeout`
+//! after the last pong (20 s by default; Node.js' defaults give 45 s); a client that still answers
+//! but whose buffer is full when the next ping is due is closed then ("heartbeat timeout"). Either
+//! way it reconnects instead of silently missing messages for ever.
 
 use std::{
     collections::HashMap,
@@ -30,7 +31,10 @@ use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
 };
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::{
+    filter::FilterFn,
+    layer::{Context, Layer},
+};
 
 use crate::instance::Instance;
 
@@ -52,7 +56,7 @@ pub fn watch(node_id: String, counter: &Arc<AtomicU64>) {
 }
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
-/// Install it beside the log output.
+/// Install it beside the log output, and [`not_drop_warnings`] on the log output.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DropLayer;
 
@@ -102,6 +106,15 @@ impl<S: Subscriber> Layer<S> for DropLayer {
             counter.fetch_add(dropped, Ordering::Relaxed);
         }
     }
+}
+
+/// A filter for the log output: everything but socketioxide's per-packet drop warnings, which
+/// [`DropLayer`] counts and [`report`] summarises.
+pub fn not_drop_warnings() -> FilterFn {
+    fn keep(meta: &tracing::Metadata<'_>) -> bool {
+        !(meta.target() == SOURCE && *meta.level() == tracing::Level::WARN)
+    }
+    FilterFn::new(keep as fn(&tracing::Metadata<'_>) -> bool)
 }
 
 /// Logs, once per `every` in which something was dropped, how many packets this instance

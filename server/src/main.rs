@@ -1,5 +1,7 @@
 //! The `gridcast` binary: parses the command line, sets up logging, and hands over to the library.
 
+use std::io::IsTerminal;
+
 use anyhow::Result;
 use clap::Parser;
 use gridcast_server::config::{Cli, Command};
@@ -14,7 +16,10 @@ async fn main() -> Result<()> {
             tracing_subscriber::fmt::layer()
                 // Logs go to stderr so that stdout carries only results (`gridcast check --json`).
                 .with_writer(std::io::stderr)
-                .with_filter(filter),
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(filter)
+                // Counted by DropLayer and summarised instead of a line per packet.
+                .with_filter(drops::not_drop_warnings()),
         )
         // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
         .with(drops::DropLayer)

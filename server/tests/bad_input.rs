@@ -126,6 +126,9 @@ async fn malformed_frames_close_only_the_offender() {
         "42[".to_owned(),      // truncated JSON
         "4garbage".to_owned(), // not a Socket.IO packet
         "x".to_owned(),        // not an Engine.IO packet
+        // An event name with JSON escapes: socketioxide's parser reads names as borrowed
+        // strings and closes the connection (documented in README as an upstream limit).
+        r#"42["mess\u0061ge","x"]"#.to_owned(),
         format!(
             "42[\"message\",\"{}\"]",
             "y".repeat(limits::MAX_PACKET_BYTES as usize)
@@ -144,6 +147,13 @@ async fn malformed_frames_close_only_the_offender() {
         .unwrap();
     assert_eq!(remote.next_message(WAIT).await.unwrap().0, "unaffected");
     assert_eq!(good.next_message(WAIT).await.unwrap().0, "unaffected");
+
+    // An ack id beyond i64 is read as no ack id by socketioxide's parser (documented upstream
+    // limit): the message is handled as one without ack, and the connection stays.
+    good.send_frame(r#"42999999999999999999999["message","big ack id"]"#.into())
+        .unwrap();
+    assert_eq!(remote.next_message(WAIT).await.unwrap().0, "big ack id");
+    assert_eq!(good.next_message(WAIT).await.unwrap().0, "big ack id");
 }
 
 #[tokio::test]
