@@ -7,7 +7,6 @@ use gridcast_shared::{
     limits::{MAX_MESSAGE_BYTES, MAX_PACKET_BYTES},
 };
 use socketioxide::{ParserConfig, SocketIo};
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
@@ -24,9 +23,6 @@ const CLIENT_BUFFER: usize = 1024;
 
 /// How long the binary attachment of a packet may take to follow it.
 const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Messages the adapter buffers between Redis and the instance.
-const ADAPTER_STREAM_BUFFER: usize = 8192;
 
 /// The running instances of this process, and the private Redis when there is one.
 #[derive(Debug)]
@@ -104,7 +100,7 @@ impl Cluster {
                 link.clone(),
                 &config.redis_prefix,
             ));
-            let running = serve(instance, link, listener, &config).await?;
+            let running = serve(instance, link, listener, &config, &redis_url).await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
@@ -173,13 +169,9 @@ async fn serve(
     link: redis::LinkDriver,
     listener: TcpListener,
     config: &ServeConfig,
+    redis_url: &str,
 ) -> Result<Running, Error> {
-    let adapter = RedisAdapterCtr::new_with_driver(
-        link,
-        RedisAdapterConfig::new()
-            .with_prefix(config.redis_prefix.clone())
-            .with_stream_buffer(ADAPTER_STREAM_BUFFER),
-    );
+    let adapter = redis::adapter::state(link, &config.redis_prefix);
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES)
         // engineioxide applies `max_payload` to polling only; WebSocket messages have their own
@@ -206,7 +198,7 @@ async fn serve(
     crate::socket::register(&io)
         .await
         .map_err(|e| Error::RedisConnect {
-            url: redis::redact(config.redis_url.as_deref().unwrap_or("private redis")),
+            url: redis::redact(redis_url),
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
@@ -228,7 +220,7 @@ async fn serve(
         },
         Duration::from_secs(5),
     ));
-    let heartbeat = tokio::spawn(heartbeat(instance.clone(), io.clone()));
+    let heartbeat = tokio::spawn(instance.clone().heartbeat(io.clone()));
     let drop_report = tokio::spawn(crate::drops::report(
         instance.clone(),
         config.report_interval,
@@ -241,39 +233,4 @@ async fn serve(
         heartbeat,
         drop_report,
     })
-}
-
-/// Keeps this instance and its clients listed in the registry and presence while it runs.
-async fn heartbeat(instance: Arc<Instance>, io: Io) {
-    let mut tick = tokio::time::interval(crate::redis::registry::HEARTBEAT);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        tick.tick().await;
-        let beat = async {
-            instance
-                .registry()
-                .beat(&instance.live(io.sockets().len()))
-                .await?;
-            // Presence expires with the registry entry; write it again if it was lost.
-            if !instance.presence().refresh(&instance.info.id).await? {
-                for member in crate::socket::local_members(&io) {
-                    instance.presence().upsert(&member).await?;
-                }
-            }
-            Ok::<(), crate::redis::LinkError>(())
-        };
-        match beat.await {
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!(instance = %instance.info.id, "registry heartbeat restored");
-            }
-            Ok(()) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(instance = %instance.info.id, "registry heartbeat failed: {e}");
-            }
-            Err(_) => {}
-        }
-    }
 }

@@ -6,16 +6,13 @@ use std::sync::{
 };
 
 use gridcast_shared::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta};
-use socketioxide::{SocketIo, adapter::Emitter};
-use socketioxide_redis::CustomRedisAdapter;
+use socketioxide::SocketIo;
 
+pub use crate::redis::ClusterAdapter;
 use crate::{
     now_ms,
-    redis::{LinkDriver, Presence, Registry},
+    redis::{self, LinkDriver, Presence, Registry},
 };
-
-/// The socketioxide adapter every instance uses: socketioxide-redis over [`LinkDriver`].
-pub type ClusterAdapter = CustomRedisAdapter<Emitter, LinkDriver>;
 
 /// The Socket.IO handle of an instance.
 pub type Io = SocketIo<ClusterAdapter>;
@@ -118,6 +115,34 @@ impl Instance {
     /// The cluster presence store.
     pub fn presence(&self) -> &Presence {
         &self.presence
+    }
+
+    /// Keeps this instance and its clients listed in the registry and presence while it runs
+    /// (one beat per [`HEARTBEAT`](redis::registry::HEARTBEAT)); logs when that starts failing
+    /// and when it recovers.
+    pub async fn heartbeat(self: Arc<Self>, io: Io) {
+        let mut tick = tokio::time::interval(redis::registry::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            let live = self.live(io.sockets().len());
+            let beat = redis::beat(&self.registry, &self.presence, &live, || {
+                crate::socket::local_members(&io)
+            });
+            match beat.await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(instance = %self.info.id, "registry heartbeat restored");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(instance = %self.info.id, "registry heartbeat failed: {e}");
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// This instance as the registry shows it.

@@ -2,10 +2,9 @@
 //! sends reaches every client on every instance.
 //!
 //! # Layout
-//! - [`config`]: the command line (`gridcast serve`, `gridcast check`), every flag also read from
-//!   the environment.
-//! - [`bench`]: load and latency, side by side with another cluster (e.g. the Node.js reference).
-//! - [`check`]: the grid check: one probe per instance, an N × N delivery matrix.
+//! The server:
+//! - [`cli`]: the command line (`serve`, `check`, `bench`), every flag also read from the
+//!   environment.
 //! - [`cluster`]: starts the instances of one process and stops them gracefully.
 //! - [`instance`]: one instance's identity, counters and Socket.IO handle.
 //! - [`accept`]: the accept loop: idle/slow-connection timeout and a cap per remote address.
@@ -16,26 +15,26 @@
 //!   summarised in the log.
 //! - [`redis`]: the Redis link (reconnecting driver for socketioxide-redis) and the private
 //!   `redis-server` started when none is configured. Nothing else in the workspace knows Redis.
-//! - [`probe`]: a native Socket.IO client on the `shared` codec, used by tests and tools.
 //! - [`error`]: the crate's error type.
+//!
+//! Client-side tools, which talk to a cluster from the outside:
+//! - [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
 #![warn(missing_docs)]
 
 pub mod accept;
-pub mod bench;
-pub mod check;
+pub mod cli;
 pub mod cluster;
-pub mod config;
 pub mod drops;
 pub mod error;
 pub mod http;
 pub mod instance;
 pub mod limit;
-pub mod probe;
 pub mod redis;
 pub mod socket;
+pub mod tools;
 
+pub use cli::ServeConfig;
 pub use cluster::{Cluster, run};
-pub use config::ServeConfig;
 pub use error::Error;
 
 /// Milliseconds since the Unix epoch, by this machine's clock.

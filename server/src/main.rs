@@ -1,15 +1,19 @@
-//! The `gridcast` binary: parses the command line, sets up logging, and hands over to the library.
+//! The `gridcast` binary: parses the command line, sets up logging, and hands over to the library
+//! (which renders results and chooses exit codes).
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Result;
 use clap::Parser;
-use gridcast_server::config::{Cli, Command};
 use gridcast_server::drops;
+use gridcast_server::{
+    cli::{Cli, Command},
+    tools,
+};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<ExitCode> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(
@@ -24,56 +28,16 @@ async fn main() -> Result<()> {
         // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
         .with(drops::DropLayer)
         .init();
-    match Cli::parse().command {
+    let code = match Cli::parse().command {
         Command::Serve(config) => {
             raise_file_limit();
-            gridcast_server::run(config, shutdown_signal()).await?
+            gridcast_server::run(config, shutdown_signal()).await?;
+            ExitCode::SUCCESS
         }
-        Command::Check(config) => {
-            let report = gridcast_server::check::run(&config.urls, config.timeout).await;
-            if config.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print!(
-                    "{}",
-                    gridcast_server::check::render(&report, config.timeout)
-                );
-            }
-            if !report.passed {
-                std::process::exit(1);
-            }
-        }
-        Command::Bench(config) => {
-            let mut reports = Vec::new();
-            for urls in [&config.urls, &config.against] {
-                if !urls.is_empty() {
-                    reports.push(
-                        gridcast_server::bench::run(
-                            urls,
-                            config.clients,
-                            config.rate,
-                            config.duration,
-                        )
-                        .await?,
-                    );
-                }
-            }
-            if config.json {
-                println!("{}", serde_json::to_string(&reports)?);
-            } else {
-                print!(
-                    "{}",
-                    gridcast_server::bench::render(
-                        &reports,
-                        &config.labels,
-                        config.rate,
-                        config.duration,
-                    )
-                );
-            }
-        }
-    }
-    Ok(())
+        Command::Check(config) => tools::check::command(&config).await,
+        Command::Bench(config) => tools::bench::command(&config).await?,
+    };
+    Ok(code)
 }
 
 /// Raises the soft limit on open files to the hard limit: every connection is a file, and the

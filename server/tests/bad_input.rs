@@ -3,7 +3,7 @@
 
 mod support;
 
-use gridcast_server::probe::{Incoming, Probe};
+use gridcast_server::tools::probe::{Incoming, Probe};
 use gridcast_shared::{ErrorEvent, RejectionCode, SendAck, event, limits};
 use serde_json::{Value, json};
 use support::{QUIET, WAIT, client, instances, redis};

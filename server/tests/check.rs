@@ -4,7 +4,7 @@ mod support;
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use gridcast_server::{check, redis::private::free_port};
+use gridcast_server::{redis::private::free_port, tools::check};
 use gridcast_shared::grid::{Cell, GridReport};
 use support::{instances, redis, url};
 use tokio::{

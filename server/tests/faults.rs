@@ -7,7 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gridcast_server::{Cluster, Error, ServeConfig, probe::Probe, redis::private::free_port};
+use gridcast_server::{
+    Cluster, Error, ServeConfig, redis::private::free_port, tools::probe::Probe,
+};
 use gridcast_shared::{Delivery, SendAck, event};
 use serde_json::json;
 use support::{QUIET, WAIT, client, connect_with_retry, instances, redis};
@@ -92,7 +94,7 @@ async fn a_killed_instance_process_does_not_disturb_the_others() {
     child.wait().await.unwrap();
     assert!(matches!(
         victim.drain(WAIT).await.last(),
-        Some(gridcast_server::probe::Incoming::Closed(_))
+        Some(gridcast_server::tools::probe::Incoming::Closed(_))
     ));
 
     for a_sends in [true, false] {
@@ -119,7 +121,7 @@ async fn a_gracefully_stopped_instance_disconnects_its_clients_cleanly() {
     assert!(
         matches!(
             last.last(),
-            Some(gridcast_server::probe::Incoming::Closed(_))
+            Some(gridcast_server::tools::probe::Incoming::Closed(_))
         ),
         "{last:?}"
     );
@@ -214,7 +216,7 @@ async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
     // The client was told (Socket.IO disconnect or close), not left hanging.
     assert!(matches!(
         client.drain(WAIT).await.last(),
-        Some(gridcast_server::probe::Incoming::Closed(_))
+        Some(gridcast_server::tools::probe::Incoming::Closed(_))
     ));
     // And the private Redis is gone with it.
     assert!(

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use gridcast_server::{probe::Probe, redis::private::free_port};
+use gridcast_server::{redis::private::free_port, tools::probe::Probe};
 use gridcast_shared::{
     RejectionCode, SendAck, event,
     presence::{Member, OpReply, PresenceDelta, Routed},

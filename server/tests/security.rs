@@ -5,7 +5,7 @@
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
-use gridcast_server::probe::{Incoming, Probe};
+use gridcast_server::tools::probe::{Incoming, Probe};
 use gridcast_shared::{ErrorEvent, RejectionCode, SendAck, event, limits, presence::Member};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Everything that knows Redis.
 //!
+//! - [`adapter`]: the socketioxide adapter type over the link, and its state.
 //! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
 //!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
 //!   a publish fast while Redis is away instead of stalling every broadcast.
@@ -8,15 +9,35 @@
 //! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve` without
 //!   a configured Redis and for tests.
 
+pub mod adapter;
 pub mod link;
 pub mod presence;
 pub mod private;
 pub mod registry;
 
+pub use adapter::ClusterAdapter;
 pub use link::{LinkDriver, LinkError, connect};
 pub use presence::Presence;
 pub use private::PrivateRedis;
 pub use registry::Registry;
+
+/// One heartbeat of an instance: refreshes its registry entry (`live`) and its presence hash,
+/// and writes its `members` again if Redis lost them (a restart, or an outage longer than the
+/// TTL).
+pub async fn beat(
+    registry: &Registry,
+    presence: &Presence,
+    live: &gridcast_shared::LiveInstance,
+    members: impl FnOnce() -> Vec<gridcast_shared::presence::Member>,
+) -> Result<(), LinkError> {
+    registry.beat(live).await?;
+    if !presence.refresh(&live.info.id).await? {
+        for member in members() {
+            presence.upsert(&member).await?;
+        }
+    }
+    Ok(())
+}
 
 /// Options for the registry and presence commands: fail at once while disconnected, and after
 /// a second otherwise, so an HTTP request or a handler never waits on a dead Redis.

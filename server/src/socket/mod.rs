@@ -129,9 +129,7 @@ fn public_id() -> String {
 }
 
 /// Registers the namespace handlers on `io`; resolves once the Redis adapter is subscribed.
-pub async fn register(
-    io: &Io,
-) -> Result<(), socketioxide_redis::InitError<crate::redis::LinkDriver>> {
+pub async fn register(io: &Io) -> Result<(), crate::redis::adapter::InitError> {
     io.ns(event::NAMESPACE, on_connect).await
 }
 

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gridcast_server::{Cluster, ServeConfig, probe::Probe, redis::PrivateRedis};
+use gridcast_server::{Cluster, ServeConfig, redis::PrivateRedis, tools::probe::Probe};
 
 /// How long any single expected event may take. Generous: CI machines are slow and shared.
 pub const WAIT: Duration = Duration::from_secs(5);

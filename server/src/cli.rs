@@ -1,5 +1,6 @@
-//! Command line and environment configuration. Every flag can also be set with the environment
-//! variable named in its help; nothing else in the crate reads the environment.
+//! The command line: every clap struct (`serve`, `check`, `bench`). Every flag can also be set
+//! with the environment variable named in its help (`GRIDCAST_*`, and `REDIS_URL`); nothing else
+//! in the crate reads the environment.
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
@@ -24,9 +25,68 @@ pub enum Command {
     /// Run one or more instances in this process.
     Serve(ServeConfig),
     /// Check that every instance reaches every other (N × N matrix); exit 0 only if all pass.
-    Check(crate::check::CheckConfig),
+    Check(CheckConfig),
     /// Load a cluster and measure delivery latency, optionally side by side with another.
-    Bench(crate::bench::BenchConfig),
+    Bench(BenchConfig),
+}
+
+/// Configuration of `gridcast check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfig {
+    /// Instance base URLs to check (comma-separated), e.g. `http://localhost:3000,http://localhost:3001`.
+    #[arg(
+        long,
+        env = "GRIDCAST_CHECK_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub urls: Vec<String>,
+
+    /// How long to wait for every message to arrive.
+    #[arg(long, env = "GRIDCAST_CHECK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long, env = "GRIDCAST_CHECK_JSON")]
+    pub json: bool,
+}
+
+/// Configuration of `gridcast bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchConfig {
+    /// Cluster to load (comma-separated base URLs).
+    #[arg(
+        long,
+        env = "GRIDCAST_BENCH_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub urls: Vec<String>,
+
+    /// A second cluster to run the same load against afterwards, for a side-by-side comparison
+    /// (e.g. the Node.js reference).
+    #[arg(long, env = "GRIDCAST_BENCH_AGAINST", value_delimiter = ',')]
+    pub against: Vec<String>,
+
+    /// Connected clients, spread round-robin over the URLs; every one sends and receives.
+    #[arg(long, env = "GRIDCAST_BENCH_CLIENTS", default_value_t = 40)]
+    pub clients: usize,
+
+    /// Messages per second sent by all clients together (deliveries/s = rate × clients).
+    #[arg(long, env = "GRIDCAST_BENCH_RATE", default_value_t = 400)]
+    pub rate: u32,
+
+    /// How long to send.
+    #[arg(long, env = "GRIDCAST_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Column names for the two clusters (comma-separated), e.g. `gridcast,node-reference`.
+    #[arg(long, env = "GRIDCAST_BENCH_LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Print JSON instead of a table.
+    #[arg(long, env = "GRIDCAST_BENCH_JSON")]
+    pub json: bool,
 }
 
 /// Configuration of `gridcast serve`.
@@ -165,6 +225,26 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        use clap::CommandFactory;
+        for sub in Cli::command().get_subcommands() {
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                assert!(
+                    env.as_deref()
+                        .is_some_and(|e| e.starts_with("GRIDCAST_") || e == "REDIS_URL"),
+                    "`gridcast {} --{id}` has no GRIDCAST_* environment variable",
+                    sub.get_name()
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,9 +6,8 @@
 //! @socket.io/redis-adapter cluster too). The matrix logic and diagnosis live in
 //! [`gridcast_shared::grid`].
 
-use std::time::Duration;
+use std::{process::ExitCode, time::Duration};
 
-use clap::Args;
 use gridcast_shared::{
     event,
     grid::{Cell, Collector, GridReport},
@@ -16,31 +15,30 @@ use gridcast_shared::{
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::probe::{Incoming, Probe};
-
-/// Configuration of `gridcast check`.
-#[derive(Debug, Clone, Args)]
-pub struct CheckConfig {
-    /// Instance base URLs to check (comma-separated), e.g. `http://localhost:3000,http://localhost:3001`.
-    #[arg(
-        long,
-        env = "GRIDCAST_CHECK_URLS",
-        value_delimiter = ',',
-        required = true
-    )]
-    pub urls: Vec<String>,
-
-    /// How long to wait for every message to arrive.
-    #[arg(long, env = "GRIDCAST_CHECK_TIMEOUT", default_value = "5s", value_parser = crate::config::parse_duration)]
-    pub timeout: Duration,
-
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    pub json: bool,
-}
+use super::probe::{Incoming, Probe};
+use crate::cli::CheckConfig;
 
 /// After every expected message arrived, how long to keep listening for duplicates.
 const DUPLICATE_GRACE: Duration = Duration::from_millis(300);
+
+/// `gridcast check` as a command: runs it, prints the table (or one JSON object with `--json`)
+/// on stdout, and returns the exit code: success only when every cell passed.
+pub async fn command(config: &CheckConfig) -> ExitCode {
+    let report = run(&config.urls, config.timeout).await;
+    if config.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("a report serialises")
+        );
+    } else {
+        print!("{}", render(&report, config.timeout));
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// Runs the check and returns the report.
 pub async fn run(urls: &[String], timeout: Duration) -> GridReport {
@@ -95,7 +93,7 @@ pub async fn run(urls: &[String], timeout: Duration) -> GridReport {
                         collector.received(i, text, ms(at));
                     }
                 }
-                Ok(Incoming::Closed(_)) | Err(crate::probe::ProbeError::Closed) => probes[i] = None,
+                Ok(Incoming::Closed(_)) | Err(super::probe::ProbeError::Closed) => probes[i] = None,
                 _ => {}
             }
         }

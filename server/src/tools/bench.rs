@@ -7,48 +7,15 @@
 //! server → receiver) needs no clock agreement. Only the seed-compatible `message` contract is
 //! used, so the same load runs against a Node.js socket.io + @socket.io/redis-adapter cluster.
 
-use std::time::Duration;
+use std::{process::ExitCode, time::Duration};
 
-use clap::Args;
 use gridcast_shared::event;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::probe::{Incoming, Probe, ProbeError};
-
-/// Configuration of `gridcast bench`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchConfig {
-    /// Cluster to load (comma-separated base URLs).
-    #[arg(long, value_delimiter = ',', required = true)]
-    pub urls: Vec<String>,
-
-    /// A second cluster to run the same load against afterwards, for a side-by-side comparison
-    /// (e.g. the Node.js reference).
-    #[arg(long, value_delimiter = ',')]
-    pub against: Vec<String>,
-
-    /// Connected clients, spread round-robin over the URLs; every one sends and receives.
-    #[arg(long, default_value_t = 40)]
-    pub clients: usize,
-
-    /// Messages per second sent by all clients together (deliveries/s = rate × clients).
-    #[arg(long, default_value_t = 400)]
-    pub rate: u32,
-
-    /// How long to send.
-    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
-    pub duration: Duration,
-
-    /// Column names for the two clusters (comma-separated), e.g. `gridcast,node-reference`.
-    #[arg(long, value_delimiter = ',')]
-    pub labels: Vec<String>,
-
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
+use super::probe::{Incoming, Probe, ProbeError};
+use crate::cli::BenchConfig;
 
 /// What one run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -173,6 +140,29 @@ pub async fn run(
 fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
     let (seq, sent) = text.strip_prefix(prefix)?.split_once(' ')?;
     Some((seq.parse().ok()?, sent.parse().ok()?))
+}
+
+/// `gridcast bench` as a command: the load against `--urls`, then against `--against` if given,
+/// printed side by side (or as JSON with `--json`) on stdout.
+pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
+    let mut reports = Vec::new();
+    for urls in [&config.urls, &config.against] {
+        if !urls.is_empty() {
+            reports.push(run(urls, config.clients, config.rate, config.duration).await?);
+        }
+    }
+    if config.json {
+        println!(
+            "{}",
+            serde_json::to_string(&reports).expect("reports serialise")
+        );
+    } else {
+        print!(
+            "{}",
+            render(&reports, &config.labels, config.rate, config.duration)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One report, or two side by side with the ratio (second ÷ first) per row; columns are named by

@@ -1,0 +1,12 @@
+//! Client-side tools: a native Socket.IO client and the two commands built on it. Nothing here
+//! runs inside `gridcast serve`; it talks to a cluster from the outside, like any client.
+//!
+//! - [`probe`]: a native Socket.IO v5 client over WebSocket on the `shared` codec (tests use it
+//!   as a real client).
+//! - [`check`]: `gridcast check`, one probe per instance and the N × N delivery matrix.
+//! - [`bench`]: `gridcast bench`, load and per-delivery latency, side by side with another
+//!   cluster.
+
+pub mod bench;
+pub mod check;
+pub mod probe;
