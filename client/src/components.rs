@@ -1,4 +1,4 @@
-//! The UI components. Each reads the [`Connection`](crate::sio::Connection) from context.
+//! The UI components. Each reads the [`Connection`](crate::connection::Connection) from context.
 
 mod composer;
 mod header;

@@ -1,15 +1,24 @@
 //! gridcast browser UI: pick an instance, watch messages cross the cluster.
 //!
 //! # Layout
-//! - [`sio`]: the only module that knows Socket.IO and WebSockets. It owns the connection and exposes
-//!   signals (state, messages, notices) and actions (switch instance, send) to components.
-//! - [`components`]: the header (instance picker, connection state), message list and composer.
+//! - [`transport`]: the only module that knows WebSockets: one Socket.IO session, driven by the
+//!   shared protocol rules (`gridcast_shared::session`).
+//! - [`connection`]: the [`Connection`](connection::Connection): signals (state, messages,
+//!   members, notices) and actions (switch instance, send, names, rooms) for components.
+//! - [`model`]: what the UI computes (lines, dedup, presence store, ack notices), in plain Rust
+//!   with native unit tests.
+//! - [`grid`]: the browser grid check, one hidden session per instance.
+//! - [`components`]: the header (instance picker, connection state), message list, composer and
+//!   sidebar; they read signals and call actions, never a socket.
 //! - [`colour`]: a stable colour per instance, shared by the picker and the message list.
 #![warn(missing_docs)]
 
 pub mod colour;
 pub mod components;
-pub mod sio;
+pub mod connection;
+pub mod grid;
+pub mod model;
+pub mod transport;
 
 use leptos::prelude::*;
 
@@ -19,7 +28,7 @@ use leptos::task::spawn_local;
 
 use crate::{
     components::{Composer, Header, MessageList, Sidebar},
-    sio::Connection,
+    connection::Connection,
 };
 
 /// How often the live instance list is read from the page's own instance.

@@ -5,7 +5,10 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use gridcast_shared::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta};
+use gridcast_shared::{
+    Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
+    instance::UnsentCounts,
+};
 use socketioxide::SocketIo;
 
 pub use crate::redis::ClusterAdapter;
@@ -16,6 +19,18 @@ use crate::{
 
 /// The Socket.IO handle of an instance.
 pub type Io = SocketIo<ClusterAdapter>;
+
+/// Something the server meant to send to one client and could not (its buffer was full or it
+/// was gone), counted by cause in `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// The `welcome` event at connect.
+    Welcome,
+    /// An ack, or an `error` event answering a request.
+    Reply,
+    /// The sender's own copy of a direct message.
+    DirectCopy,
+}
 
 /// Shared state of one instance, handed to HTTP routes and Socket.IO handlers.
 #[derive(Debug)]
@@ -32,6 +47,7 @@ pub struct Instance {
     seq: AtomicU64,
     dropped: AtomicU64,
     relay_dropped: Arc<AtomicU64>,
+    unsent: [AtomicU64; 3],
     local_only: AtomicU64,
 }
 
@@ -48,6 +64,7 @@ impl Instance {
             seq: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             relay_dropped: Arc::default(),
+            unsent: Default::default(),
             local_only: AtomicU64::new(0),
         }
     }
@@ -68,6 +85,11 @@ impl Instance {
     /// client's buffer was full.
     pub fn count_dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a packet for one client that could not be sent, and why.
+    pub fn count_unsent(&self, what: Unsent) {
+        self.unsent[what as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counter of packets dropped while relaying broadcasts from other instances (fed by
@@ -103,6 +125,13 @@ impl Instance {
             clients,
             dropped_packets: self.dropped().0 + self.dropped().1,
             dropped_relayed: self.dropped().1,
+            unsent: UnsentCounts {
+                welcome: self.unsent[Unsent::Welcome as usize].load(Ordering::Relaxed),
+                reply: self.unsent[Unsent::Reply as usize].load(Ordering::Relaxed),
+                direct_copy: self.unsent[Unsent::DirectCopy as usize].load(Ordering::Relaxed),
+                bad_registry_entries: self.registry.skipped(),
+                bad_presence_members: self.presence.skipped(),
+            },
             local_only_broadcasts: self.local_only.load(Ordering::Relaxed),
         }
     }

@@ -4,13 +4,13 @@
 mod support;
 
 use gridcast_server::tools::probe::{Incoming, Probe};
-use gridcast_shared::{ErrorEvent, RejectionCode, SendAck, event, limits};
+use gridcast_shared::{ErrorEvent, RejectionCode, Reply, Sent, event, limits};
 use serde_json::{Value, json};
 use support::{QUIET, WAIT, client, instances, redis};
 
 fn rejection(ack: &[Value]) -> ErrorEvent {
-    match serde_json::from_value::<SendAck>(ack[0].clone()).unwrap() {
-        SendAck::Err { error, .. } => error,
+    match serde_json::from_value::<Reply<Sent>>(ack[0].clone()).unwrap() {
+        Reply::Err(error) => error,
         ok => panic!("accepted: {ok:?}"),
     }
 }
@@ -161,8 +161,22 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
     let redis = redis().await;
     let cluster = instances(&redis, 1).await;
     let base = support::url(&cluster[0]);
-    let res = Probe::connect(&format!("{base}/not-socket-io")).await;
-    assert!(res.is_err());
+    // Requests to the Engine.IO endpoint that are not Engine.IO: no protocol version, an
+    // unsupported one, an unknown session. Each gets 400, the instance keeps serving.
+    for path in [
+        "/socket.io/",
+        "/socket.io/?EIO=2&transport=polling",
+        "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAA",
+    ] {
+        let (status, body) = support::request("GET", &format!("{base}{path}"), "").await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    // A WebSocket client that speaks something else is refused the same way.
+    assert!(
+        Probe::connect(&format!("{base}/not-socket-io"))
+            .await
+            .is_err()
+    );
     let health = support::get(&format!("{base}/health")).await;
     assert!(health.contains("\"redis\":\"up\""), "{health}");
 }

@@ -4,7 +4,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use gridcast_shared::{Delivery, SendAck, event};
+use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
 use support::{QUIET, WAIT, client, instances, redis};
 
@@ -29,8 +29,8 @@ async fn two_instances_exchange_messages_both_ways_exactly_once() {
             .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
             .await
             .unwrap();
-        let ack: SendAck = serde_json::from_value(ack[0].clone()).unwrap();
-        let SendAck::Ok { id, delivery, .. } = ack else {
+        let ack: Reply<Sent> = serde_json::from_value(ack[0].clone()).unwrap();
+        let Reply::Ok(Sent { id, delivery }) = ack else {
             panic!("rejected: {ack:?}")
         };
         assert_eq!(delivery, Delivery::Cluster);

@@ -340,20 +340,15 @@ async fn presence_rooms_and_the_grid_check_work_across_instances_in_the_browser(
     // Both join #ops; A picks it as the target and sends; B sees the room message.
     type_into(&a, "#room-input", "ops").await;
     type_into(&b, "#room-input", "ops").await;
-    wait_js(
-        &a,
-        "#ops joined",
-        "document.querySelector('#my-rooms li .link')?.textContent === '#ops'",
-        vec![],
-    )
-    .await;
-    wait_js(
-        &b,
-        "#ops joined",
-        "document.querySelector('#my-rooms li .link')?.textContent === '#ops'",
-        vec![],
-    )
-    .await;
+    for page in [&a, &b] {
+        wait_js(
+            page,
+            "#ops joined",
+            "document.querySelector('#my-rooms li .link')?.textContent === '#ops'",
+            vec![],
+        )
+        .await;
+    }
     click(&a, "#my-rooms li .link").await;
     wait_js(
         &a,
@@ -451,4 +446,55 @@ async fn the_page_reconnects_by_itself_when_its_instance_comes_back() {
     assert_eq!(wait_message(&page, "back again").await, url);
     page.close().await.unwrap();
     cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_opened_through_127_0_0_1_lists_each_instance_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dist = dist_dir();
+    let redis = redis().await;
+    let mut config = ServeConfig::new(vec![0, 0], Some(redis.url()));
+    config.static_dir = dist;
+    let cluster = Cluster::start(config).await.unwrap();
+    let urls = cluster.urls();
+    assert!(urls[0].starts_with("http://localhost:"), "{urls:?}");
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    // The registry lists the instances as localhost; the page is opened by address.
+    let by_address = urls[0].replace("localhost", "127.0.0.1");
+    page.goto(&by_address).await.unwrap();
+    wait_connected_to(&page, &urls[0]).await;
+    let options = wait_js(
+        &page,
+        "both instances in the dropdown, ours marked connected",
+        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].map(x => x.textContent); return o.length === 2 && o.some(t => t.endsWith('· connected')) && o; })()",
+        vec![],
+    )
+    .await;
+    let labels: Vec<&str> = options
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    let ours = urls[0].trim_start_matches("http://");
+    assert!(
+        labels.contains(&format!("{ours} · connected").as_str()),
+        "{labels:?}"
+    );
+    assert!(
+        !labels
+            .iter()
+            .any(|l| l.contains("down") || l.contains("127.0.0.1")),
+        "{labels:?}"
+    );
+    let selected = page
+        .execute(
+            "return document.querySelector('#instance-picker').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected, json!(urls[0]));
+    page.close().await.unwrap();
 }

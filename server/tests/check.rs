@@ -42,13 +42,7 @@ async fn a_healthy_three_instance_cluster_passes_every_cell() {
     let report = check::run(&urls, TIMEOUT).await;
     assert!(report.passed, "{}", check::render(&report, TIMEOUT));
     assert_eq!(report.cells.len(), 3);
-    assert!(
-        report
-            .cells
-            .iter()
-            .flatten()
-            .all(|c| matches!(c, Cell::Ok { .. }))
-    );
+    assert!(all_ok(&report));
     let table = check::render(&report, TIMEOUT);
     assert!(
         table.contains("result: PASS") && table.contains(" ms"),
@@ -132,11 +126,13 @@ async fn the_nodejs_reference_cluster_passes_too() {
     let urls = vec![a.url.clone(), b.url.clone()];
     let (code, report) = check_binary(&urls).await;
     assert_eq!(code, 0, "{report:?}");
-    assert!(
-        report
-            .cells
-            .iter()
-            .flatten()
-            .all(|c| matches!(c, Cell::Ok { .. }))
-    );
+    assert!(all_ok(&report));
+}
+
+fn all_ok(report: &GridReport) -> bool {
+    report
+        .cells
+        .iter()
+        .flatten()
+        .all(|c| matches!(c, Cell::Ok { .. }))
 }

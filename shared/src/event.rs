@@ -6,7 +6,7 @@
 /// `message`, both directions.
 ///
 /// - **Client to server**: one string argument, the text. An ack callback is optional; when present it
-///   receives a [`SendAck`](crate::SendAck).
+///   receives a [`Reply`](crate::Reply)`<`[`Sent`](crate::Sent)`>`.
 ///   Example: `2["message","hello"]`, or with ack id 7: `27["message","hello"]`.
 /// - **Server to every client on every instance, the sender included**: the text as the first
 ///   argument, exactly as received, and a [`MessageMeta`](crate::MessageMeta) as the second. Clients
@@ -30,7 +30,7 @@ pub const WELCOME: &str = "welcome";
 /// `set_name`, client to server, with ack: set this client's display name.
 ///
 /// Payload: a [`SetName`](crate::presence::SetName); ack: `{"ok":true,"member":{..}}` or
-/// `{"ok":false,"error":{..}}` (an [`OpReply`](crate::presence::OpReply)).
+/// `{"ok":false,"error":{..}}` (a [`Reply`](crate::Reply)`<`[`Changed`](crate::Changed)`>`).
 /// Example: `21["set_name",{"name":"Ada"}]`, ack `31[{"ok":true,"member":{"id":"..","name":"Ada",..}}]`.
 pub const SET_NAME: &str = "set_name";
 
@@ -45,7 +45,7 @@ pub const LEAVE: &str = "leave";
 
 /// `room_message`, both directions.
 ///
-/// - **Client to server**, with optional ack ([`SendAck`](crate::SendAck)): a
+/// - **Client to server**, with optional ack ([`Reply`](crate::Reply)`<`[`Sent`](crate::Sent)`>`): a
 ///   [`ToRoom`](crate::presence::ToRoom); the sender must be in the room.
 ///   Example: `24["room_message",{"room":"ops","text":"deploying"}]`.
 /// - **Server to every member of the room, on every instance**: a
@@ -54,7 +54,7 @@ pub const ROOM_MESSAGE: &str = "room_message";
 
 /// `direct`, both directions.
 ///
-/// - **Client to server**, with optional ack ([`SendAck`](crate::SendAck)): a
+/// - **Client to server**, with optional ack ([`Reply`](crate::Reply)`<`[`Sent`](crate::Sent)`>`): a
 ///   [`ToSocket`](crate::presence::ToSocket) naming a client's public id, on any instance.
 ///   Example: `25["direct",{"to":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","text":"hi"}]`.
 /// - **Server to that socket, and to the sender**: a [`Routed`](crate::presence::Routed) with `to` set.
@@ -62,8 +62,9 @@ pub const DIRECT: &str = "direct";
 
 /// `presence`, both directions.
 ///
-/// - **Client to server**, with ack: no payload; the ack is the list of every
-///   [`Member`](crate::presence::Member) of the cluster. Example: `26["presence"]`.
+/// - **Client to server**, with ack: no payload; the ack is every
+///   [`Member`](crate::presence::Member) of the cluster, `{"ok":true,"members":[..]}` (a
+///   [`Reply`](crate::Reply)`<`[`Members`](crate::Members)`>`). Example: `26["presence"]`.
 /// - **Server to every client**: a [`PresenceDelta`](crate::presence::PresenceDelta).
 ///   Example: `2["presence",{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]`.
 pub const PRESENCE: &str = "presence";

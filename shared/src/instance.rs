@@ -13,6 +13,24 @@ pub struct InstanceInfo {
     pub port: u16,
 }
 
+/// Whether two base URLs reach the same instance: equal, or the same port on loopback names
+/// (`localhost`, `127.x.x.x`, `[::1]`), however the page was opened.
+pub fn same_instance(a: &str, b: &str) -> bool {
+    fn host_port(url: &str) -> Option<(&str, &str)> {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split('/').next()?;
+        let (host, port) = authority.rsplit_once(':')?;
+        Some((host, port))
+    }
+    fn loopback(host: &str) -> bool {
+        host == "localhost" || host == "[::1]" || host.starts_with("127.")
+    }
+    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
+    a == b
+        || matches!((host_port(a), host_port(b)),
+            (Some((ha, pa)), Some((hb, pb))) if pa == pb && loopback(ha) && loopback(hb))
+}
+
 /// State of an instance's link to Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,6 +39,21 @@ pub enum RedisLink {
     Up,
     /// Lost; the instance keeps serving its own clients and reconnects in the background.
     Reconnecting,
+}
+
+/// Things the server could not send to one client, or could not read from Redis, by cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsentCounts {
+    /// `welcome` events not sent (the client was gone or its buffer full).
+    pub welcome: u64,
+    /// Acks and `error` events not sent.
+    pub reply: u64,
+    /// Senders' own copies of direct messages not sent.
+    pub direct_copy: u64,
+    /// Registry entries in Redis that could not be parsed (skipped, left to expire).
+    pub bad_registry_entries: u64,
+    /// Presence members in Redis that could not be parsed (skipped).
+    pub bad_presence_members: u64,
 }
 
 /// Body of `GET /health`.
@@ -38,6 +71,9 @@ pub struct Health {
     /// instances through Redis.
     #[serde(default)]
     pub dropped_relayed: u64,
+    /// What the server could not send or read, by cause.
+    #[serde(default)]
+    pub unsent: UnsentCounts,
     /// Broadcasts that reached only this instance because Redis was unreachable, since start.
     pub local_only_broadcasts: u64,
 }
@@ -75,4 +111,30 @@ pub struct InstanceList {
     pub live: Vec<LiveInstance>,
     /// Where the list came from.
     pub source: ListSource,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_instance;
+
+    #[test]
+    fn loopback_aliases_are_one_instance() {
+        assert!(same_instance(
+            "http://localhost:3000",
+            "http://127.0.0.1:3000/"
+        ));
+        assert!(same_instance("http://[::1]:3000", "http://localhost:3000"));
+        assert!(!same_instance(
+            "http://localhost:3000",
+            "http://127.0.0.1:3001"
+        ));
+        assert!(!same_instance(
+            "http://10.0.0.5:3000",
+            "http://localhost:3000"
+        ));
+        assert!(same_instance(
+            "http://gridcast.example:3000",
+            "http://gridcast.example:3000"
+        ));
+    }
 }

@@ -7,12 +7,15 @@
 //! # Layout
 //! - [`event`]: event names, one constant per event, each documented with direction, payload and an
 //!   example frame.
-//! - [`message`]: [`MessageMeta`], [`SendAck`], [`ErrorEvent`], [`Welcome`]: the JSON objects that
-//!   travel as event arguments.
+//! - [`message`]: [`MessageMeta`], [`ErrorEvent`], [`Welcome`]: the JSON objects that travel as
+//!   event arguments.
+//! - [`reply`]: [`Reply`], the one envelope of every ack, and its bodies.
 //! - [`presence`]: presence, rooms and direct messages: payloads and naming rules.
 //! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
 //! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`].
 //! - [`codec`]: Engine.IO and Socket.IO packet encoding and decoding (text frames only).
+//! - [`session`]: the client side of a session as a state machine without I/O (handshake, pings,
+//!   events, acks), driven by the browser client and the native probe alike.
 //! - [`instance`]: instance identity and the `/health` and `/instances` response bodies.
 //! - [`grid`]: the grid check: tags, the sender × receiver matrix, and its diagnosis.
 #![warn(missing_docs)]
@@ -24,8 +27,11 @@ pub mod instance;
 pub mod limits;
 pub mod message;
 pub mod presence;
+pub mod reply;
+pub mod session;
 pub mod validate;
 
 pub use instance::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink};
-pub use message::{Delivery, ErrorEvent, MessageMeta, SendAck, Welcome};
+pub use message::{Delivery, ErrorEvent, MessageMeta, Welcome};
+pub use reply::{Changed, Members, Reply, Sent};
 pub use validate::{Rejection, RejectionCode, Unreadable};

@@ -32,29 +32,8 @@ pub enum Delivery {
     LocalOnly,
 }
 
-/// Ack of a client's [`message`](crate::event::MESSAGE), when the client asked for one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum SendAck {
-    /// The text was accepted and broadcast.
-    Ok {
-        /// Always `true`, so JavaScript can test `ack.ok`.
-        ok: monostate::True,
-        /// The id the broadcast carries in its [`MessageMeta`].
-        id: String,
-        /// How far it went.
-        delivery: Delivery,
-    },
-    /// The text was rejected; nothing was broadcast.
-    Err {
-        /// Always `false`.
-        ok: monostate::False,
-        /// Why.
-        error: ErrorEvent,
-    },
-}
-
-/// Payload of the [`error`](crate::event::ERROR) event, and of a rejecting [`SendAck`].
+/// Payload of the [`error`](crate::event::ERROR) event, and of a rejecting
+/// [`Reply`](crate::reply::Reply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorEvent {
     /// The event that was rejected, e.g. `message`.
@@ -77,8 +56,8 @@ pub struct Welcome {
     pub limits: Limits,
 }
 
-/// Booleans that serialize as a fixed JSON literal, so that the two [`SendAck`] shapes are told
-/// apart by their `ok` field alone.
+/// Booleans that serialize as a fixed JSON literal, so that the two [`Reply`](crate::reply::Reply)
+/// shapes are told apart by their `ok` field alone.
 pub mod monostate {
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
 
@@ -107,52 +86,4 @@ pub mod monostate {
     }
     literal_bool!(True, true);
     literal_bool!(False, false);
-}
-
-impl SendAck {
-    /// An accepting ack.
-    pub fn ok(id: String, delivery: Delivery) -> Self {
-        Self::Ok {
-            ok: monostate::True,
-            id,
-            delivery,
-        }
-    }
-
-    /// A rejecting ack.
-    pub fn err(error: ErrorEvent) -> Self {
-        Self::Err {
-            ok: monostate::False,
-            error,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_shapes_round_trip_and_are_told_apart_by_ok() {
-        let ok = SendAck::ok("ab-1".into(), Delivery::Cluster);
-        let json = serde_json::to_string(&ok).unwrap();
-        assert_eq!(json, r#"{"ok":true,"id":"ab-1","delivery":"cluster"}"#);
-        assert_eq!(serde_json::from_str::<SendAck>(&json).unwrap(), ok);
-
-        let err = SendAck::err(ErrorEvent {
-            event: "message".into(),
-            code: RejectionCode::Empty,
-            message: "message is empty".into(),
-        });
-        let json = serde_json::to_string(&err).unwrap();
-        assert_eq!(
-            json,
-            r#"{"ok":false,"error":{"event":"message","code":"empty","message":"message is empty"}}"#
-        );
-        assert_eq!(serde_json::from_str::<SendAck>(&json).unwrap(), err);
-        assert!(
-            serde_json::from_str::<SendAck>(r#"{"ok":false,"id":"x","delivery":"cluster"}"#)
-                .is_err()
-        );
-    }
 }

@@ -95,27 +95,6 @@ pub struct Routed {
     pub meta: MessageMeta,
 }
 
-/// Ack of [`SET_NAME`](crate::event::SET_NAME), [`JOIN`](crate::event::JOIN) and
-/// [`LEAVE`](crate::event::LEAVE): the member as it is now, or why not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum OpReply {
-    /// Done.
-    Ok {
-        /// Always `true`.
-        ok: crate::message::monostate::True,
-        /// The sender's member record after the change.
-        member: Member,
-    },
-    /// Refused.
-    Err {
-        /// Always `false`.
-        ok: crate::message::monostate::False,
-        /// Why.
-        error: crate::ErrorEvent,
-    },
-}
-
 /// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters, letters, digits, spaces and `_-.'`,
 /// no leading or trailing space.
 pub fn check_display_name(name: &str) -> Result<(), Rejection> {

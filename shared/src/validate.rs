@@ -71,6 +71,8 @@ pub enum Unreadable {
     /// The argument was not valid JSON, e.g. a string with a lone UTF-16 surrogate; the parser's
     /// words.
     Invalid(String),
+    /// The argument was valid JSON of another shape than the event takes; the parser's words.
+    Unexpected(String),
 }
 
 impl Unreadable {
@@ -80,6 +82,7 @@ impl Unreadable {
             Self::Missing => "nothing".to_owned(),
             Self::Binary => "binary data (binary attachments are not accepted)".to_owned(),
             Self::Invalid(why) => format!("text that is not valid JSON or Unicode ({why})"),
+            Self::Unexpected(why) => format!("another shape ({why})"),
         }
     }
 }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::{
     components::header::short_id,
-    sio::{ConnState, Connection, Target},
+    connection::{ConnState, Connection, Target},
 };
 
 /// Text input, Send button, size counter and the latest notice.

@@ -2,9 +2,11 @@
 
 use leptos::prelude::*;
 
+use gridcast_shared::instance::same_instance;
+
 use crate::{
     Cluster, colour,
-    sio::{ConnState, Connection},
+    connection::{ConnState, Connection},
 };
 
 /// The top bar. `origin` is the page's own instance, the default choice.
@@ -34,19 +36,28 @@ pub fn InstancePicker(
 ) -> impl IntoView {
     let conn = expect_context::<Connection>();
     let cluster = expect_context::<Cluster>();
+    // Instances are told apart by what they are, not by the URL string: the page opened at
+    // 127.0.0.1:3000 is connected to the instance the registry lists as localhost:3000.
     let options = move || {
         let mut all = cluster.instances.get();
         let target = conn.target.get();
         for url in [origin.clone(), target] {
-            if !url.is_empty() && !all.contains(&url) {
+            if !url.is_empty() && !all.iter().any(|u| same_instance(u, &url)) {
                 all.push(url);
             }
         }
         all
     };
     let option_label = move |url: &str| {
-        let connected = conn.instance.get().is_some_and(|i| i.url == url);
-        let live = cluster.instances.get().iter().any(|u| u == url);
+        let connected = conn
+            .instance
+            .get()
+            .is_some_and(|i| same_instance(&i.url, url));
+        let live = cluster
+            .instances
+            .get()
+            .iter()
+            .any(|u| same_instance(u, url));
         let mark = if connected {
             " · connected"
         } else if !live && !cluster.instances.get().is_empty() {
@@ -64,14 +75,22 @@ pub fn InstancePicker(
                 id="instance-picker"
                 aria-label="Instance"
                 on:change=move |ev| conn.switch_to(event_target_value(&ev))
-                prop:value=move || conn.target.get()
+                prop:value=move || {
+                    let target = conn.target.get();
+                    cluster
+                        .instances
+                        .get()
+                        .into_iter()
+                        .find(|u| same_instance(u, &target))
+                        .unwrap_or(target)
+                }
             >
                 <For each=options key=|url| url.clone() let:url>
                     {
                         let value = url.clone();
                         let selected = url.clone();
                         view! {
-                            <option value=value selected=move || conn.target.get() == selected>
+                            <option value=value selected=move || same_instance(&conn.target.get(), &selected)>
                                 {move || option_label(&url)}
                             </option>
                         }

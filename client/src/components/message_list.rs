@@ -9,7 +9,7 @@ use gridcast_shared::validate;
 use crate::{
     colour,
     components::header::short_id,
-    sio::{Channel, Connection, HISTORY, Line},
+    connection::{Channel, Connection, HISTORY, Line},
 };
 
 /// Every message received on the current connection, with origin, sender and latency.

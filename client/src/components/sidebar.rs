@@ -10,7 +10,9 @@ use leptos::{prelude::*, task::spawn_local};
 use crate::{
     Cluster, colour,
     components::header::short_id,
-    sio::{Connection, Target, grid_check},
+    connection::{Connection, Target},
+    grid::grid_check,
+    model,
 };
 
 /// How long the browser grid check waits for every message.
@@ -104,35 +106,52 @@ fn Rooms() -> impl IntoView {
 #[component]
 fn Clients() -> impl IntoView {
     let conn = expect_context::<Connection>();
-    let groups = move || {
-        let mut groups: Vec<(String, Vec<Member>)> = Vec::new();
-        for m in conn.members.get() {
-            match groups.iter_mut().find(|(url, _)| *url == m.instance_url) {
-                Some((_, ms)) => ms.push(m),
-                None => groups.push((m.instance_url.clone(), vec![m])),
-            }
-        }
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        groups
-    };
+    // Groups keyed by instance URL, members by public id and what is shown of them: a rename
+    // re-renders one row, not the whole panel.
+    let groups = move || conn.members.with(|ms| model::by_instance(ms));
     view! {
         <section class="panel">
             <h2>{move || format!("Clients ({})", conn.members.with(Vec::len))}</h2>
             <div id="presence">
-                <For each=groups key=|(url, ms)| (url.clone(), ms.clone()) let:group>
-                    <div class="group" style=colour::style(&group.0) data-instance=group.0.clone()>
-                        <div class="group-head"><span class="swatch"></span>{colour::label(&group.0)}</div>
-                        <ul>
-                            {group.1.into_iter().map(|m| view! { <MemberRow member=m /> }).collect_view()}
-                        </ul>
-                    </div>
+                <For each=groups key=|(url, _)| url.clone() let:group>
+                    <InstanceGroup url=group.0 />
                 </For>
             </div>
         </section>
     }
 }
 
-/// One client: name, socket id, since when, rooms; click to message it directly.
+/// The clients of one instance, each row keyed by its member record.
+#[component]
+fn InstanceGroup(
+    /// The instance's base URL.
+    url: String,
+) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let of_instance = {
+        let url = url.clone();
+        move || {
+            conn.members.with(|ms| {
+                ms.iter()
+                    .filter(|m| m.instance_url == url)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
+    view! {
+        <div class="group" style=colour::style(&url) data-instance=url.clone()>
+            <div class="group-head"><span class="swatch"></span>{colour::label(&url)}</div>
+            <ul>
+                <For each=of_instance key=|m: &Member| m.clone() let:member>
+                    <MemberRow member=member />
+                </For>
+            </ul>
+        </div>
+    }
+}
+
+/// One client: name, public id, since when, rooms; click to message it directly.
 #[component]
 fn MemberRow(
     /// The client.

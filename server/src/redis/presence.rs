@@ -22,6 +22,7 @@ pub struct Presence {
     options: Options,
     prefix: String,
     registry: Registry,
+    skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Presence {
@@ -38,6 +39,7 @@ impl Presence {
             client,
             options: super::command_options(),
             prefix: prefix.to_owned(),
+            skipped: Default::default(),
             registry,
         }
     }
@@ -80,6 +82,21 @@ impl Presence {
             .map_err(LinkError)
     }
 
+    /// Members skipped so far because they could not be parsed.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn parse(&self, json: &str) -> Option<Member> {
+        serde_json::from_str(json)
+            .inspect_err(|e| {
+                self.skipped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(prefix = %self.prefix, "unreadable presence member skipped: {e}");
+            })
+            .ok()
+    }
+
     /// The member with public id `id`, on any live instance.
     pub async fn get(&self, id: &str) -> Result<Option<Member>, LinkError> {
         let client = self.client.with_options(&self.options);
@@ -88,7 +105,7 @@ impl Presence {
                 .hget(self.key(&instance.info.id), id)
                 .await
                 .map_err(LinkError)?;
-            if let Some(member) = json.and_then(|j| serde_json::from_str::<Member>(&j).ok()) {
+            if let Some(member) = json.and_then(|j| self.parse(&j)) {
                 return Ok(Some(member));
             }
         }
@@ -104,11 +121,7 @@ impl Presence {
                 .hgetall(self.key(&instance.info.id))
                 .await
                 .map_err(LinkError)?;
-            members.extend(
-                entries
-                    .values()
-                    .filter_map(|j| serde_json::from_str::<Member>(j).ok()),
-            );
+            members.extend(entries.values().filter_map(|j| self.parse(j)));
         }
         members.sort_by(|a, b| {
             (&a.instance_url, a.since, &a.id).cmp(&(&b.instance_url, b.since, &b.id))

@@ -30,6 +30,7 @@ pub struct Registry {
     options: Options,
     set_key: String,
     prefix: String,
+    skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -47,6 +48,7 @@ impl Registry {
             options: super::command_options(),
             set_key: format!("{prefix}:instances"),
             prefix: prefix.to_owned(),
+            skipped: Default::default(),
         }
     }
 
@@ -79,6 +81,11 @@ impl Registry {
             .map_err(LinkError)
     }
 
+    /// Registry entries skipped so far because they could not be parsed.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every instance with a live heartbeat, sorted by URL.
     pub async fn live(&self) -> Result<Vec<LiveInstance>, LinkError> {
         let client = self.client.with_options(&self.options);
@@ -91,9 +98,18 @@ impl Registry {
         let mut live = Vec::with_capacity(ids.len());
         let mut expired = Vec::new();
         for (id, value) in ids.into_iter().zip(values) {
-            match value.and_then(|v| serde_json::from_str::<LiveInstance>(&v).ok()) {
-                Some(instance) => live.push(instance),
-                None => expired.push(id),
+            let Some(json) = value else {
+                expired.push(id);
+                continue;
+            };
+            match serde_json::from_str::<LiveInstance>(&json) {
+                Ok(instance) => live.push(instance),
+                // Not ours to delete: it expires with its TTL like any entry.
+                Err(e) => {
+                    self.skipped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(instance = %id, "unreadable registry entry skipped: {e}");
+                }
             }
         }
         if !expired.is_empty() {

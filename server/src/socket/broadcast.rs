@@ -1,53 +1,35 @@
 //! `message`: a string from any client goes to every client on every instance, the sender
 //! included, with a [`MessageMeta`](gridcast_shared::MessageMeta) beside it.
 
-use std::sync::Arc;
+use gridcast_shared::{Sent, event, validate};
 
-use gridcast_shared::{SendAck, event, validate};
-use socketioxide::extract::{AckSender, Extension, SocketRef, State};
-
-use super::{AckRequested, Arg, SocketState, answer, emit_cluster, rate_limit};
-use crate::{
-    instance::{ClusterAdapter, Instance, Io},
-    now_ms,
+use super::{
+    deliver::emit_cluster,
+    request::{Arg, Request},
 };
 
 /// Handles `message`.
-pub async fn on_message(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    Arg(data): Arg<serde_json::Value>,
-) {
-    let received_at = now_ms();
+pub async fn on_message(mut req: Request, Arg(data): Arg<serde_json::Value>) {
     // Rate limit first: a flood of invalid packets is still a flood.
-    let accepted = rate_limit(&state).and_then(|()| validate::message_text(data.as_ref()));
-    match accepted {
+    let text = req
+        .rate_limit()
+        .and_then(|()| validate::message_text(data.as_ref()));
+    let result = match text {
         Ok(text) => {
-            let meta = instance.stamp(&state.id, received_at);
-            let delivery =
-                emit_cluster(&instance, || io.broadcast(), event::MESSAGE, &(text, &meta)).await;
-            answer(
-                &socket,
-                ack,
-                wants_ack,
-                None,
-                &SendAck::ok(meta.id, delivery),
-            );
+            let meta = req.instance.stamp(&req.state.id, req.received_at);
+            let delivery = emit_cluster(
+                &req.instance,
+                || req.io.broadcast(),
+                event::MESSAGE,
+                &(text, &meta),
+            )
+            .await;
+            Ok(Sent {
+                id: meta.id,
+                delivery,
+            })
         }
-        Err(rejection) => {
-            tracing::debug!(socket = %socket.id, code = ?rejection.code, "message rejected");
-            let error = rejection.into_event(event::MESSAGE);
-            answer(
-                &socket,
-                ack,
-                wants_ack,
-                Some(&error),
-                &SendAck::err(error.clone()),
-            );
-        }
-    }
+        Err(rejection) => Err(rejection),
+    };
+    let _ = req.respond(event::MESSAGE, result);
 }

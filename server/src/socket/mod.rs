@@ -1,7 +1,9 @@
 //! Socket.IO handlers of the default namespace, one module per feature.
 //!
+//! - [`request`]: the [`Request`](request::Request) every handler takes, and how it answers.
 //! - [`broadcast`]: `message` to everyone on every instance (the seed-compatible contract).
 //! - [`presence`]: display names, rooms, direct messages, and the presence list.
+//! - [`deliver`]: emitting across the cluster, with local delivery when Redis is away.
 //!
 //! Every request is rate limited per socket, validated with the rules in `gridcast_shared`, and
 //! answered: through the ack when the client asked for one, otherwise (only on rejection) with an
@@ -16,33 +18,28 @@
 //! joins for its direct messages is named after it ([`own_room`]).
 
 pub mod broadcast;
+pub mod deliver;
 pub mod presence;
+pub mod request;
 
-use std::{
-    convert::Infallible,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
 use gridcast_shared::{
-    Delivery, ErrorEvent, Rejection, RejectionCode, Unreadable, Welcome, event,
+    Rejection, RejectionCode, Welcome, event,
     limits::{Limits, RATE_BURST, RATE_PER_SECOND},
     presence::Member,
 };
-use serde::{Serialize, de::DeserializeOwned};
 use socketioxide::{
-    adapter::Adapter,
-    extract::{AckSender, Event, Extension, SocketRef, State, TryData},
-    handler::FromMessageParts,
-    operators::BroadcastOperators,
-    socket::{DisconnectReason, Socket},
+    extract::{Event, SocketRef, State},
+    socket::DisconnectReason,
 };
-use socketioxide_core::{Value, adapter::errors::BroadcastError};
 
 use crate::{
-    instance::{ClusterAdapter, Instance, Io},
+    instance::{ClusterAdapter, Instance, Io, Unsent},
     limit::RateLimit,
     now_ms,
 };
+use request::Request;
 
 /// Per-socket state, kept in the socket's extensions.
 #[derive(Debug)]
@@ -70,56 +67,6 @@ impl SocketState {
         let mut member = self.member.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut member);
         member.clone()
-    }
-}
-
-/// Whether the client asked for an ack, read from the packet's ack id.
-#[derive(Debug, Clone, Copy)]
-pub struct AckRequested(pub bool);
-
-impl<A: Adapter> FromMessageParts<A> for AckRequested {
-    type Error = Infallible;
-    fn from_message_parts(
-        _: &Arc<Socket<A>>,
-        _: &mut Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        Ok(Self(ack_id.is_some()))
-    }
-}
-
-/// The first argument of an event, or what made it unreadable (no argument, a binary
-/// attachment, invalid JSON), so that the sender is told what the server received.
-#[derive(Debug)]
-pub struct Arg<T>(pub Result<T, Unreadable>);
-
-impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Arg<T> {
-    type Error = Infallible;
-    fn from_message_parts(
-        socket: &Arc<Socket<A>>,
-        value: &mut Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        let binary = match value {
-            Value::Str(_, attachments) => attachments.as_ref().is_some_and(|a| !a.is_empty()),
-            Value::Bytes(_) => true,
-        };
-        if binary {
-            return Ok(Self(Err(Unreadable::Binary)));
-        }
-        let Ok(TryData(data)) = TryData::<T>::from_message_parts(socket, value, ack_id);
-        Ok(Self(data.map_err(|e| {
-            match value {
-                // `["event"]`: the array holds the event name only.
-                Value::Str(raw, _)
-                    if serde_json::from_str::<Vec<serde::de::IgnoredAny>>(raw)
-                        .is_ok_and(|items| items.len() <= 1) =>
-                {
-                    Unreadable::Missing
-                }
-                _ => Unreadable::Invalid(e.to_string()),
-            }
-        })))
     }
 }
 
@@ -160,7 +107,8 @@ async fn on_connect(
         limits: Limits::default(),
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
-        tracing::debug!(socket = %socket.id, "welcome not sent: {e}");
+        instance.count_unsent(Unsent::Welcome);
+        tracing::warn!(instance = %instance.info.id, socket = %socket.id, "welcome not sent: {e}");
     }
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
@@ -190,32 +138,18 @@ async fn on_disconnect(
 const ECHOED_EVENT_CHARS: usize = 64;
 
 /// Answers an event no handler knows: `unknown_event`, counted against the rate limit.
-async fn on_unknown_event(
-    socket: SocketRef<ClusterAdapter>,
-    Extension(state): Extension<Arc<SocketState>>,
-    Event(name): Event,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-) {
+async fn on_unknown_event(mut req: Request, Event(name): Event) {
     let shown: String = name.chars().take(ECHOED_EVENT_CHARS).collect();
-    let rejection = match rate_limit(&state) {
-        Err(limited) => limited,
-        Ok(()) => Rejection::new(
+    let result = req.rate_limit().and_then(|()| {
+        Err::<(), _>(Rejection::new(
             RejectionCode::UnknownEvent,
             format!(
                 "unknown event {shown:?}; this server accepts: {}",
                 event::CLIENT_EVENTS.join(", ")
             ),
-        ),
-    };
-    let error = rejection.into_event(&shown);
-    answer(
-        &socket,
-        ack,
-        wants_ack,
-        Some(&error),
-        &gridcast_shared::SendAck::err(error.clone()),
-    );
+        ))
+    });
+    let _ = req.respond(&shown, result);
 }
 
 /// The member records of this instance's sockets.
@@ -225,86 +159,4 @@ pub fn local_members(io: &Io) -> Vec<Member> {
         .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
         .map(|state| state.member())
         .collect()
-}
-
-/// Takes one token of the socket's rate limit.
-pub fn rate_limit(state: &SocketState) -> Result<(), Rejection> {
-    state.limit.take().map_err(|wait| {
-        Rejection::new(
-            RejectionCode::RateLimited,
-            format!(
-                "too many messages: at most {RATE_PER_SECOND}/s (bursts of {RATE_BURST}); retry in {} ms",
-                wait.as_millis().max(1)
-            ),
-        )
-    })
-}
-
-/// Sends `reply` through the ack when the client asked for one; otherwise reports `error` (if
-/// any) as an `error` event.
-pub fn answer<R: Serialize>(
-    socket: &SocketRef<ClusterAdapter>,
-    ack: AckSender<ClusterAdapter>,
-    wants_ack: bool,
-    error: Option<&ErrorEvent>,
-    reply: &R,
-) {
-    if wants_ack {
-        if let Err(e) = ack.send(reply) {
-            tracing::debug!(socket = %socket.id, "ack not sent: {e}");
-        }
-    } else if let Some(error) = error
-        && let Err(e) = socket.emit(event::ERROR, error)
-    {
-        tracing::debug!(socket = %socket.id, "error event not sent: {e}");
-    }
-}
-
-/// Emits to the sockets `target` selects across the cluster. When Redis is unreachable, delivers
-/// on this instance only, so an outage degrades the cluster to independent instances instead of
-/// silencing it.
-pub async fn emit_cluster<T: ?Sized + Serialize>(
-    instance: &Instance,
-    target: impl Fn() -> BroadcastOperators<ClusterAdapter>,
-    event: &str,
-    data: &T,
-) -> Delivery {
-    match target().emit(event, data).await {
-        Ok(()) => Delivery::Cluster,
-        Err(BroadcastError::Adapter(e)) => {
-            tracing::warn!(instance = %instance.info.id, event, "redis publish failed, delivering locally: {e}");
-            instance.count_local_only();
-            if let Err(e) = target().local().emit(event, data).await {
-                count_socket_errors(instance, e);
-            }
-            Delivery::LocalOnly
-        }
-        Err(e) => {
-            count_socket_errors(instance, e);
-            Delivery::Cluster
-        }
-    }
-}
-
-/// A full client buffer means that client misses this packet: count it and say so.
-fn count_socket_errors(instance: &Instance, error: BroadcastError) {
-    match error {
-        BroadcastError::Socket(errors) => {
-            let full = errors
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        socketioxide_core::adapter::errors::SocketError::InternalChannelFull
-                    )
-                })
-                .count() as u64;
-            if full > 0 {
-                // Counted and summarised by `drops::report`; a line per packet would flood.
-                instance.count_dropped(full);
-                tracing::debug!(instance = %instance.info.id, dropped = full, "client buffers full, packets dropped");
-            }
-        }
-        other => tracing::warn!(instance = %instance.info.id, "broadcast failed: {other}"),
-    }
 }

@@ -2,26 +2,22 @@
 //!
 //! State lives in Redis ([`crate::redis::Presence`]); changes are pushed to every client as
 //! [`PresenceDelta`]s through the adapter. Room names are prefixed internally (`room:`) so that a
-//! room can never be named like a socket id and receive someone's direct messages.
-
-use std::sync::Arc;
+//! room can never be named like a socket's own room and receive someone's direct messages.
 
 use gridcast_shared::{
-    ErrorEvent, Rejection, RejectionCode, SendAck, event,
-    message::monostate,
+    Changed, Members, Rejection, RejectionCode, Sent, event,
     presence::{
-        MAX_ROOMS_PER_SOCKET, Member, OpReply, PresenceDelta, RoomRef, Routed, SetName, ToRoom,
-        ToSocket, check_display_name, check_room,
+        MAX_ROOMS_PER_SOCKET, Member, PresenceDelta, RoomRef, Routed, SetName, ToRoom, ToSocket,
+        check_display_name, check_room,
     },
     validate,
 };
-use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 
-use super::{AckRequested, SocketState, answer, emit_cluster, rate_limit};
-use crate::{
-    instance::{ClusterAdapter, Instance, Io},
-    now_ms,
+use super::{
+    deliver::emit_cluster,
+    request::{Arg, Request},
 };
+use crate::instance::{Instance, Io, Unsent};
 
 fn room_key(room: &str) -> String {
     format!("room:{room}")
@@ -33,10 +29,6 @@ pub fn own_room(id: &str) -> String {
     format!("id:{id}")
 }
 
-fn bad_request(expected: &str) -> Rejection {
-    Rejection::new(RejectionCode::BadRequest, format!("expected {expected}"))
-}
-
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
     Rejection::new(
         RejectionCode::Unavailable,
@@ -44,18 +36,13 @@ fn unavailable(e: impl std::fmt::Display) -> Rejection {
     )
 }
 
-/// Records a newly connected member and tells everyone.
+/// Records a newly connected or changed member and tells everyone.
 pub async fn announce(io: &Io, instance: &Instance, member: Member) {
     if let Err(e) = instance.presence().upsert(&member).await {
         tracing::warn!(instance = %instance.info.id, "presence not recorded: {e}");
     }
-    emit_cluster(
-        instance,
-        || io.broadcast(),
-        event::PRESENCE,
-        &PresenceDelta::Upsert { member },
-    )
-    .await;
+    let delta = PresenceDelta::Upsert { member };
+    emit_cluster(instance, || io.broadcast(), event::PRESENCE, &delta).await;
 }
 
 /// Forgets a disconnected member (by public id) and tells everyone.
@@ -67,274 +54,156 @@ pub async fn depart(io: &Io, instance: &Instance, id: &str) {
     emit_cluster(instance, || io.broadcast(), event::PRESENCE, &delta).await;
 }
 
-/// Answers a member-changing request and announces the change.
-async fn finish_op(
-    socket: SocketRef<ClusterAdapter>,
-    io: &Io,
-    instance: &Instance,
-    ack: AckSender<ClusterAdapter>,
-    wants_ack: bool,
-    name: &str,
-    result: Result<Member, Rejection>,
-) {
-    match result {
-        Ok(member) => {
-            answer(
-                &socket,
-                ack,
-                wants_ack,
-                None,
-                &OpReply::Ok {
-                    ok: monostate::True,
-                    member: member.clone(),
-                },
-            );
-            announce(io, instance, member).await;
-        }
-        Err(rejection) => {
-            let error = rejection.into_event(name);
-            answer(
-                &socket,
-                ack,
-                wants_ack,
-                Some(&error),
-                &OpReply::Err {
-                    ok: monostate::False,
-                    error: error.clone(),
-                },
-            );
-        }
+/// Answers a member-changing request and, when it was done, announces the change.
+async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rejection>) {
+    let result = result.map(|member| Changed { member });
+    if let Ok(Changed { member }) = req.respond(event, result) {
+        announce(&req.io, &req.instance, member).await;
     }
 }
 
 /// Handles `set_name`.
-pub async fn on_set_name(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<SetName>,
-) {
-    let result = rate_limit(&state)
-        .and_then(|()| data.map_err(|_| bad_request(r#"{"name": string}"#)))
+pub async fn on_set_name(req: Request, arg: Arg<SetName>) {
+    let result = req
+        .rate_limit()
+        .and_then(|()| arg.expect(r#"{"name": string}"#))
         .and_then(|SetName { name }| {
             check_display_name(&name)?;
-            Ok(state.update(|m| m.name = name))
+            Ok(req.state.update(|m| m.name = name))
         });
-    finish_op(
-        socket,
-        &io,
-        &instance,
-        ack,
-        wants_ack,
-        event::SET_NAME,
-        result,
-    )
-    .await;
+    finish_change(req, event::SET_NAME, result).await;
 }
 
 /// Handles `join`.
-pub async fn on_join(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<RoomRef>,
-) {
-    let result = rate_limit(&state)
-        .and_then(|()| data.map_err(|_| bad_request(r#"{"room": string}"#)))
+pub async fn on_join(req: Request, arg: Arg<RoomRef>) {
+    let result = req
+        .rate_limit()
+        .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
             check_room(&room)?;
-            let member = state.member();
+            let member = req.state.member();
             if !member.rooms.contains(&room) && member.rooms.len() >= MAX_ROOMS_PER_SOCKET {
                 return Err(Rejection::new(
                     RejectionCode::NotMember,
                     format!("already in {MAX_ROOMS_PER_SOCKET} rooms, leave one first"),
                 ));
             }
-            socket.join(room_key(&room));
-            Ok(state.update(|m| {
+            req.socket.join(room_key(&room));
+            Ok(req.state.update(|m| {
                 if !m.rooms.contains(&room) {
                     m.rooms.push(room);
                     m.rooms.sort();
                 }
             }))
         });
-    finish_op(socket, &io, &instance, ack, wants_ack, event::JOIN, result).await;
+    finish_change(req, event::JOIN, result).await;
 }
 
 /// Handles `leave`.
-pub async fn on_leave(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<RoomRef>,
-) {
-    let result = rate_limit(&state)
-        .and_then(|()| data.map_err(|_| bad_request(r#"{"room": string}"#)))
+pub async fn on_leave(req: Request, arg: Arg<RoomRef>) {
+    let result = req
+        .rate_limit()
+        .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
             check_room(&room)?;
-            socket.leave(room_key(&room));
-            Ok(state.update(|m| m.rooms.retain(|r| *r != room)))
+            req.socket.leave(room_key(&room));
+            Ok(req.state.update(|m| m.rooms.retain(|r| *r != room)))
         });
-    finish_op(socket, &io, &instance, ack, wants_ack, event::LEAVE, result).await;
-}
-
-/// Answers a routed (room or direct) message request.
-fn finish_send(
-    socket: &SocketRef<ClusterAdapter>,
-    ack: AckSender<ClusterAdapter>,
-    wants_ack: bool,
-    name: &str,
-    result: Result<SendAck, Rejection>,
-) {
-    match result {
-        Ok(reply) => answer(socket, ack, wants_ack, None, &reply),
-        Err(rejection) => {
-            let error: ErrorEvent = rejection.into_event(name);
-            answer(
-                socket,
-                ack,
-                wants_ack,
-                Some(&error),
-                &SendAck::err(error.clone()),
-            );
-        }
-    }
+    finish_change(req, event::LEAVE, result).await;
 }
 
 /// Handles `room_message`: to every member of the room, on every instance.
-pub async fn on_room_message(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<ToRoom>,
-) {
-    let received_at = now_ms();
-    let result = async {
-        rate_limit(&state)?;
-        let msg = data.map_err(|_| bad_request(r#"{"room": string, "text": string}"#))?;
-        check_room(&msg.room)?;
-        validate::check_text(&msg.text)?;
-        let member = state.member();
-        if !member.rooms.contains(&msg.room) {
-            return Err(Rejection::new(
-                RejectionCode::NotMember,
-                format!("join room {:?} before sending to it", msg.room),
-            ));
-        }
-        let meta = instance.stamp(&state.id, received_at);
-        let id = meta.id.clone();
-        let key = room_key(&msg.room);
-        let routed = Routed {
-            room: Some(msg.room),
-            to: None,
-            from_name: member.name,
-            text: msg.text,
-            meta,
-        };
-        let delivery = emit_cluster(
-            &instance,
-            || io.to(key.clone()),
-            event::ROOM_MESSAGE,
-            &routed,
-        )
-        .await;
-        Ok(SendAck::ok(id, delivery))
-    }
-    .await;
-    finish_send(&socket, ack, wants_ack, event::ROOM_MESSAGE, result);
+pub async fn on_room_message(mut req: Request, arg: Arg<ToRoom>) {
+    let result = room_message(&req, arg).await;
+    let _ = req.respond(event::ROOM_MESSAGE, result);
 }
 
-/// Handles `direct`: to one socket on any instance, and back to the sender.
-pub async fn on_direct(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-    TryData(data): TryData<ToSocket>,
-) {
-    let received_at = now_ms();
-    let result = async {
-        rate_limit(&state)?;
-        let msg = data.map_err(|_| bad_request(r#"{"to": public id, "text": string}"#))?;
-        validate::check_text(&msg.text)?;
-        if instance
-            .presence()
-            .get(&msg.to)
-            .await
-            .map_err(unavailable)?
-            .is_none()
-        {
-            return Err(no_such_client(&msg.to));
-        }
-        let meta = instance.stamp(&state.id, received_at);
-        let id = meta.id.clone();
-        let target = own_room(&msg.to);
-        let to_self = msg.to == state.id;
-        let routed = Routed {
-            room: None,
-            to: Some(msg.to),
-            from_name: state.member().name,
-            text: msg.text,
-            meta,
-        };
-        let delivery =
-            emit_cluster(&instance, || io.to(target.clone()), event::DIRECT, &routed).await;
-        // The sender sees its own direct messages too (unless it wrote to itself).
-        if !to_self && let Err(e) = socket.emit(event::DIRECT, &routed) {
-            tracing::debug!(socket = %socket.id, "direct copy not sent: {e}");
-        }
-        Ok(SendAck::ok(id, delivery))
+async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection> {
+    req.rate_limit()?;
+    let msg = arg.expect(r#"{"room": string, "text": string}"#)?;
+    check_room(&msg.room)?;
+    validate::check_text(&msg.text)?;
+    let member = req.state.member();
+    if !member.rooms.contains(&msg.room) {
+        return Err(Rejection::new(
+            RejectionCode::NotMember,
+            format!("join room {:?} before sending to it", msg.room),
+        ));
     }
-    .await;
-    finish_send(&socket, ack, wants_ack, event::DIRECT, result);
-}
-
-fn no_such_client(id: &str) -> Rejection {
-    let shown: String = id.chars().take(64).collect();
-    Rejection::new(
-        RejectionCode::NoSuchClient,
-        format!("no client {shown:?} is connected to the cluster"),
+    let meta = req.instance.stamp(&req.state.id, req.received_at);
+    let id = meta.id.clone();
+    let key = room_key(&msg.room);
+    let routed = Routed {
+        room: Some(msg.room),
+        to: None,
+        from_name: member.name,
+        text: msg.text,
+        meta,
+    };
+    let delivery = emit_cluster(
+        &req.instance,
+        || req.io.to(key.clone()),
+        event::ROOM_MESSAGE,
+        &routed,
     )
+    .await;
+    Ok(Sent { id, delivery })
+}
+
+/// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
+pub async fn on_direct(mut req: Request, arg: Arg<ToSocket>) {
+    let result = direct(&req, arg).await;
+    let _ = req.respond(event::DIRECT, result);
+}
+
+async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
+    req.rate_limit()?;
+    let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
+    validate::check_text(&msg.text)?;
+    let known = req
+        .instance
+        .presence()
+        .get(&msg.to)
+        .await
+        .map_err(unavailable)?;
+    if known.is_none() {
+        let shown: String = msg.to.chars().take(64).collect();
+        return Err(Rejection::new(
+            RejectionCode::NoSuchClient,
+            format!("no client {shown:?} is connected to the cluster"),
+        ));
+    }
+    let meta = req.instance.stamp(&req.state.id, req.received_at);
+    let id = meta.id.clone();
+    let target = own_room(&msg.to);
+    let to_self = msg.to == req.state.id;
+    let routed = Routed {
+        room: None,
+        to: Some(msg.to),
+        from_name: req.state.member().name,
+        text: msg.text,
+        meta,
+    };
+    let delivery = emit_cluster(
+        &req.instance,
+        || req.io.to(target.clone()),
+        event::DIRECT,
+        &routed,
+    )
+    .await;
+    // The sender sees its own direct messages too (unless it wrote to itself).
+    if !to_self && let Err(e) = req.socket.emit(event::DIRECT, &routed) {
+        req.instance.count_unsent(Unsent::DirectCopy);
+        tracing::warn!(instance = %req.instance.info.id, socket = %req.socket.id, "direct copy not sent: {e}");
+    }
+    Ok(Sent { id, delivery })
 }
 
 /// Handles `presence`: the ack is every member of the cluster.
-pub async fn on_presence(
-    socket: SocketRef<ClusterAdapter>,
-    State(instance): State<Arc<Instance>>,
-    Extension(state): Extension<Arc<SocketState>>,
-    AckRequested(wants_ack): AckRequested,
-    ack: AckSender<ClusterAdapter>,
-) {
-    let result = async {
-        rate_limit(&state)?;
-        instance.presence().all().await.map_err(unavailable)
-    }
-    .await;
-    match result {
-        Ok(members) => answer(&socket, ack, wants_ack, None, &members),
-        Err(rejection) => {
-            let error = rejection.into_event(event::PRESENCE);
-            answer(
-                &socket,
-                ack,
-                wants_ack,
-                Some(&error),
-                &serde_json::json!({ "ok": false, "error": error }),
-            );
-        }
-    }
+pub async fn on_presence(mut req: Request) {
+    let result = match req.rate_limit() {
+        Ok(()) => req.instance.presence().all().await.map_err(unavailable),
+        Err(limited) => Err(limited),
+    };
+    let _ = req.respond(event::PRESENCE, result.map(|members| Members { members }));
 }

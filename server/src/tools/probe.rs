@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use futures_util::{SinkExt, StreamExt};
 use gridcast_shared::{
     MessageMeta, Welcome,
-    codec::{CodecError, EioPacket, SioPacket, engine_url},
+    codec::engine_url,
     event,
+    session::{ClientSession, Happening, SessionEnd, event_frame},
 };
 use serde_json::Value;
 use tokio::{
@@ -32,12 +33,12 @@ pub enum ProbeError {
         /// Why.
         reason: String,
     },
-    /// The server refused the namespace.
-    #[error("connection refused by the server: {0}")]
-    Refused(String),
-    /// The server sent something this client cannot decode.
-    #[error("protocol error: {0}")]
-    Protocol(#[from] CodecError),
+    /// The server answered something this client did not expect.
+    #[error("unexpected answer from the server: {0}")]
+    Unexpected(String),
+    /// The session ended during the handshake (refused, closed, or a protocol error).
+    #[error("{0}")]
+    Session(#[from] SessionEnd),
     /// Nothing arrived in time.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
@@ -96,42 +97,18 @@ impl Probe {
         }
         let (mut sink, mut stream) = ws.split();
 
-        // Engine.IO open, then Socket.IO connect.
-        let open = next_text(&mut stream).await?;
-        if !matches!(EioPacket::decode(&open)?, EioPacket::Open(_)) {
-            return Err(ProbeError::Refused(format!(
-                "expected an open packet, got {open:?}"
-            )));
-        }
-        let connect = SioPacket::Connect {
-            nsp: event::NAMESPACE.into(),
-            data: None,
-        };
-        sink.send(Message::text(EioPacket::Message(connect.encode()).encode()))
-            .await
-            .map_err(|e| connect_err(e.to_string()))?;
-        let sid = loop {
-            match EioPacket::decode(&next_text(&mut stream).await?)? {
-                EioPacket::Message(text) => match SioPacket::decode(&text)? {
-                    SioPacket::Connect { data, .. } => {
-                        break data
-                            .as_ref()
-                            .and_then(|d| d.get("sid"))
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned();
-                    }
-                    SioPacket::ConnectError { message, .. } => {
-                        return Err(ProbeError::Refused(message));
-                    }
-                    _ => {}
-                },
-                EioPacket::Ping(data) => {
-                    let _ = sink
-                        .send(Message::text(EioPacket::Pong(data).encode()))
-                        .await;
+        // The handshake, by the shared session rules: open → CONNECT → CONNECT reply.
+        let mut session = ClientSession::new(None);
+        let sid = 'handshake: loop {
+            for happening in session.receive(&next_text(&mut stream).await?)? {
+                match happening {
+                    Happening::Send(frame) => sink
+                        .send(Message::text(frame))
+                        .await
+                        .map_err(|e| connect_err(e.to_string()))?,
+                    Happening::Connected { sid } => break 'handshake sid,
+                    Happening::Event { .. } | Happening::Ack { .. } => {}
                 }
-                _ => {}
             }
         };
 
@@ -139,7 +116,6 @@ impl Probe {
         let (in_tx, incoming) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
         let acks = pending.clone();
-        let pong = out.clone();
         tokio::spawn(async move {
             let reason = loop {
                 tokio::select! {
@@ -148,10 +124,13 @@ impl Probe {
                         None => { let _ = sink.close().await; break "client closed".to_owned() }
                     },
                     frame = stream.next() => match frame {
-                        Some(Ok(Message::Text(text))) => match handle_frame(text.as_str(), &pong, &in_tx, &acks).await {
-                            Ok(true) => {}
-                            Ok(false) => break "server closed the session".to_owned(),
-                            Err(e) => break format!("protocol error: {e}"),
+                        Some(Ok(Message::Text(text))) => match session.receive(text.as_str()) {
+                            Ok(happenings) => {
+                                if let Err(e) = hand_up(happenings, &mut sink, &in_tx, &acks).await {
+                                    break e;
+                                }
+                            }
+                            Err(end) => break end.to_string(),
                         },
                         Some(Ok(Message::Close(frame))) => break format!("websocket closed: {frame:?}"),
                         Some(Ok(_)) => {}
@@ -186,7 +165,7 @@ impl Probe {
             .into_iter()
             .next()
             .and_then(|w| serde_json::from_value(w).ok())
-            .ok_or(ProbeError::Refused(
+            .ok_or(ProbeError::Unexpected(
                 "welcome without a valid payload".into(),
             ))?;
         self.id = Some(welcome.id.clone());
@@ -201,7 +180,7 @@ impl Probe {
     /// Emits `event` with `args`, without asking for an ack.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), ProbeError> {
         self.out
-            .send(event_frame(event, args))
+            .send(Message::text(event_frame(event, args, None)))
             .map_err(|_| ProbeError::Closed)
     }
 
@@ -216,10 +195,7 @@ impl Probe {
         self.next_ack += 1;
         let (tx, rx) = oneshot::channel();
         self.pending.lock().await.insert(id, tx);
-        self.send_frame(
-            EioPacket::Message(SioPacket::event(event::NAMESPACE, event, args, Some(id)).encode())
-                .encode(),
-        )?;
+        self.send_frame(event_frame(event, args, Some(id)))?;
         let result = timeout(wait, rx).await;
         self.pending.lock().await.remove(&id);
         result
@@ -232,8 +208,12 @@ impl Probe {
     pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
         let out = self.out.clone();
         move |text: String| {
-            out.send(event_frame(event::MESSAGE, vec![Value::from(text)]))
-                .map_err(|_| ProbeError::Closed)
+            out.send(Message::text(event_frame(
+                event::MESSAGE,
+                vec![Value::from(text)],
+                None,
+            )))
+            .map_err(|_| ProbeError::Closed)
         }
     }
 
@@ -327,24 +307,10 @@ impl Probe {
 
     /// Closes the connection: Socket.IO disconnect, Engine.IO close, WebSocket close.
     pub fn close(self) {
-        let _ = self.send_frame(
-            EioPacket::Message(
-                SioPacket::Disconnect {
-                    nsp: event::NAMESPACE.into(),
-                }
-                .encode(),
-            )
-            .encode(),
-        );
-        let _ = self.send_frame(EioPacket::Close.encode());
+        for frame in ClientSession::goodbye() {
+            let _ = self.send_frame(frame);
+        }
     }
-}
-
-/// The WebSocket frame of an event without ack id on the default namespace.
-fn event_frame(name: &str, args: Vec<Value>) -> Message {
-    Message::text(
-        EioPacket::Message(SioPacket::event(event::NAMESPACE, name, args, None).encode()).encode(),
-    )
 }
 
 async fn next_text<S>(stream: &mut S) -> Result<String, ProbeError>
@@ -361,35 +327,36 @@ where
     }
 }
 
-/// Handles one frame; `Ok(false)` when the session ended.
-async fn handle_frame(
-    text: &str,
-    out: &mpsc::UnboundedSender<Message>,
+/// Acts on what the session says: frames to send, events to hand to the caller, acks to match.
+async fn hand_up<S>(
+    happenings: Vec<Happening>,
+    sink: &mut S,
     incoming: &mpsc::UnboundedSender<Incoming>,
     pending: &Pending,
-) -> Result<bool, ProbeError> {
-    match EioPacket::decode(text)? {
-        EioPacket::Ping(data) => {
-            let _ = out.send(Message::text(EioPacket::Pong(data).encode()));
-        }
-        EioPacket::Close => return Ok(false),
-        EioPacket::Message(text) => match SioPacket::decode(&text)? {
-            SioPacket::Event { event, args, .. } => {
+) -> Result<(), String>
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    for happening in happenings {
+        match happening {
+            Happening::Send(frame) => sink
+                .send(Message::text(frame))
+                .await
+                .map_err(|e| format!("send failed: {e}"))?,
+            Happening::Event { event, args } => {
                 let _ = incoming.send(Incoming::Event {
                     event,
                     args,
                     at: Instant::now(),
                 });
             }
-            SioPacket::Ack { id, args, .. } => {
+            Happening::Ack { id, args } => {
                 if let Some(tx) = pending.lock().await.remove(&id) {
                     let _ = tx.send(args);
                 }
             }
-            SioPacket::Disconnect { .. } => return Ok(false),
-            SioPacket::Connect { .. } | SioPacket::ConnectError { .. } => {}
-        },
-        _ => {}
+            Happening::Connected { .. } => {}
+        }
     }
-    Ok(true)
+    Ok(())
 }

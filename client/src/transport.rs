@@ -1,0 +1,91 @@
+//! The only module of the client that knows WebSockets: one Socket.IO session over a gloo-net
+//! WebSocket, driven by the shared protocol rules ([`gridcast_shared::session`]). The main
+//! connection and the grid check's hidden connections both run on it.
+
+use futures::{FutureExt, SinkExt, StreamExt, channel::mpsc, pin_mut, select};
+use gloo_net::websocket::{Message, futures::WebSocket};
+use gloo_timers::future::TimeoutFuture;
+use gridcast_shared::{
+    codec::engine_url,
+    session::{ClientSession, Happening},
+};
+
+/// How long the server may take to send its open packet.
+const HANDSHAKE_MS: u64 = 10_000;
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The owner closed its outgoing channel (it switched instance, or is done).
+    Superseded,
+    /// The connection was lost, and why.
+    Lost(String),
+}
+
+/// Runs one session to `base` until it ends. Frames from `outgoing` are written as they come
+/// (encode them with [`gridcast_shared::session::event_frame`]); everything the server says is
+/// handed to `up` ([`Happening::Connected`], events, acks). When `outgoing` closes, the session
+/// says goodbye and ends as [`Ended::Superseded`]; a server silent for longer than its
+/// `pingInterval + pingTimeout` counts as lost.
+pub async fn session(
+    base: &str,
+    mut outgoing: mpsc::UnboundedReceiver<String>,
+    mut up: impl FnMut(Happening),
+) -> Ended {
+    let ws = match WebSocket::open(&engine_url(base)) {
+        Ok(ws) => ws,
+        Err(e) => return Ended::Lost(format!("cannot open a WebSocket to {base}: {e}")),
+    };
+    let (mut sink, mut stream) = ws.split();
+    let mut protocol = ClientSession::new(None);
+    let mut last_heard = js_sys::Date::now();
+    loop {
+        let limit = protocol.silence_limit_ms().unwrap_or(HANDSHAKE_MS) as f64;
+        let left = (last_heard + limit - js_sys::Date::now()).max(0.0) as u32;
+        let timer = TimeoutFuture::new(left).fuse();
+        pin_mut!(timer);
+        let mut incoming = stream.next().fuse();
+        let mut out = outgoing.next().fuse();
+        select! {
+            frame = incoming => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = js_sys::Date::now();
+                    let happenings = match protocol.receive(&text) {
+                        Ok(happenings) => happenings,
+                        Err(end) => return Ended::Lost(end.to_string()),
+                    };
+                    for happening in happenings {
+                        match happening {
+                            Happening::Send(frame) => {
+                                if let Err(e) = sink.send(Message::Text(frame)).await {
+                                    return Ended::Lost(format!("send failed: {e}"));
+                                }
+                            }
+                            other => up(other),
+                        }
+                    }
+                }
+                Some(Ok(Message::Bytes(_))) => {}
+                Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
+                None => return Ended::Lost("connection closed by the server".into()),
+            },
+            frame = out => match frame {
+                Some(frame) => {
+                    if let Err(e) = sink.send(Message::Text(frame)).await {
+                        return Ended::Lost(format!("send failed: {e}"));
+                    }
+                }
+                None => {
+                    for frame in ClientSession::goodbye() {
+                        let _ = sink.send(Message::Text(frame)).await;
+                    }
+                    let _ = sink.close().await;
+                    return Ended::Superseded;
+                }
+            },
+            () = timer => {
+                return Ended::Lost(format!("nothing from the server for {} s", limit / 1000.0));
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! What every handler needs: the [`Request`] (socket, its state, the instance, how to answer) and
+//! the [`Arg`] it carries, so a handler reads as rate limit → validate → act → respond.
+
+use std::{convert::Infallible, sync::Arc};
+
+use gridcast_shared::{
+    Rejection, RejectionCode, Reply, Unreadable, event,
+    limits::{RATE_BURST, RATE_PER_SECOND},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use socketioxide::{
+    adapter::Adapter,
+    extract::{AckSender, SocketRef, State, TryData},
+    handler::FromMessageParts,
+    socket::Socket,
+};
+use socketioxide_core::Value;
+
+use super::SocketState;
+use crate::{
+    instance::{ClusterAdapter, Instance, Io},
+    now_ms,
+};
+
+/// One request from a client: who sent it, to which instance, and how to answer it.
+///
+/// Answering goes through [`respond`](Self::respond) only: the ack when the client asked for one
+/// (a [`Reply`]), otherwise, for a rejection, an `error` event. Dropping a `Request` without
+/// responding answers nothing, which is right only for events without ack that succeeded.
+pub struct Request {
+    /// The sending socket.
+    pub socket: SocketRef<ClusterAdapter>,
+    /// The instance's Socket.IO handle, to broadcast.
+    pub io: Io,
+    /// The instance.
+    pub instance: Arc<Instance>,
+    /// The sender's state (public id, rate limit, member record).
+    pub state: Arc<SocketState>,
+    /// When the request arrived, in milliseconds since the Unix epoch.
+    pub received_at: u64,
+    ack: Option<AckSender<ClusterAdapter>>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("socket", &self.socket.id)
+            .field("public_id", &self.state.id)
+            .field("wants_ack", &self.ack.is_some())
+            .finish()
+    }
+}
+
+/// Why a [`Request`] could not be built (the handler is then not called).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The socket has no [`SocketState`]: its connect handler did not run.
+    #[error("the socket has no gridcast state")]
+    NoSocketState,
+    /// The Socket.IO handle carries no [`Instance`].
+    #[error("the instance state is missing")]
+    NoInstance,
+}
+
+impl FromMessageParts<ClusterAdapter> for Request {
+    type Error = RequestError;
+    fn from_message_parts(
+        s: &Arc<Socket<ClusterAdapter>>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, RequestError> {
+        let Ok(socket) = SocketRef::from_message_parts(s, v, ack_id);
+        let Ok(io) = Io::from_message_parts(s, v, ack_id);
+        let State(instance) = State::<Arc<Instance>>::from_message_parts(s, v, ack_id)
+            .map_err(|_| RequestError::NoInstance)?;
+        let state = s
+            .extensions
+            .get::<Arc<SocketState>>()
+            .ok_or(RequestError::NoSocketState)?;
+        let ack = match ack_id {
+            Some(_) => AckSender::from_message_parts(s, v, ack_id).ok(),
+            None => None,
+        };
+        Ok(Self {
+            socket,
+            io,
+            instance,
+            state,
+            received_at: now_ms(),
+            ack,
+        })
+    }
+}
+
+impl Request {
+    /// Takes one token of the sender's rate limit.
+    pub fn rate_limit(&self) -> Result<(), Rejection> {
+        self.state.limit.take().map_err(|wait| {
+            Rejection::new(
+                RejectionCode::RateLimited,
+                format!(
+                    "too many messages: at most {RATE_PER_SECOND}/s (bursts of {RATE_BURST}); retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+            )
+        })
+    }
+
+    /// Answers the request for `event` with `result`: a [`Reply`] through the ack when the client
+    /// asked for one; otherwise an `error` event when it was rejected, nothing when it was done.
+    /// Returns the result for what the handler does next.
+    pub fn respond<T: Serialize>(
+        &mut self,
+        event: &str,
+        result: Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        let error = result.as_ref().err().map(|r| r.clone().into_event(event));
+        let sent = match (self.ack.take(), &result, error) {
+            (Some(ack), Ok(body), _) => ack.send(&Reply::Ok(body)).map_err(|e| e.to_string()),
+            (Some(ack), Err(_), Some(error)) => ack
+                .send(&Reply::<()>::Err(error))
+                .map_err(|e| e.to_string()),
+            (None, Err(_), Some(error)) => self
+                .socket
+                .emit(event::ERROR, &error)
+                .map_err(|e| e.to_string()),
+            (_, _, _) => Ok(()),
+        };
+        if let Err(e) = sent {
+            self.instance.count_unsent(crate::instance::Unsent::Reply);
+            tracing::warn!(instance = %self.instance.info.id, socket = %self.socket.id, event, "reply not sent: {e}");
+        }
+        result
+    }
+}
+
+/// The first argument of an event, or what made it unreadable (no argument, a binary
+/// attachment, invalid JSON), so that the sender is told what the server received.
+#[derive(Debug)]
+pub struct Arg<T>(pub Result<T, Unreadable>);
+
+impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Arg<T> {
+    type Error = Infallible;
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        value: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let binary = match value {
+            Value::Str(_, attachments) => attachments.as_ref().is_some_and(|a| !a.is_empty()),
+            Value::Bytes(_) => true,
+        };
+        if binary {
+            return Ok(Self(Err(Unreadable::Binary)));
+        }
+        let Ok(TryData(data)) = TryData::<T>::from_message_parts(socket, value, ack_id);
+        Ok(Self(data.map_err(|e| {
+            // serde's position ("at line 1 column 13") means nothing to the sender.
+            let e = e.to_string();
+            let e = e.split(" at line ").next().unwrap_or_default().to_owned();
+            // Only on failure: is it JSON at all, and how many items (the event name first)?
+            let items = match value {
+                Value::Str(raw, _) => {
+                    // `Value`, not `IgnoredAny`: only decoding strings checks their escapes.
+                    serde_json::from_str::<Vec<serde_json::Value>>(raw).map(|v| v.len())
+                }
+                Value::Bytes(_) => Ok(0),
+            };
+            match items {
+                Ok(0 | 1) => Unreadable::Missing,
+                Ok(_) => Unreadable::Unexpected(e),
+                Err(_) => Unreadable::Invalid(e),
+            }
+        })))
+    }
+}
+
+impl<T> Arg<T> {
+    /// The argument, or a `bad_request` rejection saying what shape was `expected`.
+    pub fn expect(self, expected: &str) -> Result<T, Rejection> {
+        self.0.map_err(|unreadable| {
+            Rejection::new(
+                RejectionCode::BadRequest,
+                format!("expected {expected}, got {}", unreadable.describe()),
+            )
+        })
+    }
+}

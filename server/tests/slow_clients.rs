@@ -1,0 +1,215 @@
+//! A client that cannot keep up: every packet dropped for it is counted (also on the instance
+//! that relays broadcasts from Redis), the log gets a summary instead of a line per packet, and
+//! the heartbeat disconnects it. Two gridcast processes and 20 MB of traffic per test: kept apart
+//! from the timing-sensitive security tests.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use gridcast_server::tools::probe::Probe;
+use gridcast_shared::{event, limits};
+use serde_json::{Value, json};
+use support::{WAIT, redis};
+use tokio_tungstenite::tungstenite::Message;
+
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw WebSocket Socket.IO client that completes the handshake, reads `welcome`, and then
+/// reads nothing more until the test says so. Returns it with its public id.
+async fn paused_client(base: &str) -> (RawWs, String) {
+    let url = gridcast_shared::codec::engine_url(base);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.next().await.unwrap().unwrap(); // Engine.IO open
+    ws.send(Message::text("40")).await.unwrap();
+    loop {
+        let frame = ws.next().await.unwrap().unwrap();
+        let text = frame.to_text().unwrap_or_default();
+        if let Some(welcome) = text.strip_prefix("42[\"welcome\",") {
+            let welcome: Value = serde_json::from_str(welcome.trim_end_matches(']')).unwrap();
+            return (ws, welcome["id"].as_str().unwrap().to_owned());
+        }
+    }
+}
+
+async fn health(base: &str) -> Value {
+    serde_json::from_str(&support::get(&format!("{base}/health")).await).unwrap()
+}
+
+/// Two gridcast processes on one Redis: senders' instance A, and B with `flags` and its log
+/// captured; 100 clients on A.
+struct SlowScenario {
+    _redis: gridcast_server::redis::PrivateRedis,
+    _a: tokio::process::Child,
+    b: tokio::process::Child,
+    /// B's log, read as it is written (a full pipe would block B).
+    b_log: tokio::task::JoinHandle<String>,
+    b_url: String,
+    senders: Vec<Probe>,
+}
+
+impl SlowScenario {
+    async fn start(b_flags: &[&str]) -> Self {
+        let redis = redis().await;
+        let free = || gridcast_server::redis::private::free_port().unwrap();
+        let (pa, pb) = (free(), free());
+        let a_flags = ["--publish-timeout", "10s"];
+        let a = support::spawn_gridcast_with(pa, &redis.url(), &a_flags, None, false);
+        let mut b = support::spawn_gridcast_with(pb, &redis.url(), b_flags, None, true);
+        let mut stderr = b.stderr.take().unwrap();
+        let b_log = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut log = String::new();
+            let _ = stderr.read_to_string(&mut log).await;
+            log
+        });
+        let (a_url, b_url) = (
+            format!("http://127.0.0.1:{pa}"),
+            format!("http://127.0.0.1:{pb}"),
+        );
+        support::connect_with_retry(&b_url).await.close();
+        let mut senders = Vec::new();
+        for _ in 0..100 {
+            senders.push(support::connect_with_retry(&a_url).await);
+        }
+        Self {
+            _redis: redis,
+            _a: a,
+            b,
+            b_log,
+            b_url,
+            senders,
+        }
+    }
+
+    /// Each sender sends its burst of direct messages of 4,000 bytes to `to`: 5,000 in all,
+    /// 20 MB, far more than a client buffer (1,024 packets) and the socket buffers hold. Returns
+    /// how many the senders' acks confirmed.
+    async fn flood(&mut self, to: &str) -> usize {
+        // Addressable once presence lists it (it is written just after `welcome`).
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let all = self.senders[0]
+                .emit_with_ack(event::PRESENCE, vec![], WAIT)
+                .await
+                .unwrap();
+            if all[0]["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["id"] == to)
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{to} never listed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let text = "p".repeat(4000);
+        let each = self.senders.iter_mut().map(|sender| async {
+            for _ in 0..limits::RATE_BURST {
+                let args = vec![json!({"to": to, "text": text})];
+                let ack = sender
+                    .emit_with_ack(event::DIRECT, args, WAIT * 4)
+                    .await
+                    .unwrap();
+                assert_eq!(ack[0]["ok"], true, "{ack:?}");
+            }
+        });
+        futures_util::future::join_all(each).await;
+        self.senders.len() * limits::RATE_BURST as usize
+    }
+
+    /// B's log so far (stops B).
+    async fn log(self) -> String {
+        let mut b = self.b;
+        b.start_kill().unwrap();
+        self.b_log.await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_packet_dropped_for_a_slow_client_is_counted_and_summarised() {
+    // No ping during the test: the paused client stays connected, so once it reads again it
+    // gets everything that was not dropped, and the two must add up to everything sent.
+    let flags = ["--ping-interval", "120s", "--report-interval", "1s"];
+    let mut s = SlowScenario::start(&flags).await;
+    let (mut paused, id) = paused_client(&s.b_url).await;
+    let sent = s.flood(&id).await;
+    let dropped = health(&s.b_url).await["dropped_relayed"].as_u64().unwrap() as usize;
+    let mut received = 0;
+    while received + dropped < sent {
+        match tokio::time::timeout(WAIT, paused.next()).await {
+            Ok(Some(Ok(frame))) => {
+                if frame
+                    .to_text()
+                    .unwrap_or_default()
+                    .starts_with("42[\"direct\"")
+                {
+                    received += 1;
+                }
+            }
+            other => panic!("after {received} of {sent} ({dropped} dropped): {other:?}"),
+        }
+    }
+    println!("sent {sent}: {dropped} counted as dropped on the relaying instance, {received} read");
+    assert!(dropped > 0, "the scenario overflows the client buffer");
+    assert_eq!(
+        received + dropped,
+        sent,
+        "every packet is delivered or counted"
+    );
+    let health = health(&s.b_url).await;
+    assert_eq!(health["dropped_packets"], health["dropped_relayed"]);
+
+    // One summary line per interval, not a line per dropped packet.
+    let log = s.log().await;
+    assert!(
+        log.contains("packets dropped for clients that cannot keep up") && log.contains("relayed="),
+        "{log}"
+    );
+    assert!(
+        !log.contains("InternalChannelFull"),
+        "per-packet warnings: {log:.2000}"
+    );
+    assert!(log.lines().count() < 20, "{log:.3000}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_by_the_heartbeat() {
+    let flags = ["--ping-interval", "1s", "--ping-timeout", "2s"];
+    let s = SlowScenario::start(&flags).await;
+    let (mut paused, id) = paused_client(&s.b_url).await;
+    let connected = std::time::Instant::now();
+    // Keep it busy without waiting for acks: once it is gone, the rest is refused.
+    let text = "p".repeat(4000);
+    for sender in &s.senders {
+        for _ in 0..limits::RATE_BURST {
+            let _ = sender.emit(event::DIRECT, vec![json!({"to": id, "text": text})]);
+        }
+    }
+    // It never answers a ping: closed after the interval plus the timeout (3 s here).
+    while health(&s.b_url).await["clients"] != 0 {
+        assert!(
+            connected.elapsed() < Duration::from_secs(10),
+            "still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lasted = connected.elapsed();
+    assert!(lasted >= Duration::from_secs(2), "closed after {lasted:?}");
+    loop {
+        match tokio::time::timeout(WAIT, paused.next()).await {
+            Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => break,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => panic!("the connection was not closed"),
+        }
+    }
+    // The instance serves the next client as usual.
+    let mut next = support::connect_with_retry(&s.b_url).await;
+    next.emit(event::MESSAGE, vec![json!("after")]).unwrap();
+    assert_eq!(next.next_message(WAIT).await.unwrap().0, "after");
+}

@@ -1,0 +1,155 @@
+//! The one reply envelope: every ack a gridcast server sends is a [`Reply`].
+//!
+//! On the wire an accepted request answers `{"ok":true, …fields of the body}` and a rejected one
+//! `{"ok":false,"error":{"event","code","message"}}` (an [`ErrorEvent`]), so JavaScript can test
+//! `ack.ok` whatever the event. The bodies:
+//!
+//! | event | body | example |
+//! |---|---|---|
+//! | `message`, `room_message`, `direct` | [`Sent`] | `{"ok":true,"id":"a1b2c3d4-7","delivery":"cluster"}` |
+//! | `set_name`, `join`, `leave` | [`Changed`] | `{"ok":true,"member":{"id":"..","name":"Ada",..}}` |
+//! | `presence` | [`Members`] | `{"ok":true,"members":[{"id":"..",..}]}` |
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Delivery, ErrorEvent, message::monostate, presence::Member};
+
+/// The answer to a request that asked for an ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply<T> {
+    /// Done; the body's fields sit beside `"ok":true`.
+    Ok(T),
+    /// Refused, and why; nothing was done.
+    Err(ErrorEvent),
+}
+
+/// Body of an accepted `message`, `room_message` or `direct`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// The id the delivered message carries in its [`MessageMeta`](crate::MessageMeta).
+    pub id: String,
+    /// How far it went.
+    pub delivery: Delivery,
+}
+
+/// Body of an accepted `set_name`, `join` or `leave`: the sender as presence now shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    /// The sender's member record after the change.
+    pub member: Member,
+}
+
+/// Body of an accepted `presence`: every member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// Sorted by instance URL, then connection time.
+    pub members: Vec<Member>,
+}
+
+#[derive(Serialize)]
+struct OkOut<'a, T> {
+    ok: monostate::True,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+#[derive(Serialize)]
+struct ErrOut<'a> {
+    ok: monostate::False,
+    error: &'a ErrorEvent,
+}
+
+#[derive(Deserialize)]
+struct OkIn<T> {
+    #[allow(dead_code)]
+    ok: monostate::True,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Deserialize)]
+struct ErrIn {
+    #[allow(dead_code)]
+    ok: monostate::False,
+    error: ErrorEvent,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum In<T> {
+    Err(ErrIn),
+    Ok(OkIn<T>),
+}
+
+impl<T: Serialize> Serialize for Reply<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Ok(body) => OkOut {
+                ok: monostate::True,
+                body,
+            }
+            .serialize(s),
+            Self::Err(error) => ErrOut {
+                ok: monostate::False,
+                error,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Reply<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match In::deserialize(d)? {
+            In::Ok(ok) => Self::Ok(ok.body),
+            In::Err(err) => Self::Err(err.error),
+        })
+    }
+}
+
+impl<T> From<Result<T, ErrorEvent>> for Reply<T> {
+    fn from(result: Result<T, ErrorEvent>) -> Self {
+        match result {
+            Ok(body) => Self::Ok(body),
+            Err(error) => Self::Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectionCode;
+
+    #[test]
+    fn wire_shapes_round_trip_and_are_told_apart_by_ok() {
+        let ok = Reply::Ok(Sent {
+            id: "ab-1".into(),
+            delivery: Delivery::Cluster,
+        });
+        let json = serde_json::to_string(&ok).unwrap();
+        assert_eq!(json, r#"{"ok":true,"id":"ab-1","delivery":"cluster"}"#);
+        assert_eq!(serde_json::from_str::<Reply<Sent>>(&json).unwrap(), ok);
+
+        let err = Reply::<Sent>::Err(ErrorEvent {
+            event: "message".into(),
+            code: RejectionCode::Empty,
+            message: "message is empty".into(),
+        });
+        let json = serde_json::to_string(&err).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ok":false,"error":{"event":"message","code":"empty","message":"message is empty"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Reply<Sent>>(&json).unwrap(), err);
+        assert!(
+            serde_json::from_str::<Reply<Sent>>(r#"{"ok":false,"id":"x","delivery":"cluster"}"#)
+                .is_err()
+        );
+        let members = Reply::Ok(Members { members: vec![] });
+        assert_eq!(
+            serde_json::to_string(&members).unwrap(),
+            r#"{"ok":true,"members":[]}"#
+        );
+    }
+}
