@@ -8,12 +8,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use futures::channel::mpsc;
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     ErrorEvent, InstanceInfo, MessageMeta, Welcome, event,
     presence::{Member, PresenceDelta, RoomRef, Routed, SetName, ToRoom, ToSocket},
-    session::{Happening, event_frame},
+    session::Happening,
     validate,
 };
 use leptos::{prelude::*, task::spawn_local};
@@ -22,7 +21,7 @@ use serde_json::Value;
 pub use crate::model::{Channel, ConnState, HISTORY, Line, Notice, Target};
 use crate::{
     model::{self, AckOutcome, Arrival, Awaiting},
-    transport::{self, Ended},
+    transport::{self, Ended, Outbox},
 };
 
 /// A wire payload as JSON; the shared types always serialise.
@@ -49,7 +48,7 @@ pub struct Connection {
     pub members: RwSignal<Vec<Member>>,
     /// Where the composer sends.
     pub send_to: RwSignal<Target>,
-    out: StoredValue<Option<mpsc::UnboundedSender<String>>>,
+    out: StoredValue<Option<Outbox>>,
     generation: StoredValue<u64>,
     pending: StoredValue<HashMap<u64, Awaiting>>,
     next_ack: StoredValue<u64>,
@@ -166,8 +165,7 @@ impl Connection {
         self.pending.update_value(|p| {
             p.insert(id, awaiting);
         });
-        out.unbounded_send(event_frame(name, args, Some(id)))
-            .is_ok()
+        out.emit(name, args, Some(id))
     }
 
     /// Asks for a fresh presence snapshot (also done every few seconds while connected).
@@ -197,9 +195,9 @@ async fn run(conn: Connection, base: String, generation: u64) {
         if !conn.is_current(generation) {
             return;
         }
-        let (tx, rx) = mpsc::unbounded();
-        conn.out.set_value(Some(tx));
-        let ended = transport::session(&base, rx, |happening| {
+        let (outbox, outgoing) = transport::outbox();
+        conn.out.set_value(Some(outbox));
+        let ended = transport::session(&base, outgoing, |happening| {
             if conn.is_current(generation) {
                 on_happening(conn, happening, &mut attempt);
             }

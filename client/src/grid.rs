@@ -7,7 +7,7 @@ use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     event,
     grid::{Collector, GridReport},
-    session::{Happening, event_frame},
+    session::Happening,
 };
 use leptos::{prelude::window, task::spawn_local};
 use serde_json::Value;
@@ -113,7 +113,7 @@ async fn grid_probe(
     go: futures::channel::oneshot::Receiver<()>,
     stop: futures::channel::oneshot::Receiver<()>,
 ) {
-    let (out, outgoing) = mpsc::unbounded::<String>();
+    let (out, outgoing) = transport::outbox();
     let connected = std::cell::Cell::new(false);
     let session = transport::session(&url, outgoing, |happening| match happening {
         Happening::Connected { .. } => {
@@ -131,8 +131,7 @@ async fn grid_probe(
     let send = async {
         if go.await.is_ok() {
             let at = now_precise();
-            let frame = event_frame(event::MESSAGE, vec![Value::from(tag.as_str())], None);
-            if out.unbounded_send(frame).is_ok() {
+            if out.emit(event::MESSAGE, vec![Value::from(tag.as_str())], None) {
                 let _ = report.unbounded_send(ProbeEvent::Sent(i, at));
             }
         }

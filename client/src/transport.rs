@@ -7,11 +7,34 @@ use gloo_net::websocket::{Message, futures::WebSocket};
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     codec::engine_url,
-    session::{ClientSession, Happening},
+    session::{ClientSession, Happening, event_frame},
 };
+use serde_json::Value;
 
 /// How long the server may take to send its open packet.
 const HANDSHAKE_MS: u64 = 10_000;
+
+/// The sending half of a session: what its owner emits. Dropping every clone ends the session
+/// ([`Ended::Superseded`]).
+#[derive(Debug, Clone)]
+pub struct Outbox(mpsc::UnboundedSender<String>);
+
+/// The receiving half, handed to [`session`].
+#[derive(Debug)]
+pub struct Outgoing(mpsc::UnboundedReceiver<String>);
+
+/// A new outbox for one session.
+pub fn outbox() -> (Outbox, Outgoing) {
+    let (tx, rx) = mpsc::unbounded();
+    (Outbox(tx), Outgoing(rx))
+}
+
+impl Outbox {
+    /// Emits `event` with `args`, asking for ack `ack` if given; false when the session is over.
+    pub fn emit(&self, event: &str, args: Vec<Value>, ack: Option<u64>) -> bool {
+        self.0.unbounded_send(event_frame(event, args, ack)).is_ok()
+    }
+}
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,16 +45,13 @@ pub enum Ended {
     Lost(String),
 }
 
-/// Runs one session to `base` until it ends. Frames from `outgoing` are written as they come
-/// (encode them with [`gridcast_shared::session::event_frame`]); everything the server says is
-/// handed to `up` ([`Happening::Connected`], events, acks). When `outgoing` closes, the session
-/// says goodbye and ends as [`Ended::Superseded`]; a server silent for longer than its
-/// `pingInterval + pingTimeout` counts as lost.
-pub async fn session(
-    base: &str,
-    mut outgoing: mpsc::UnboundedReceiver<String>,
-    mut up: impl FnMut(Happening),
-) -> Ended {
+/// Runs one session to `base` until it ends. What the owner emits through the [`Outbox`] is
+/// written as it comes; everything the server says is handed to `up` ([`Happening::Connected`],
+/// events, acks). When every outbox is dropped, the session says goodbye and ends as
+/// [`Ended::Superseded`]; a server silent for longer than its `pingInterval + pingTimeout` counts
+/// as lost.
+pub async fn session(base: &str, outgoing: Outgoing, mut up: impl FnMut(Happening)) -> Ended {
+    let mut outgoing = outgoing.0;
     let ws = match WebSocket::open(&engine_url(base)) {
         Ok(ws) => ws,
         Err(e) => return Ended::Lost(format!("cannot open a WebSocket to {base}: {e}")),

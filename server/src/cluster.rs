@@ -220,7 +220,11 @@ async fn serve(
         },
         Duration::from_secs(5),
     ));
-    let heartbeat = tokio::spawn(instance.clone().heartbeat(io.clone()));
+    let heartbeat = tokio::spawn(
+        instance
+            .clone()
+            .heartbeat(io.clone(), crate::socket::local_members),
+    );
     let drop_report = tokio::spawn(crate::drops::report(
         instance.clone(),
         config.report_interval,

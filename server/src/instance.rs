@@ -7,7 +7,7 @@ use std::sync::{
 
 use gridcast_shared::{
     Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
-    instance::UnsentCounts,
+    instance::UnsentCounts, presence::Member,
 };
 use socketioxide::SocketIo;
 
@@ -146,19 +146,17 @@ impl Instance {
         &self.presence
     }
 
-    /// Keeps this instance and its clients listed in the registry and presence while it runs
-    /// (one beat per [`HEARTBEAT`](redis::registry::HEARTBEAT)); logs when that starts failing
-    /// and when it recovers.
-    pub async fn heartbeat(self: Arc<Self>, io: Io) {
+    /// Keeps this instance and its clients (as `members` lists them) in the registry and
+    /// presence while it runs (one beat per [`HEARTBEAT`](redis::registry::HEARTBEAT)); logs when
+    /// that starts failing and when it recovers.
+    pub async fn heartbeat(self: Arc<Self>, io: Io, members: fn(&Io) -> Vec<Member>) {
         let mut tick = tokio::time::interval(redis::registry::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
             tick.tick().await;
             let live = self.live(io.sockets().len());
-            let beat = redis::beat(&self.registry, &self.presence, &live, || {
-                crate::socket::local_members(&io)
-            });
+            let beat = redis::beat(&self.registry, &self.presence, &live, || members(&io));
             match beat.await {
                 Ok(()) if failing => {
                     failing = false;
