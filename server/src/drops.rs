@@ -56,9 +56,25 @@ pub fn watch(node_id: String, counter: &Arc<AtomicU64>) {
 }
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
-/// Install it beside the log output, and [`not_drop_warnings`] on the log output.
+/// Install it with [`counting_layer`] (filtered to those warnings only, so that it does not make
+/// every debug and trace event of the hot path reach the subscriber), and [`not_drop_warnings`]
+/// on the log output.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DropLayer;
+
+fn is_drop_warning(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == SOURCE && *meta.level() == tracing::Level::WARN
+}
+
+/// [`DropLayer`], seeing only the warnings it counts.
+pub fn counting_layer<S>() -> impl Layer<S>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    DropLayer.with_filter(FilterFn::new(
+        is_drop_warning as fn(&tracing::Metadata<'_>) -> bool,
+    ))
+}
 
 #[derive(Default)]
 struct Fields {
@@ -112,7 +128,7 @@ impl<S: Subscriber> Layer<S> for DropLayer {
 /// [`DropLayer`] counts and [`report`] summarises.
 pub fn not_drop_warnings() -> FilterFn {
     fn keep(meta: &tracing::Metadata<'_>) -> bool {
-        !(meta.target() == SOURCE && *meta.level() == tracing::Level::WARN)
+        !is_drop_warning(meta)
     }
     FilterFn::new(keep as fn(&tracing::Metadata<'_>) -> bool)
 }

@@ -119,16 +119,18 @@ impl Instance {
 
     /// The body of `GET /health`.
     pub fn health(&self, clients: usize) -> Health {
+        let (origin, relayed) = self.dropped();
+        let unsent = |what: Unsent| self.unsent[what as usize].load(Ordering::Relaxed);
         Health {
             instance: self.info.clone(),
             redis: self.link.state(),
             clients,
-            dropped_packets: self.dropped().0 + self.dropped().1,
-            dropped_relayed: self.dropped().1,
+            dropped_packets: origin + relayed,
+            dropped_relayed: relayed,
             unsent: UnsentCounts {
-                welcome: self.unsent[Unsent::Welcome as usize].load(Ordering::Relaxed),
-                reply: self.unsent[Unsent::Reply as usize].load(Ordering::Relaxed),
-                direct_copy: self.unsent[Unsent::DirectCopy as usize].load(Ordering::Relaxed),
+                welcome: unsent(Unsent::Welcome),
+                reply: unsent(Unsent::Reply),
+                direct_copy: unsent(Unsent::DirectCopy),
                 bad_registry_entries: self.registry.skipped(),
                 bad_presence_members: self.presence.skipped(),
             },

@@ -26,7 +26,7 @@ async fn main() -> Result<ExitCode> {
                 .with_filter(drops::not_drop_warnings()),
         )
         // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
-        .with(drops::DropLayer)
+        .with(drops::counting_layer())
         .init();
     let code = match Cli::parse().command {
         Command::Serve(config) => {

@@ -27,7 +27,7 @@ pub fn init_tracing() {
                 .with_test_writer()
                 .with_filter(tracing_subscriber::EnvFilter::from_default_env()),
         )
-        .with(gridcast_server::drops::DropLayer)
+        .with(gridcast_server::drops::counting_layer())
         .try_init();
 }
 
