@@ -7,8 +7,8 @@
 //! another instance, socketioxide's adapter delivers them inside its own task and only logs a
 //! warning per packet (naming its `node_id`), which flooded the log (~101k lines in 15 s with 100
 //! paused sockets) and was counted nowhere. [`DropLayer`] is a `tracing` layer that turns those
-//! warnings into counts on the instance with that node id; [`not_drop_warnings`] keeps them out
-//! of the log, and [`report`] writes one summary line per interval instead.
+//! warnings into counts on the instance with that node id; [`quiet`] keeps them out of the log,
+//! and [`report`] writes one summary line per interval instead.
 //!
 //! What happens to the slow client: socketioxide's public API cannot close a socket whose buffer
 //! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does. A client
@@ -57,8 +57,8 @@ pub fn watch(node_id: String, counter: &Arc<AtomicU64>) {
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
 /// Install it with [`counting_layer`] (filtered to those warnings only, so that it does not make
-/// every debug and trace event of the hot path reach the subscriber), and [`not_drop_warnings`]
-/// on the log output.
+/// every debug and trace event of the hot path reach the subscriber), and [`quiet`] on the log
+/// filter.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DropLayer;
 
@@ -71,9 +71,12 @@ pub fn counting_layer<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    DropLayer.with_filter(FilterFn::new(
-        is_drop_warning as fn(&tracing::Metadata<'_>) -> bool,
-    ))
+    // The hint keeps tracing's global max level where the log filter puts it, so disabled
+    // debug/trace callsites of the hot path stay free.
+    DropLayer.with_filter(
+        FilterFn::new(is_drop_warning as fn(&tracing::Metadata<'_>) -> bool)
+            .with_max_level_hint(tracing::level_filters::LevelFilter::WARN),
+    )
 }
 
 #[derive(Default)]
@@ -124,13 +127,15 @@ impl<S: Subscriber> Layer<S> for DropLayer {
     }
 }
 
-/// A filter for the log output: everything but socketioxide's per-packet drop warnings, which
-/// [`DropLayer`] counts and [`report`] summarises.
-pub fn not_drop_warnings() -> FilterFn {
-    fn keep(meta: &tracing::Metadata<'_>) -> bool {
-        !is_drop_warning(meta)
-    }
-    FilterFn::new(keep as fn(&tracing::Metadata<'_>) -> bool)
+/// Keeps socketioxide's per-packet drop warnings out of a log filter (they are counted by
+/// [`DropLayer`] and summarised by [`report`]) with a directive for their one module, so the
+/// filter keeps its level hint and disabled callsites stay free.
+pub fn quiet(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    filter.add_directive(
+        format!("{SOURCE}=error")
+            .parse()
+            .expect("a valid directive"),
+    )
 }
 
 /// Logs, once per `every` in which something was dropped, how many packets this instance

@@ -14,16 +14,16 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 #[tokio::main]
 async fn main() -> Result<ExitCode> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // socketioxide's per-packet drop warnings are counted and summarised instead (drops).
+    let filter =
+        drops::quiet(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 // Logs go to stderr so that stdout carries only results (`gridcast check --json`).
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal())
-                .with_filter(filter)
-                // Counted by DropLayer and summarised instead of a line per packet.
-                .with_filter(drops::not_drop_warnings()),
+                .with_filter(filter),
         )
         // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
         .with(drops::counting_layer())

@@ -25,7 +25,9 @@ pub fn init_tracing() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_test_writer()
-                .with_filter(tracing_subscriber::EnvFilter::from_default_env()),
+                .with_filter(gridcast_server::drops::quiet(
+                    tracing_subscriber::EnvFilter::from_default_env(),
+                )),
         )
         .with(gridcast_server::drops::counting_layer())
         .try_init();
