@@ -155,6 +155,18 @@ async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Value>) -> Val
     }
 }
 
+/// The instance picker's option labels, once it lists `n` instances with one marked connected.
+async fn picker_labels(page: &Client, n: usize) -> Vec<String> {
+    let labels = wait_js(
+        page,
+        &format!("{n} instances in the dropdown, one marked connected"),
+        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].map(x => x.textContent); return o.length === arguments[0] && o.some(t => t.endsWith('· connected')) && o; })()",
+        vec![json!(n)],
+    )
+    .await;
+    serde_json::from_value(labels).unwrap()
+}
+
 async fn wait_connected_to(page: &Client, url: &str) {
     let label = url.trim_start_matches("http://").to_owned();
     wait_js(
@@ -305,26 +317,15 @@ async fn presence_rooms_and_the_grid_check_work_across_instances_in_the_browser(
     wait_connected_to(&b, &urls[2]).await;
 
     // The dropdown lists every live instance from the registry and marks the connected one.
-    let options = wait_js(
-        &b,
-        "three instances in the dropdown",
-        "(() => { const o = [...document.querySelectorAll('#instance-picker option')]; return o.length === 3 && o.map(x => x.textContent); })()",
-        vec![],
-    )
-    .await;
-    let connected: Vec<&Value> = options
-        .as_array()
-        .unwrap()
+    let options = picker_labels(&b, 3).await;
+    let connected: Vec<&String> = options
         .iter()
-        .filter(|t| t.as_str().unwrap().ends_with("· connected"))
+        .filter(|t| t.ends_with("· connected"))
         .collect();
-    assert_eq!(connected.len(), 1, "{options}");
+    assert_eq!(connected.len(), 1, "{options:?}");
     assert!(
-        connected[0]
-            .as_str()
-            .unwrap()
-            .starts_with(urls[2].trim_start_matches("http://")),
-        "{options}"
+        connected[0].starts_with(urls[2].trim_start_matches("http://")),
+        "{options:?}"
     );
 
     // A names itself; B, on another instance, sees it under A's instance.
@@ -464,22 +465,10 @@ async fn a_page_opened_through_127_0_0_1_lists_each_instance_once() {
     let by_address = urls[0].replace("localhost", "127.0.0.1");
     page.goto(&by_address).await.unwrap();
     wait_connected_to(&page, &urls[0]).await;
-    let options = wait_js(
-        &page,
-        "both instances in the dropdown, ours marked connected",
-        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].map(x => x.textContent); return o.length === 2 && o.some(t => t.endsWith('· connected')) && o; })()",
-        vec![],
-    )
-    .await;
-    let labels: Vec<&str> = options
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.as_str().unwrap())
-        .collect();
+    let labels = picker_labels(&page, 2).await;
     let ours = urls[0].trim_start_matches("http://");
     assert!(
-        labels.contains(&format!("{ours} · connected").as_str()),
+        labels.contains(&format!("{ours} · connected")),
         "{labels:?}"
     );
     assert!(
