@@ -5,6 +5,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use gridcast_shared::limits::Rate;
 
 /// The `gridcast` command line.
 #[derive(Debug, Parser)]
@@ -147,6 +148,11 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_PING_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ping_timeout: Duration,
 
+    /// Per-socket rate limit on requests (every event, unknown ones too): `<per-second>` or
+    /// `<per-second>,<burst>`, or `off`.
+    #[arg(long, env = "GRIDCAST_RATE_LIMIT", default_value = "20,50", value_parser = parse_rate)]
+    pub rate_limit: RateSetting,
+
     /// How often the summary log lines of dropped packets and refused connections are written
     /// (each only when something happened in the interval).
     #[arg(long, env = "GRIDCAST_REPORT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
@@ -187,6 +193,21 @@ impl ServeConfig {
             (None, IpAddr::V6(ip)) => format!("[{ip}]"),
             (None, IpAddr::V4(ip)) => ip.to_string(),
         }
+    }
+}
+
+/// The `--rate-limit` setting: a rate, or off (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSetting(pub Option<Rate>);
+
+/// Parses a rate limit: `off`, `<per-second>` or `<per-second>,<burst>`.
+pub fn parse_rate(text: &str) -> Result<RateSetting, String> {
+    match text.trim() {
+        "off" => Ok(RateSetting(None)),
+        other => other
+            .parse()
+            .map(|rate| RateSetting(Some(rate)))
+            .map_err(|e| format!("{e}; use off, 20 or 20,50")),
     }
 }
 
@@ -253,6 +274,9 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1");
         assert_eq!(c.public_host(), "localhost");
         assert_eq!(c.redis_prefix, "gridcast");
+        assert_eq!(c.rate_limit, RateSetting(Some(Rate::default())));
+        assert_eq!(parse_rate("off"), Ok(RateSetting(None)));
+        assert!(parse_rate("nope").is_err());
         let cli = Cli::parse_from(["gridcast", "serve", "--ports", "3000,3001,3002"]);
         let Command::Serve(c) = cli.command else {
             unreachable!("parsed `serve`")

@@ -99,6 +99,7 @@ impl Cluster {
                 listed.clone(),
                 link.clone(),
                 &config.redis_prefix,
+                config.rate_limit.0,
             ));
             let running = serve(instance, link, listener, &config, &redis_url).await?;
             tracing::info!(

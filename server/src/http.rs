@@ -11,10 +11,7 @@ use axum::{
 };
 use gridcast_shared::{Health, InstanceList};
 use socketioxide::layer::SocketIoLayer;
-use tower_http::{
-    cors::CorsLayer,
-    services::{ServeDir, ServeFile},
-};
+use tower_http::{cors::CorsLayer, services::ServeDir};
 
 use crate::instance::{ClusterAdapter, Instance, Io};
 
@@ -25,7 +22,8 @@ struct AppState {
 }
 
 /// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, and the UI from
-/// `static_dir` (with `index.html` as the fallback of a single-page app).
+/// `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has no routes of
+/// its own).
 pub fn app(
     instance: Arc<Instance>,
     io: Io,
@@ -37,10 +35,10 @@ pub fn app(
         .route("/health", get(health))
         .route("/instances", get(instances));
     let router = if index.is_file() {
-        router.fallback_service(ServeDir::new(static_dir).fallback(ServeFile::new(index)))
+        router.fallback_service(ServeDir::new(static_dir))
     } else {
         tracing::warn!(dir = %static_dir.display(), "no built UI found; `/` explains how to build it");
-        router.fallback(ui_missing)
+        router.route("/", get(ui_missing)).fallback(not_found)
     };
     router
         .with_state(AppState { instance, io })
@@ -55,6 +53,10 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 
 async fn instances(State(state): State<AppState>) -> Json<InstanceList> {
     Json(state.instance.instance_list(state.io.sockets().len()).await)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, "not found\n")
 }
 
 async fn ui_missing() -> impl IntoResponse {

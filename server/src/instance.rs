@@ -41,6 +41,8 @@ pub struct Instance {
     pub instances: Vec<String>,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_at: u64,
+    /// The per-socket rate limit (`None`: off).
+    pub rate: Option<gridcast_shared::limits::Rate>,
     link: LinkDriver,
     registry: Registry,
     presence: Presence,
@@ -52,12 +54,20 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A new instance with zeroed counters, registering under the cluster's channel `prefix`.
-    pub fn new(info: InstanceInfo, instances: Vec<String>, link: LinkDriver, prefix: &str) -> Self {
+    /// A new instance with zeroed counters, registering under the cluster's channel `prefix`,
+    /// limiting each socket to `rate`.
+    pub fn new(
+        info: InstanceInfo,
+        instances: Vec<String>,
+        link: LinkDriver,
+        prefix: &str,
+        rate: Option<gridcast_shared::limits::Rate>,
+    ) -> Self {
         Self {
             info,
             instances,
             started_at: now_ms(),
+            rate,
             registry: link.registry(prefix),
             presence: link.presence(prefix),
             link,

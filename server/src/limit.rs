@@ -5,18 +5,34 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Allows `burst` events at once, refilled at `per_second`.
+/// Allows `burst` events at once, refilled at `per_second`; or everything, when off.
 #[derive(Debug)]
 pub struct RateLimit {
+    rate: Option<gridcast_shared::limits::Rate>,
     burst: f64,
     per_second: f64,
     state: Mutex<(f64, Instant)>,
 }
 
 impl RateLimit {
+    /// A full bucket for `rate`; `None` allows everything.
+    pub fn from_rate(rate: Option<gridcast_shared::limits::Rate>) -> Self {
+        let (burst, per_second) = rate.map_or((1, 1), |r| (r.burst, r.per_second));
+        Self {
+            rate,
+            ..Self::new(burst, per_second)
+        }
+    }
+
+    /// The limit this bucket enforces (`None`: off).
+    pub fn rate(&self) -> Option<gridcast_shared::limits::Rate> {
+        self.rate
+    }
+
     /// A full bucket.
     pub fn new(burst: u32, per_second: u32) -> Self {
         Self {
+            rate: Some(gridcast_shared::limits::Rate { per_second, burst }),
             burst: f64::from(burst),
             per_second: f64::from(per_second),
             state: Mutex::new((f64::from(burst), Instant::now())),
@@ -25,6 +41,9 @@ impl RateLimit {
 
     /// Takes one token at `now`, or says how long until one is available.
     pub fn take_at(&self, now: Instant) -> Result<(), Duration> {
+        if self.rate.is_none() {
+            return Ok(());
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, last) = &mut *state;
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
@@ -68,5 +87,12 @@ mod tests {
             assert!(limit.take_at(later).is_ok());
         }
         assert!(limit.take_at(later).is_err());
+    }
+
+    #[test]
+    fn off_allows_everything() {
+        let limit = RateLimit::from_rate(None);
+        let t0 = Instant::now();
+        assert!((0..10_000).all(|_| limit.take_at(t0).is_ok()));
     }
 }

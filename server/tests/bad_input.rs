@@ -180,3 +180,59 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
     let health = support::get(&format!("{base}/health")).await;
     assert!(health.contains("\"redis\":\"up\""), "{health}");
 }
+
+/// One cluster of `n` instances on `redis` with rate limit `rate`.
+async fn with_rate(
+    redis: &gridcast_server::redis::PrivateRedis,
+    rate: Option<limits::Rate>,
+) -> gridcast_server::Cluster {
+    let mut config = gridcast_server::ServeConfig::new(vec![0], Some(redis.url()));
+    config.static_dir = "/nonexistent-gridcast-dist".into();
+    config.rate_limit = gridcast_server::cli::RateSetting(rate);
+    gridcast_server::Cluster::start(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_configurable_and_can_be_off() {
+    let redis = redis().await;
+    for (rate, sent, delivered) in [
+        (None, 300, 300),
+        (
+            Some(limits::Rate {
+                per_second: 1,
+                burst: 10,
+            }),
+            30,
+            10,
+        ),
+    ] {
+        let cluster = with_rate(&redis, rate).await;
+        let mut probe = Probe::connect(&support::url(&cluster)).await.unwrap();
+        let welcome = probe.welcome(WAIT).await.unwrap();
+        assert_eq!(welcome.limits, limits::Limits::new(rate));
+        probe.ignore(event::PRESENCE);
+        for i in 0..sent {
+            probe
+                .emit(event::MESSAGE, vec![json!(format!("m{i}"))])
+                .unwrap();
+        }
+        let (mut got, mut limited) = (0, 0);
+        for item in probe.drain(QUIET * 3).await {
+            match item {
+                Incoming::Event { event, .. } if event == event::MESSAGE => got += 1,
+                Incoming::Event { event, args, .. } if event == event::ERROR => {
+                    assert_eq!(args[0]["code"], "rate_limited");
+                    if let Some(rate) = rate {
+                        let expected =
+                            format!("at most {}/s (bursts of {})", rate.per_second, rate.burst);
+                        assert!(args[0]["message"].as_str().unwrap().contains(&expected));
+                    }
+                    limited += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((got, limited), (delivered, sent - delivered), "{rate:?}");
+        cluster.stop().await;
+    }
+}

@@ -15,23 +15,104 @@ pub const RATE_BURST: u32 = 50;
 /// Messages per second a socket may sustain after its burst.
 pub const RATE_PER_SECOND: u32 = 20;
 
+/// A per-socket rate limit: `per_second` sustained after a burst of `burst`; `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests per second a socket may sustain.
+    pub per_second: u32,
+    /// Requests a socket may send at once before `per_second` applies.
+    pub burst: u32,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Self {
+            per_second: RATE_PER_SECOND,
+            burst: RATE_BURST,
+        }
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    /// `20` (burst defaults to the larger of 50 and the rate) or `20,50`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{t:?} is not a positive whole number"))
+        };
+        match text.split_once(',') {
+            Some((rate, burst)) => Ok(Self {
+                per_second: number(rate)?,
+                burst: number(burst)?,
+            }),
+            None => {
+                let per_second = number(text)?;
+                Ok(Self {
+                    per_second,
+                    burst: per_second.max(RATE_BURST),
+                })
+            }
+        }
+    }
+}
+
 /// Bounded parameters a client learns in [`Welcome`](crate::Welcome).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// See [`MAX_MESSAGE_BYTES`].
     pub max_message_bytes: usize,
-    /// See [`RATE_BURST`].
+    /// The server's burst ([`RATE_BURST`] by default); 0 when the rate limit is off.
     pub rate_burst: u32,
-    /// See [`RATE_PER_SECOND`].
+    /// The server's sustained rate ([`RATE_PER_SECOND`] by default); 0 when the rate limit is
+    /// off.
     pub rate_per_second: u32,
+}
+
+impl Limits {
+    /// The limits of a server with rate limit `rate` (`None`: off).
+    pub fn new(rate: Option<Rate>) -> Self {
+        Self {
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            rate_burst: rate.map_or(0, |r| r.burst),
+            rate_per_second: rate.map_or(0, |r| r.per_second),
+        }
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_message_bytes: MAX_MESSAGE_BYTES,
-            rate_burst: RATE_BURST,
-            rate_per_second: RATE_PER_SECOND,
-        }
+        Self::new(Some(Rate::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            "20,50".parse::<Rate>(),
+            Ok(Rate {
+                per_second: 20,
+                burst: 50
+            })
+        );
+        assert_eq!(
+            "200".parse::<Rate>(),
+            Ok(Rate {
+                per_second: 200,
+                burst: 200
+            })
+        );
+        assert_eq!("5".parse::<Rate>().unwrap().burst, RATE_BURST);
+        assert!("0".parse::<Rate>().is_err());
+        assert!("fast".parse::<Rate>().is_err());
+        assert!("10,".parse::<Rate>().is_err());
     }
 }

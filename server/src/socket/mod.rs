@@ -24,11 +24,7 @@ pub mod request;
 
 use std::sync::{Arc, Mutex};
 
-use gridcast_shared::{
-    Rejection, RejectionCode, Welcome, event,
-    limits::{Limits, RATE_BURST, RATE_PER_SECOND},
-    presence::Member,
-};
+use gridcast_shared::{Rejection, RejectionCode, Welcome, event, limits::Limits, presence::Member};
 use socketioxide::{
     extract::{Event, SocketRef, State},
     socket::DisconnectReason,
@@ -97,14 +93,14 @@ async fn on_connect(
     };
     socket.extensions.insert(Arc::new(SocketState {
         id: id.clone(),
-        limit: RateLimit::new(RATE_BURST, RATE_PER_SECOND),
+        limit: RateLimit::from_rate(instance.rate),
         member: Mutex::new(member.clone()),
     }));
     socket.join(presence::own_room(&id));
     let welcome = Welcome {
         id,
         instance: instance.info.clone(),
-        limits: Limits::default(),
+        limits: Limits::new(instance.rate),
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
         instance.count_unsent(Unsent::Welcome);

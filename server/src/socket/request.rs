@@ -3,10 +3,7 @@
 
 use std::{convert::Infallible, sync::Arc};
 
-use gridcast_shared::{
-    Rejection, RejectionCode, Reply, Unreadable, event,
-    limits::{RATE_BURST, RATE_PER_SECOND},
-};
+use gridcast_shared::{Rejection, RejectionCode, Reply, Unreadable, event};
 use serde::{Serialize, de::DeserializeOwned};
 use socketioxide::{
     adapter::Adapter,
@@ -95,11 +92,15 @@ impl FromMessageParts<ClusterAdapter> for Request {
 impl Request {
     /// Takes one token of the sender's rate limit.
     pub fn rate_limit(&self) -> Result<(), Rejection> {
-        self.state.limit.take().map_err(|wait| {
+        let limit = &self.state.limit;
+        limit.take().map_err(|wait| {
+            let rate = limit.rate().unwrap_or_default();
             Rejection::new(
                 RejectionCode::RateLimited,
                 format!(
-                    "too many messages: at most {RATE_PER_SECOND}/s (bursts of {RATE_BURST}); retry in {} ms",
+                    "too many messages: at most {}/s (bursts of {}); retry in {} ms",
+                    rate.per_second,
+                    rate.burst,
                     wait.as_millis().max(1)
                 ),
             )

@@ -26,7 +26,10 @@ pub struct BenchReport {
     pub clients: usize,
     /// Messages sent.
     pub sent: u64,
-    /// Deliveries expected (sent × clients).
+    /// Messages the cluster refused with a readable `rate_limited` error (never broadcast, so
+    /// not expected anywhere; counted, not lost).
+    pub refused: u64,
+    /// Deliveries expected ((sent − refused) × clients).
     pub expected: u64,
     /// Deliveries received.
     pub received: u64,
@@ -68,6 +71,7 @@ pub async fn run(
         readers.push(tokio::spawn(async move {
             let mut seen: Vec<u64> = Vec::new();
             let mut latencies: Vec<u32> = Vec::new();
+            let mut refused = 0u64;
             loop {
                 let left = stop_at.saturating_duration_since(Instant::now());
                 match probe.next(left).await {
@@ -83,12 +87,19 @@ pub async fn run(
                             (at.duration_since(start).as_micros() as u64).saturating_sub(sent_us);
                         latencies.push(latency.min(u64::from(u32::MAX)) as u32);
                     }
+                    // Our own sends that the server refused (a gridcast server says why).
+                    Ok(Incoming::Event { event, args, .. })
+                        if event == event::ERROR
+                            && args.first().is_some_and(|e| e["code"] == "rate_limited") =>
+                    {
+                        refused += 1;
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
             }
             probe.close();
-            (seen, latencies)
+            (seen, latencies, refused)
         }));
     }
 
@@ -106,9 +117,11 @@ pub async fn run(
 
     let mut received = 0u64;
     let mut duplicates = 0u64;
+    let mut refused = 0u64;
     let mut all: Vec<u32> = Vec::with_capacity((total as usize) * clients);
     for reader in readers {
-        let (mut seen, latencies) = reader.await.expect("reader task");
+        let (mut seen, latencies, refused_here) = reader.await.expect("reader task");
+        refused += refused_here;
         let n = seen.len() as u64;
         seen.sort_unstable();
         seen.dedup();
@@ -129,7 +142,8 @@ pub async fn run(
         urls: urls.to_vec(),
         clients,
         sent: total,
-        expected: total * clients as u64,
+        refused,
+        expected: total.saturating_sub(refused) * clients as u64,
         received,
         duplicates,
         deliveries_per_sec: received as f64 / send_window.as_secs_f64(),
@@ -208,6 +222,11 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
             .map(|r| r.received as f64 / r.expected.max(1) as f64 * 100.0)
             .collect(),
         &|v| format!("{v:.3} %"),
+    ));
+    out.push_str(&row(
+        "refused (rate limit)",
+        reports.iter().map(|r| r.refused as f64).collect(),
+        &|v| format!("{v}"),
     ));
     out.push_str(&row(
         "duplicates",
