@@ -1,4 +1,6 @@
 //! Browser end to end: the built UI in headless Debian Chromium, driven over WebDriver.
+//! (Over 400 lines: four scenarios and the WebDriver plumbing they share; splitting them would
+//! copy that plumbing into each file.)
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
