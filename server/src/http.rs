@@ -21,7 +21,8 @@ struct AppState {
     io: Io,
 }
 
-/// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, and the UI from
+/// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, `/metrics`,
+/// and the UI from
 /// `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has no routes of
 /// its own).
 pub fn app(
@@ -33,7 +34,8 @@ pub fn app(
     let index = static_dir.join("index.html");
     let router = Router::new()
         .route("/health", get(health))
-        .route("/instances", get(instances));
+        .route("/instances", get(instances))
+        .route("/metrics", get(metrics));
     let router = if index.is_file() {
         router.fallback_service(ServeDir::new(static_dir))
     } else {
@@ -57,6 +59,17 @@ async fn instances(State(state): State<AppState>) -> Json<InstanceList> {
 
 async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, "not found\n")
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = crate::metrics::render(&state.instance, state.io.sockets().len());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        body,
+    )
 }
 
 async fn ui_missing() -> impl IntoResponse {

@@ -47,6 +47,7 @@ pub struct Instance {
     registry: Registry,
     presence: Presence,
     seq: AtomicU64,
+    broadcasts: AtomicU64,
     dropped: AtomicU64,
     relay_dropped: Arc<AtomicU64>,
     unsent: [AtomicU64; 3],
@@ -72,6 +73,7 @@ impl Instance {
             presence: link.presence(prefix),
             link,
             seq: AtomicU64::new(0),
+            broadcasts: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             relay_dropped: Arc::default(),
             unsent: Default::default(),
@@ -82,6 +84,7 @@ impl Instance {
     /// Provenance for a message this instance just received from `sender`.
     pub fn stamp(&self, sender: &str, received_at: u64) -> MessageMeta {
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.broadcasts.fetch_add(1, Ordering::Relaxed);
         MessageMeta {
             id: format!("{}-{n}", self.info.id),
             origin: self.info.id.clone(),
@@ -89,6 +92,11 @@ impl Instance {
             sender: sender.to_owned(),
             received_at,
         }
+    }
+
+    /// Broadcasts this instance originated (stamped) so far.
+    pub fn broadcasts(&self) -> u64 {
+        self.broadcasts.load(Ordering::Relaxed)
     }
 
     /// Counts outgoing packets of broadcasts this instance originated, dropped because a

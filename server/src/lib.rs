@@ -8,7 +8,8 @@
 //! - [`cluster`]: starts the instances of one process and stops them gracefully.
 //! - [`instance`]: one instance's identity, counters and Socket.IO handle.
 //! - [`accept`]: the accept loop: idle/slow-connection timeout and a cap per remote address.
-//! - [`http`]: the axum router of an instance: `/health`, `/instances`, the UI files.
+//! - [`http`]: the axum router of an instance: `/health`, `/instances`, `/metrics`, the UI files.
+//! - [`metrics`]: `/metrics` in the Prometheus/OpenMetrics text format.
 //! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
 //! - [`limit`]: the per-socket token bucket.
 //! - [`drops`]: packets dropped for slow clients: counted on origin and relaying instances,
@@ -29,6 +30,7 @@ pub mod error;
 pub mod http;
 pub mod instance;
 pub mod limit;
+pub mod metrics;
 pub mod redis;
 pub mod socket;
 pub mod tools;

@@ -46,3 +46,43 @@ async fn unknown_paths_are_404_with_and_without_a_built_ui() {
     assert_eq!(request("GET", &format!("{base}/nope"), "").await.0, 404);
     bare.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_clients_broadcasts_and_publish_latency() {
+    let redis = redis().await;
+    let cluster = support::instances(&redis, 1).await;
+    let base = support::url(&cluster[0]);
+    let mut client = support::client(&cluster[0]).await;
+    for text in ["one", "two"] {
+        client
+            .emit(
+                gridcast_shared::event::MESSAGE,
+                vec![serde_json::json!(text)],
+            )
+            .unwrap();
+        client.next_message(support::WAIT).await.unwrap();
+    }
+    let (status, text) = request("GET", &format!("{base}/metrics"), "").await;
+    assert_eq!(status, 200, "{text}");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert_eq!(value("gridcast_clients"), 1.0);
+    assert_eq!(value("gridcast_redis_up"), 1.0);
+    // Two messages, and the connect's presence delta is no broadcast of a message.
+    assert_eq!(value("gridcast_broadcasts_total"), 2.0);
+    assert_eq!(value("gridcast_local_only_broadcasts_total"), 0.0);
+    assert_eq!(
+        value("gridcast_dropped_packets_total{cause=\"relayed\"}"),
+        0.0
+    );
+    assert_eq!(value("gridcast_unsent_total{cause=\"reply\"}"), 0.0);
+    // Every broadcast (messages and presence deltas) is published once.
+    assert!(
+        value("gridcast_redis_publish_seconds_count") >= 2.0,
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}

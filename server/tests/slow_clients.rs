@@ -140,6 +140,10 @@ async fn every_packet_dropped_for_a_slow_client_is_counted_and_summarised() {
     let (mut paused, id) = paused_client(&s.b_url).await;
     let sent = s.flood(&id).await;
     let dropped = health(&s.b_url).await["dropped_relayed"].as_u64().unwrap() as usize;
+    // The same count in /metrics (the flood is over: nothing more is dropped).
+    let metrics = support::get(&format!("{}/metrics", s.b_url)).await;
+    let relayed = format!("gridcast_dropped_packets_total{{cause=\"relayed\"}} {dropped}");
+    assert!(metrics.contains(&relayed), "{relayed} in:\n{metrics}");
     let mut received = 0;
     while received + dropped < sent {
         match tokio::time::timeout(WAIT, paused.next()).await {

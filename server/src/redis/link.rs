@@ -22,6 +22,7 @@ use socketioxide_redis::drivers::{
 };
 
 use gridcast_shared::RedisLink;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::{Error, redis::redact};
 
@@ -53,6 +54,7 @@ pub struct LinkDriver {
     inner: FredDriver,
     client: SubscriberClient,
     publish: Options,
+    publish_latency: Histogram,
 }
 
 impl fmt::Debug for LinkDriver {
@@ -102,6 +104,8 @@ pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver,
     Ok(LinkDriver {
         inner,
         client,
+        // 100 µs to ~3.3 s.
+        publish_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         publish: Options {
             timeout: Some(publish_timeout),
             fail_fast: true,
@@ -162,6 +166,11 @@ impl LinkDriver {
         super::Presence::new(self.client.clone(), prefix, self.registry(prefix))
     }
 
+    /// How long publishes to Redis take (seconds), failures included.
+    pub fn publish_latency(&self) -> &Histogram {
+        &self.publish_latency
+    }
+
     /// Closes the connection (used on shutdown).
     pub async fn quit(&self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.client.quit()).await;
@@ -172,12 +181,15 @@ impl Driver for LinkDriver {
     type Error = LinkError;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        self.client
+        let started = std::time::Instant::now();
+        let published = self
+            .client
             .with_options(&self.publish)
             .spublish::<u16, _, _>(chan, val)
-            .await
-            .map(drop)
-            .map_err(LinkError)
+            .await;
+        self.publish_latency
+            .observe(started.elapsed().as_secs_f64());
+        published.map(drop).map_err(LinkError)
     }
 
     async fn subscribe(

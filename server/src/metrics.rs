@@ -1,0 +1,97 @@
+//! `GET /metrics`: the instance's counters in the Prometheus/OpenMetrics text format
+//! (prometheus-client). Each instance serves its own; a scraper adds the target's labels.
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `gridcast_clients` | gauge | connected clients |
+//! | `gridcast_redis_up` | gauge | 1 while the Redis link is up |
+//! | `gridcast_broadcasts_total` | counter | broadcasts this instance originated (`message`, `room_message`, `direct`) |
+//! | `gridcast_local_only_broadcasts_total` | counter | of those, delivered on this instance only (Redis away) |
+//! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
+//! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `direct_copy`, `bad_registry_entry`, `bad_presence_member` |
+//! | `gridcast_redis_publish_seconds` | histogram | time to publish a broadcast to Redis, failures included |
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use crate::instance::Instance;
+
+/// The content type of the text this module renders.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type ByCause = Family<Vec<(String, String)>, Counter>;
+
+fn by_cause(values: &[(&str, u64)]) -> ByCause {
+    let family = ByCause::default();
+    for (cause, value) in values {
+        family
+            .get_or_create(&vec![("cause".to_owned(), (*cause).to_owned())])
+            .inc_by(*value);
+    }
+    family
+}
+
+fn counter(value: u64) -> Counter {
+    let counter = Counter::default();
+    counter.inc_by(value);
+    counter
+}
+
+fn gauge(value: i64) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(value);
+    gauge
+}
+
+/// The current values of `instance` (with `clients` connected) as OpenMetrics text.
+pub fn render(instance: &Instance, clients: usize) -> String {
+    let health = instance.health(clients);
+    let mut registry = Registry::with_prefix("gridcast");
+    registry.register("clients", "Connected clients", gauge(clients as i64));
+    registry.register(
+        "redis_up",
+        "1 while the Redis link is up",
+        gauge(i64::from(health.redis == gridcast_shared::RedisLink::Up)),
+    );
+    registry.register(
+        "broadcasts",
+        "Broadcasts this instance originated (message, room_message, direct)",
+        counter(instance.broadcasts()),
+    );
+    registry.register(
+        "local_only_broadcasts",
+        "Broadcasts delivered on this instance only because Redis was away",
+        counter(health.local_only_broadcasts),
+    );
+    registry.register(
+        "dropped_packets",
+        "Packets dropped because a client's buffer was full",
+        by_cause(&[
+            ("origin", health.dropped_packets - health.dropped_relayed),
+            ("relayed", health.dropped_relayed),
+        ]),
+    );
+    let unsent = &health.unsent;
+    registry.register(
+        "unsent",
+        "Packets for one client not sent, or Redis entries not readable",
+        by_cause(&[
+            ("welcome", unsent.welcome),
+            ("reply", unsent.reply),
+            ("direct_copy", unsent.direct_copy),
+            ("bad_registry_entry", unsent.bad_registry_entries),
+            ("bad_presence_member", unsent.bad_presence_members),
+        ]),
+    );
+    registry.register(
+        "redis_publish_seconds",
+        "Time to publish a broadcast to Redis, failures included",
+        instance.link().publish_latency().clone(),
+    );
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("writing to a String cannot fail");
+    out
+}
