@@ -14,7 +14,10 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator, key::Key};
-use gridcast_server::{Cluster, ServeConfig, redis::private::free_port};
+use gridcast_server::{
+    Cluster, ServeConfig,
+    redis::{PrivateRedis, private::free_port},
+};
 use serde_json::{Value, json};
 use support::redis;
 
@@ -36,6 +39,13 @@ fn artifacts_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../test-artifacts"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `instances` instances in one process on `redis`, serving the built UI.
+async fn ui_cluster(redis: &PrivateRedis, instances: usize) -> Cluster {
+    let mut config = ServeConfig::new(vec![0; instances], Some(redis.url()));
+    config.static_dir = dist_dir();
+    Cluster::start(config).await.unwrap()
 }
 
 /// chromedriver in its own process group, killed with every browser it started when dropped.
@@ -203,11 +213,8 @@ async fn wait_message(page: &Client, text: &str) -> String {
 #[tokio::test]
 async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switch() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let dist = dist_dir();
     let redis = redis().await;
-    let mut config = ServeConfig::new(vec![0, 0], Some(redis.url()));
-    config.static_dir = dist;
-    let cluster = Cluster::start(config).await.unwrap();
+    let cluster = ui_cluster(&redis, 2).await;
     let urls = cluster.urls();
     let driver = Driver::start().await;
     let a = driver.browser().await;
@@ -304,11 +311,8 @@ async fn type_into(page: &Client, css: &str, text: &str) {
 #[tokio::test]
 async fn presence_rooms_and_the_grid_check_work_across_instances_in_the_browser() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let dist = dist_dir();
     let redis = redis().await;
-    let mut config = ServeConfig::new(vec![0, 0, 0], Some(redis.url()));
-    config.static_dir = dist;
-    let cluster = Cluster::start(config).await.unwrap();
+    let cluster = ui_cluster(&redis, 3).await;
     let urls = cluster.urls();
     let driver = Driver::start().await;
     let a = driver.browser().await;
@@ -454,11 +458,8 @@ async fn the_page_reconnects_by_itself_when_its_instance_comes_back() {
 #[tokio::test]
 async fn a_page_opened_through_127_0_0_1_lists_each_instance_once() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let dist = dist_dir();
     let redis = redis().await;
-    let mut config = ServeConfig::new(vec![0, 0], Some(redis.url()));
-    config.static_dir = dist;
-    let cluster = Cluster::start(config).await.unwrap();
+    let cluster = ui_cluster(&redis, 2).await;
     let urls = cluster.urls();
     assert!(urls[0].starts_with("http://localhost:"), "{urls:?}");
     let driver = Driver::start().await;
