@@ -22,6 +22,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once at start; boxing `serve`'s flags would only make every use of them noisier.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run one or more instances in this process.
     Serve(ServeConfig),
@@ -147,6 +149,11 @@ pub struct ServeConfig {
     /// How long a client may take to answer a ping before it is disconnected.
     #[arg(long, env = "GRIDCAST_PING_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ping_timeout: Duration,
+
+    /// Browser origins allowed besides the cluster's own host names (its public host and the
+    /// loopback names, any port), comma-separated, e.g. `https://app.example`; `*` allows any.
+    #[arg(long, env = "GRIDCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     /// Per-socket rate limit on requests (every event, unknown ones too): `<per-second>` or
     /// `<per-second>,<burst>`, or `off`.

@@ -204,7 +204,17 @@ async fn serve(
         })?;
 
     crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());
-    let router = app(instance.clone(), io.clone(), layer, &config.static_dir);
+    let allowed = Arc::new(crate::origin::AllowedOrigins::new(
+        &config.public_host(),
+        &config.allowed_origins,
+    ));
+    let router = app(
+        instance.clone(),
+        io.clone(),
+        layer,
+        &config.static_dir,
+        allowed,
+    );
     let (stop, mut stopped) = watch::channel(false);
     let limits = ConnLimits {
         idle_timeout: config.idle_timeout,

@@ -4,16 +4,23 @@ use std::{path::Path, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::State,
-    http::StatusCode,
-    response::{Html, IntoResponse},
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header::ORIGIN},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
-use gridcast_shared::{Health, InstanceList};
+use gridcast_shared::{Health, InstanceList, event::ENGINE_IO_PATH};
 use socketioxide::layer::SocketIoLayer;
-use tower_http::{cors::CorsLayer, services::ServeDir};
+use tower_http::{
+    cors::{AllowHeaders, AllowOrigin, CorsLayer},
+    services::ServeDir,
+};
 
-use crate::instance::{ClusterAdapter, Instance, Io};
+use crate::{
+    instance::{ClusterAdapter, Instance, Io},
+    origin::AllowedOrigins,
+};
 
 #[derive(Clone)]
 struct AppState {
@@ -22,14 +29,15 @@ struct AppState {
 }
 
 /// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, `/metrics`,
-/// and the UI from
-/// `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has no routes of
-/// its own).
+/// and the UI from `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has
+/// no routes of its own). Browser pages from origins `allowed` refuses get `403` on Socket.IO and
+/// no CORS grant elsewhere.
 pub fn app(
     instance: Arc<Instance>,
     io: Io,
     socket_layer: SocketIoLayer<ClusterAdapter>,
     static_dir: &Path,
+    allowed: Arc<AllowedOrigins>,
 ) -> Router {
     let index = static_dir.join("index.html");
     let router = Router::new()
@@ -42,11 +50,46 @@ pub fn app(
         tracing::warn!(dir = %static_dir.display(), "no built UI found; `/` explains how to build it");
         router.route("/", get(ui_missing)).fallback(not_found)
     };
+    // The UI of one instance reads `/instances` and `/health` of the others, and connects to them.
+    let grant = allowed.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| grant.allows(o))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(AllowHeaders::mirror_request());
     router
         .with_state(AppState { instance, io })
         .layer(socket_layer)
-        // The UI of one instance reads `/instances` and `/health` of the others.
-        .layer(CorsLayer::permissive())
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(allowed, guard_origin))
+}
+
+/// Refuses Socket.IO requests from browser pages of origins that are not allowed (CORS alone
+/// does not stop WebSocket upgrades).
+async fn guard_origin(
+    State(allowed): State<Arc<AllowedOrigins>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with(ENGINE_IO_PATH)
+        && let Some(origin) = request.headers().get(ORIGIN)
+        && !origin.to_str().is_ok_and(|o| allowed.allows(o))
+    {
+        let shown = String::from_utf8_lossy(origin.as_bytes())
+            .chars()
+            .take(100)
+            .collect::<String>();
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "pages from origin {shown:?} may not use this instance; \
+                 add it with --allowed-origins (GRIDCAST_ALLOWED_ORIGINS)\n"
+            ),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {

@@ -10,6 +10,7 @@
 //! - [`accept`]: the accept loop: idle/slow-connection timeout and a cap per remote address.
 //! - [`http`]: the axum router of an instance: `/health`, `/instances`, `/metrics`, the UI files.
 //! - [`metrics`]: `/metrics` in the Prometheus/OpenMetrics text format.
+//! - [`origin`]: which browser origins may use an instance (CORS and the Socket.IO guard).
 //! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
 //! - [`limit`]: the per-socket token bucket.
 //! - [`drops`]: packets dropped for slow clients: counted on origin and relaying instances,
@@ -31,6 +32,7 @@ pub mod http;
 pub mod instance;
 pub mod limit;
 pub mod metrics;
+pub mod origin;
 pub mod redis;
 pub mod socket;
 pub mod tools;

@@ -86,3 +86,51 @@ async fn metrics_count_clients_broadcasts_and_publish_latency() {
     );
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
+
+#[tokio::test]
+async fn pages_from_other_origins_are_refused_and_the_clusters_own_are_granted() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let redis = redis().await;
+    let cluster = support::instances(&redis, 1).await;
+    let base = support::url(&cluster[0]);
+    let handshake = format!("{base}/socket.io/?EIO=4&transport=polling");
+
+    // A page of another site: the Socket.IO endpoint refuses it, readably.
+    let evil = [("Origin", "http://evil.example")];
+    let (status, _, body) = support::request_with("GET", &handshake, "", &evil).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allowed-origins"), "{body}");
+    // No CORS grant on the other routes either (the browser then hides the answer).
+    let (status, head, _) =
+        support::request_with("GET", &format!("{base}/instances"), "", &evil).await;
+    assert_eq!(status, 200);
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    // Nor a WebSocket upgrade (CORS does not cover those).
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replace("http://", "ws://")
+    );
+    let mut upgrade = ws_url.as_str().into_client_request().unwrap();
+    upgrade
+        .headers_mut()
+        .insert("Origin", "http://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(upgrade).await.is_err());
+
+    // A page served by another instance of the cluster (any port, loopback names) is granted.
+    let own = [("Origin", "http://127.0.0.1:12345")];
+    let (status, head, body) = support::request_with("GET", &handshake, "", &own).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("access-control-allow-origin: http://127.0.0.1:12345"),
+        "{head}"
+    );
+    let mut upgrade = ws_url.as_str().into_client_request().unwrap();
+    upgrade
+        .headers_mut()
+        .insert("Origin", "http://localhost:3000".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(upgrade).await.is_ok());
+
+    // Clients that send no Origin (not browsers) are not concerned.
+    let (status, _, body) = support::request_with("GET", &handshake, "", &[]).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -81,15 +81,31 @@ pub async fn get(url: &str) -> String {
 /// A minimal HTTP/1.1 request on a fresh connection (`Connection: close`): the status code and
 /// the body. Enough for the endpoints under test and for hand-made Engine.IO polling requests.
 pub async fn request(method: &str, url: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = request_with(method, url, body, &[]).await;
+    (status, body)
+}
+
+/// [`request`] with extra request `headers`; also returns the response's head (status line and
+/// headers, lowercased).
+pub async fn request_with(
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = tokio::net::TcpStream::connect(host)
         .await
         .expect("server reachable");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain;charset=UTF-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -103,11 +119,10 @@ pub async fn request(method: &str, url: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = match response.split_once("\r\n\r\n") {
-        Some((_, body)) => body.to_owned(),
-        None => response,
-    };
-    (status, body)
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) => (status, head.to_ascii_lowercase(), body.to_owned()),
+        None => (status, response.to_ascii_lowercase(), String::new()),
+    }
 }
 
 /// The `gridcast` binary serving `port` in a separate process (killed when dropped), like an
