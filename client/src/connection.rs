@@ -103,7 +103,7 @@ impl Connection {
     /// verdict arrives later as a notice or a line.
     pub fn send(self, text: &str) -> bool {
         if let Err(rejection) = validate::check_text(text) {
-            self.tell(rejection.message, true);
+            self.notify(Notice::error(rejection.message));
             return false;
         }
         let text = text.to_owned();
@@ -118,7 +118,7 @@ impl Connection {
     /// Sets this client's display name.
     pub fn set_name(self, name: &str) -> bool {
         if let Err(r) = gridcast_shared::presence::check_display_name(name) {
-            self.tell(r.message, true);
+            self.notify(Notice::error(r.message));
             return false;
         }
         let name = name.to_owned();
@@ -132,7 +132,7 @@ impl Connection {
     /// Joins (or leaves) a room.
     pub fn room(self, room: &str, join: bool) -> bool {
         if let Err(r) = gridcast_shared::presence::check_room(room) {
-            self.tell(r.message, true);
+            self.notify(Notice::error(r.message));
             return false;
         }
         let name = if join { event::JOIN } else { event::LEAVE };
@@ -152,14 +152,11 @@ impl Connection {
     }
 
     fn request(self, name: &str, args: Vec<Value>, awaiting: Awaiting) -> bool {
-        let Some(out) = self.out.get_value() else {
-            self.tell("not connected: nothing was sent".into(), true);
+        let connected = matches!(self.state.get_untracked(), ConnState::Connected { .. });
+        let Some(out) = self.out.get_value().filter(|_| connected) else {
+            self.notify(Notice::error("not connected: nothing was sent"));
             return false;
         };
-        if !matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
-            self.tell("not connected: nothing was sent".into(), true);
-            return false;
-        }
         let id = self.next_ack.get_value();
         self.next_ack.set_value(id + 1);
         self.pending.update_value(|p| {
@@ -173,10 +170,6 @@ impl Connection {
         if matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
             self.request(event::PRESENCE, vec![], Awaiting::Presence);
         }
-    }
-
-    fn tell(self, text: String, error: bool) {
-        self.notice.set(Some(Notice { text, error }));
     }
 
     fn notify(self, notice: Notice) {
@@ -312,7 +305,7 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
         }
         event::ERROR => {
             if let Some(error) = first::<ErrorEvent>(conn, "an error report", &mut args) {
-                conn.tell(error.message, true);
+                conn.notify(Notice::error(error.message));
             }
         }
         other => conn.notify(Notice::error(format!(

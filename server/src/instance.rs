@@ -47,7 +47,6 @@ pub struct Instance {
     registry: Registry,
     presence: Presence,
     seq: AtomicU64,
-    broadcasts: AtomicU64,
     dropped: AtomicU64,
     relay_dropped: Arc<AtomicU64>,
     unsent: [AtomicU64; 3],
@@ -73,7 +72,6 @@ impl Instance {
             presence: link.presence(prefix),
             link,
             seq: AtomicU64::new(0),
-            broadcasts: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             relay_dropped: Arc::default(),
             unsent: Default::default(),
@@ -84,7 +82,6 @@ impl Instance {
     /// Provenance for a message this instance just received from `sender`.
     pub fn stamp(&self, sender: &str, received_at: u64) -> MessageMeta {
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        self.broadcasts.fetch_add(1, Ordering::Relaxed);
         MessageMeta {
             id: format!("{}-{n}", self.info.id),
             origin: self.info.id.clone(),
@@ -94,9 +91,10 @@ impl Instance {
         }
     }
 
-    /// Broadcasts this instance originated (stamped) so far.
+    /// Broadcasts this instance originated so far: each is stamped once, with the next sequence
+    /// number.
     pub fn broadcasts(&self) -> u64 {
-        self.broadcasts.load(Ordering::Relaxed)
+        self.seq.load(Ordering::Relaxed)
     }
 
     /// Counts outgoing packets of broadcasts this instance originated, dropped because a

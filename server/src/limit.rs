@@ -5,55 +5,52 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gridcast_shared::limits::Rate;
+
 /// Allows `burst` events at once, refilled at `per_second`; or everything, when off.
 #[derive(Debug)]
 pub struct RateLimit {
-    rate: Option<gridcast_shared::limits::Rate>,
-    burst: f64,
-    per_second: f64,
+    rate: Option<Rate>,
+    /// Tokens left, and when they were counted.
     state: Mutex<(f64, Instant)>,
 }
 
 impl RateLimit {
     /// A full bucket for `rate`; `None` allows everything.
-    pub fn from_rate(rate: Option<gridcast_shared::limits::Rate>) -> Self {
-        let (burst, per_second) = rate.map_or((1, 1), |r| (r.burst, r.per_second));
+    pub fn from_rate(rate: Option<Rate>) -> Self {
+        let tokens = rate.map_or(0.0, |r| f64::from(r.burst));
         Self {
             rate,
-            ..Self::new(burst, per_second)
+            state: Mutex::new((tokens, Instant::now())),
         }
+    }
+
+    /// A full bucket of `burst` tokens, refilled at `per_second`.
+    pub fn new(burst: u32, per_second: u32) -> Self {
+        Self::from_rate(Some(Rate { per_second, burst }))
     }
 
     /// The limit this bucket enforces (`None`: off).
-    pub fn rate(&self) -> Option<gridcast_shared::limits::Rate> {
+    pub fn rate(&self) -> Option<Rate> {
         self.rate
-    }
-
-    /// A full bucket.
-    pub fn new(burst: u32, per_second: u32) -> Self {
-        Self {
-            rate: Some(gridcast_shared::limits::Rate { per_second, burst }),
-            burst: f64::from(burst),
-            per_second: f64::from(per_second),
-            state: Mutex::new((f64::from(burst), Instant::now())),
-        }
     }
 
     /// Takes one token at `now`, or says how long until one is available.
     pub fn take_at(&self, now: Instant) -> Result<(), Duration> {
-        if self.rate.is_none() {
+        let Some(rate) = self.rate else {
             return Ok(());
-        }
+        };
+        let (burst, per_second) = (f64::from(rate.burst), f64::from(rate.per_second));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, last) = &mut *state;
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
-        *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
+        *tokens = (*tokens + elapsed * per_second).min(burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+            Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
         }
     }
 

@@ -115,17 +115,17 @@ impl Request {
         event: &str,
         result: Result<T, Rejection>,
     ) -> Result<T, Rejection> {
-        let error = result.as_ref().err().map(|r| r.clone().into_event(event));
-        let sent = match (self.ack.take(), &result, error) {
-            (Some(ack), Ok(body), _) => ack.send(&Reply::Ok(body)).map_err(|e| e.to_string()),
-            (Some(ack), Err(_), Some(error)) => ack
-                .send(&Reply::<()>::Err(error))
+        let error = |r: &Rejection| r.clone().into_event(event);
+        let sent = match (self.ack.take(), &result) {
+            (Some(ack), Ok(body)) => ack.send(&Reply::Ok(body)).map_err(|e| e.to_string()),
+            (Some(ack), Err(r)) => ack
+                .send(&Reply::<()>::Err(error(r)))
                 .map_err(|e| e.to_string()),
-            (None, Err(_), Some(error)) => self
+            (None, Err(r)) => self
                 .socket
-                .emit(event::ERROR, &error)
+                .emit(event::ERROR, &error(r))
                 .map_err(|e| e.to_string()),
-            (_, _, _) => Ok(()),
+            (None, Ok(_)) => Ok(()),
         };
         if let Err(e) = sent {
             self.instance.count_unsent(crate::instance::Unsent::Reply);
