@@ -257,6 +257,12 @@ pub fn on_ack(awaiting: Awaiting, reply: Option<Value>, now_ms: f64) -> AckOutco
             })) => AckOutcome::Notice(Notice::error(
                 "Redis is unreachable: delivered to this instance's clients only",
             )),
+            Ok(Reply::Ok(Sent {
+                delivery: Delivery::Queued,
+                ..
+            })) => AckOutcome::Notice(Notice::info(
+                "Redis is unreachable: delivered here, the other instances get it when Redis is back",
+            )),
             Ok(Reply::Ok(_)) => AckOutcome::Notice(Notice::info(format!(
                 "delivered (ack after {} ms)",
                 (now_ms - sent_at).round()
@@ -292,6 +298,7 @@ mod tests {
             origin_url: "http://localhost:3000".into(),
             sender: sender.into(),
             received_at: 1_000,
+            offset: None,
         }
     }
 

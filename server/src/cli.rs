@@ -165,6 +165,24 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_REPORT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub report_interval: Duration,
 
+    /// Broadcasts the history keeps for replay at most (about; Redis trims in whole nodes).
+    #[arg(long, env = "GRIDCAST_HISTORY_LENGTH", default_value_t = 10_000)]
+    pub history_length: u64,
+
+    /// How long the history keeps a broadcast for replay at most.
+    #[arg(long, env = "GRIDCAST_HISTORY_AGE", default_value = "10m", value_parser = parse_duration)]
+    pub history_age: Duration,
+
+    /// Broadcasts an instance queues at most while Redis is away (delivered locally at once,
+    /// to the other instances when Redis is back); beyond it they reach this instance only.
+    #[arg(long, env = "GRIDCAST_OUTBOX_CAPACITY", default_value_t = 10_000)]
+    pub outbox_capacity: usize,
+
+    /// How long a session (public id, name, rooms) can be restored with its token after its
+    /// client was last seen.
+    #[arg(long, env = "GRIDCAST_SESSION_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
     /// Directory of the built UI (trunk's `dist/`), served at `/`.
     #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,

@@ -13,7 +13,8 @@ use crate::{
     Error, ServeConfig,
     accept::{self, ConnLimits},
     http::app,
-    instance::{ClusterAdapter, Instance, Io},
+    hub::{HistoryLimits, Hub},
+    instance::{ClusterAdapter, Instance, Io, Settings},
     redis::{self, PrivateRedis},
 };
 
@@ -40,6 +41,7 @@ struct Running {
     task: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
     drop_report: JoinHandle<()>,
+    hub_tasks: Vec<JoinHandle<()>>,
 }
 
 /// Runs `config` until `shutdown` resolves, then stops gracefully.
@@ -94,12 +96,31 @@ impl Cluster {
                 port,
             };
             let link = redis::connect(&redis_url, config.publish_timeout).await?;
+            let history = link
+                .history(&config.redis_prefix, config.history_length)
+                .await?;
+            let hub = Arc::new(Hub::new(
+                info.id.clone(),
+                history,
+                link.clone(),
+                HistoryLimits {
+                    max_len: config.history_length,
+                    max_age: config.history_age,
+                    outbox: config.outbox_capacity,
+                },
+                config.publish_timeout,
+            ));
             let instance = Arc::new(Instance::new(
                 info,
                 listed.clone(),
                 link.clone(),
-                &config.redis_prefix,
-                config.rate_limit.0,
+                hub,
+                link.sessions(&config.redis_prefix, config.session_ttl),
+                Settings {
+                    prefix: config.redis_prefix.clone(),
+                    rate: config.rate_limit.0,
+                    max_age: config.history_age,
+                },
             ));
             let running = serve(instance, link, listener, &config, &redis_url).await?;
             tracing::info!(
@@ -145,6 +166,10 @@ impl Cluster {
         for running in self.instances {
             running.heartbeat.abort();
             running.drop_report.abort();
+            for task in &running.hub_tasks {
+                task.abort();
+            }
+            running.instance.hub().history().quit().await;
             if let Err(e) = running
                 .instance
                 .registry()
@@ -203,6 +228,15 @@ async fn serve(
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
+    let hub_tasks =
+        instance
+            .hub()
+            .start(io.clone())
+            .await
+            .map_err(|reason| Error::RedisConnect {
+                url: redis::redact(redis_url),
+                reason: format!("reading the history failed: {reason}"),
+            })?;
     crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());
     let allowed = Arc::new(crate::origin::AllowedOrigins::new(
         &config.public_host(),
@@ -231,11 +265,11 @@ async fn serve(
         },
         Duration::from_secs(5),
     ));
-    let heartbeat = tokio::spawn(
-        instance
-            .clone()
-            .heartbeat(io.clone(), crate::socket::local_members),
-    );
+    let heartbeat = tokio::spawn(instance.clone().heartbeat(
+        io.clone(),
+        crate::socket::local_members,
+        crate::socket::local_sessions,
+    ));
     let drop_report = tokio::spawn(crate::drops::report(
         instance.clone(),
         config.report_interval,
@@ -247,5 +281,6 @@ async fn serve(
         task,
         heartbeat,
         drop_report,
+        hub_tasks,
     })
 }

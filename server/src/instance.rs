@@ -6,15 +6,16 @@ use std::sync::{
 };
 
 use gridcast_shared::{
-    Health, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
+    Health, HistoryHealth, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
     instance::UnsentCounts, presence::Member,
 };
 use socketioxide::SocketIo;
 
 pub use crate::redis::ClusterAdapter;
 use crate::{
+    hub::Hub,
     now_ms,
-    redis::{self, LinkDriver, Presence, Registry},
+    redis::{self, LinkDriver, Presence, Registry, Sessions},
 };
 
 /// The Socket.IO handle of an instance.
@@ -28,9 +29,21 @@ pub enum Unsent {
     Welcome,
     /// An ack, or an `error` event answering a request.
     Reply,
-    /// The sender's own copy of a direct message.
-    DirectCopy,
 }
+
+/// How an instance is set up, beside its identity and Redis parts.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The cluster's key and channel prefix.
+    pub prefix: String,
+    /// The per-socket rate limit (`None`: off).
+    pub rate: Option<gridcast_shared::limits::Rate>,
+    /// How long the history keeps entries.
+    pub max_age: std::time::Duration,
+}
+
+/// Heartbeats between two refreshes of the local clients' session TTLs.
+const SESSION_TOUCH_EVERY: u64 = 30;
 
 /// Shared state of one instance, handed to HTTP routes and Socket.IO handlers.
 #[derive(Debug)]
@@ -46,24 +59,36 @@ pub struct Instance {
     link: LinkDriver,
     registry: Registry,
     presence: Presence,
+    hub: Arc<Hub>,
+    sessions: Sessions,
+    max_age: std::time::Duration,
     seq: AtomicU64,
     dropped: AtomicU64,
     relay_dropped: Arc<AtomicU64>,
-    unsent: [AtomicU64; 3],
+    unsent: [AtomicU64; 2],
     local_only: AtomicU64,
 }
 
 impl Instance {
-    /// A new instance with zeroed counters, registering under the cluster's channel `prefix`,
-    /// limiting each socket to `rate`.
+    /// A new instance with zeroed counters, registering under `settings.prefix`.
     pub fn new(
         info: InstanceInfo,
         instances: Vec<String>,
         link: LinkDriver,
-        prefix: &str,
-        rate: Option<gridcast_shared::limits::Rate>,
+        hub: Arc<Hub>,
+        sessions: Sessions,
+        settings: Settings,
     ) -> Self {
+        let Settings {
+            prefix,
+            rate,
+            max_age,
+        } = settings;
+        let prefix = prefix.as_str();
         Self {
+            hub,
+            sessions,
+            max_age,
             info,
             instances,
             started_at: now_ms(),
@@ -88,6 +113,7 @@ impl Instance {
             origin_url: self.info.url.clone(),
             sender: sender.to_owned(),
             received_at,
+            offset: None,
         }
     }
 
@@ -117,15 +143,27 @@ impl Instance {
     /// Packets dropped for full client buffers so far: (of broadcasts this instance originated,
     /// of broadcasts relayed from other instances).
     pub fn dropped(&self) -> (u64, u64) {
+        let hub = &self.hub.counters;
         (
-            self.dropped.load(Ordering::Relaxed),
-            self.relay_dropped.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed) + hub.dropped_origin.load(Ordering::Relaxed),
+            self.relay_dropped.load(Ordering::Relaxed)
+                + hub.dropped_relayed.load(Ordering::Relaxed),
         )
     }
 
     /// Counts a broadcast that only reached this instance.
     pub fn count_local_only(&self) {
         self.local_only.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The delivery core: history, replay, outbox.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// The Redis link.
@@ -137,6 +175,8 @@ impl Instance {
     pub fn health(&self, clients: usize) -> Health {
         let (origin, relayed) = self.dropped();
         let unsent = |what: Unsent| self.unsent[what as usize].load(Ordering::Relaxed);
+        let hub = &self.hub.counters;
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Health {
             instance: self.info.clone(),
             redis: self.link.state(),
@@ -146,11 +186,19 @@ impl Instance {
             unsent: UnsentCounts {
                 welcome: unsent(Unsent::Welcome),
                 reply: unsent(Unsent::Reply),
-                direct_copy: unsent(Unsent::DirectCopy),
                 bad_registry_entries: self.registry.skipped(),
                 bad_presence_members: self.presence.skipped(),
             },
-            local_only_broadcasts: self.local_only.load(Ordering::Relaxed),
+            local_only_broadcasts: self.local_only.load(Ordering::Relaxed) + count(&hub.overflowed),
+            history: HistoryHealth {
+                outbox: self.hub.outbox_len(),
+                queued: count(&hub.queued),
+                outbox_overflowed: count(&hub.overflowed),
+                replayed: count(&hub.replayed),
+                unrecovered: count(&hub.unrecovered),
+                duplicates_skipped: count(&hub.duplicates_skipped),
+                attach_dropped: count(&hub.attach_dropped),
+            },
         }
     }
 
@@ -167,14 +215,26 @@ impl Instance {
     /// Keeps this instance and its clients (as `members` lists them) in the registry and
     /// presence while it runs (one beat per [`HEARTBEAT`](redis::registry::HEARTBEAT)); logs when
     /// that starts failing and when it recovers.
-    pub async fn heartbeat(self: Arc<Self>, io: Io, members: fn(&Io) -> Vec<Member>) {
+    pub async fn heartbeat(
+        self: Arc<Self>,
+        io: Io,
+        members: fn(&Io) -> Vec<Member>,
+        sessions: fn(&Io) -> Vec<(String, String)>,
+    ) {
         let mut tick = tokio::time::interval(redis::registry::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
-        loop {
+        for beats in 0u64.. {
             tick.tick().await;
             let live = self.live(io.sockets().len());
-            let beat = redis::beat(&self.registry, &self.presence, &live, || members(&io));
+            let beat = async {
+                redis::beat(&self.registry, &self.presence, &live, || members(&io)).await?;
+                self.hub.history().trim(self.max_age).await?;
+                if beats % SESSION_TOUCH_EVERY == 0 {
+                    self.sessions.touch(&sessions(&io)).await?;
+                }
+                Ok::<_, redis::LinkError>(())
+            };
             match beat.await {
                 Ok(()) if failing => {
                     failing = false;

@@ -11,6 +11,8 @@
 //! - [`http`]: the axum router of an instance: `/health`, `/instances`, `/metrics`, the UI files.
 //! - [`metrics`]: `/metrics` in the Prometheus/OpenMetrics text format.
 //! - [`origin`]: which browser origins may use an instance (CORS and the Socket.IO guard).
+//! - [`hub`]: broadcasts through the history: live delivery in one order, replay on reconnect,
+//!   the outbox while Redis is away.
 //! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
 //! - [`limit`]: the per-socket token bucket.
 //! - [`drops`]: packets dropped for slow clients: counted on origin and relaying instances,
@@ -29,6 +31,7 @@ pub mod cluster;
 pub mod drops;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod instance;
 pub mod limit;
 pub mod metrics;

@@ -8,7 +8,7 @@
 //! | `gridcast_broadcasts_total` | counter | broadcasts this instance originated (`message`, `room_message`, `direct`) |
 //! | `gridcast_local_only_broadcasts_total` | counter | of those, delivered on this instance only (Redis away) |
 //! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
-//! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `direct_copy`, `bad_registry_entry`, `bad_presence_member` |
+//! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member` |
 //! | `gridcast_redis_publish_seconds` | histogram | time to publish a broadcast to Redis, failures included |
 
 use prometheus_client::{
@@ -81,7 +81,6 @@ pub fn render(instance: &Instance, clients: usize) -> String {
         by_cause(&[
             ("welcome", unsent.welcome),
             ("reply", unsent.reply),
-            ("direct_copy", unsent.direct_copy),
             ("bad_registry_entry", unsent.bad_registry_entries),
             ("bad_presence_member", unsent.bad_presence_members),
         ]),

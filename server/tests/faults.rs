@@ -34,15 +34,30 @@ async fn redis_lost_keeps_local_delivery_and_cluster_delivery_resumes_when_it_is
     let mut b = client(&cluster[1]).await;
 
     redis.stop().await;
-    // While Redis is away the sender's own instance still delivers, and says so.
-    assert_eq!(send(&mut a, "during outage").await, Delivery::LocalOnly);
+    let instance = cluster[0].instances().next().unwrap().clone();
+    let deadline = Instant::now() + WAIT;
+    while instance.health(2).redis != gridcast_shared::RedisLink::Reconnecting {
+        assert!(Instant::now() < deadline, "the lost link is noticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While Redis is away (and known to be) the sender's own instance still delivers at once,
+    // without waiting for a timeout, queues the message for the others, and says so.
+    let before = Instant::now();
+    assert_eq!(send(&mut a, "during outage").await, Delivery::Queued);
     assert_eq!(a.next_message(WAIT).await.unwrap().0, "during outage");
     assert_eq!(a2.next_message(WAIT).await.unwrap().0, "during outage");
-    let health = cluster[0].instances().next().unwrap().health(2);
-    assert_eq!(health.redis, gridcast_shared::RedisLink::Reconnecting);
-    assert!(health.local_only_broadcasts >= 1);
+    assert!(
+        before.elapsed() < Duration::from_millis(250),
+        "no stall on a known outage: {:?}",
+        before.elapsed()
+    );
+    let health = instance.health(2);
+    assert_eq!(health.history.outbox, 1);
+    assert_eq!(health.local_only_broadcasts, 0);
 
     redis.restart().await.unwrap();
+    // The queued message reaches B once Redis is back, and A's clients not a second time.
+    assert_eq!(b.next_message(WAIT * 4).await.unwrap().0, "during outage");
     let back = Instant::now();
     // Cluster-wide delivery comes back on its own: retry until B hears from A (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -161,8 +176,14 @@ async fn a_missing_redis_server_names_the_install_command() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
+/// `gridcast serve` on a free port with a private Redis: the process, its port, the private
+/// Redis' port, and the rest of its log.
+async fn serve_with_private_redis() -> (
+    tokio::process::Child,
+    u16,
+    u16,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let port = free_port().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
@@ -197,6 +218,38 @@ async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
                 .unwrap();
         }
     };
+    (child, port, redis_port, log)
+}
+
+async fn redis_gone_within(port: u16, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_sigkilled_gridcast_takes_its_private_redis_with_it() {
+    let (mut child, port, redis_port, _log) = serve_with_private_redis().await;
+    connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
+    child.start_kill().unwrap(); // SIGKILL: gridcast cannot clean up.
+    child.wait().await.unwrap();
+    assert!(
+        redis_gone_within(redis_port, Duration::from_secs(3)).await,
+        "the private redis-server outlived its parent"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
+    let (mut child, port, redis_port, mut log) = serve_with_private_redis().await;
     let mut client = connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", redis_port))

@@ -48,8 +48,6 @@ pub struct UnsentCounts {
     pub welcome: u64,
     /// Acks and `error` events not sent.
     pub reply: u64,
-    /// Senders' own copies of direct messages not sent.
-    pub direct_copy: u64,
     /// Registry entries in Redis that could not be parsed (skipped, left to expire).
     pub bad_registry_entries: u64,
     /// Presence members in Redis that could not be parsed (skipped).
@@ -76,6 +74,30 @@ pub struct Health {
     pub unsent: UnsentCounts,
     /// Broadcasts that reached only this instance because Redis was unreachable, since start.
     pub local_only_broadcasts: u64,
+    /// The history: outbox, replays.
+    #[serde(default)]
+    pub history: HistoryHealth,
+}
+
+/// The history part of [`Health`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryHealth {
+    /// Broadcasts waiting in the outbox for Redis now.
+    pub outbox: usize,
+    /// Broadcasts queued in the outbox since start (delivered here at once, to the other
+    /// instances when Redis came back).
+    pub queued: u64,
+    /// Broadcasts that found the outbox full and reached this instance only (also counted in
+    /// `local_only_broadcasts`).
+    pub outbox_overflowed: u64,
+    /// Messages replayed to reconnecting clients.
+    pub replayed: u64,
+    /// Reconnects with an offset that could not be recovered (expired, unknown, unreadable).
+    pub unrecovered: u64,
+    /// Broadcasts written to the history twice and delivered once.
+    pub duplicates_skipped: u64,
+    /// Live deliveries dropped for a socket whose replay buffer was full.
+    pub attach_dropped: u64,
 }
 
 /// An instance as the cluster registry sees it (refreshed every second through Redis).

@@ -9,6 +9,7 @@
 //!   example frame.
 //! - [`message`]: [`MessageMeta`], [`ErrorEvent`], [`Welcome`]: the JSON objects that travel as
 //!   event arguments.
+//! - [`recovery`]: offsets, the CONNECT auth that carries them, and the outcome of catching up.
 //! - [`reply`]: [`Reply`], the one envelope of every ack, and its bodies.
 //! - [`presence`]: presence, rooms and direct messages: payloads and naming rules.
 //! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
@@ -27,11 +28,14 @@ pub mod instance;
 pub mod limits;
 pub mod message;
 pub mod presence;
+pub mod recovery;
 pub mod reply;
 pub mod session;
 pub mod validate;
 
-pub use instance::{Health, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink};
+pub use instance::{
+    Health, HistoryHealth, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink,
+};
 pub use message::{Delivery, ErrorEvent, MessageMeta, Welcome};
 pub use reply::{Changed, Members, Reply, Sent};
 pub use validate::{Rejection, RejectionCode, Unreadable};

@@ -2,7 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InstanceInfo, limits::Limits, validate::RejectionCode};
+use crate::{
+    InstanceInfo,
+    limits::Limits,
+    recovery::{Offset, Recovery},
+    validate::RejectionCode,
+};
 
 /// Second argument of a broadcast [`message`](crate::event::MESSAGE): where the text came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +25,11 @@ pub struct MessageMeta {
     /// origin's clock). Receivers subtract it from their own clock to show latency, which is exact
     /// when both run on one machine and otherwise includes the clock offset.
     pub received_at: u64,
+    /// Where this message sits in the cluster's history: send the last one seen back in the
+    /// CONNECT auth to get what was missed ([`crate::recovery`]). Absent only on messages that
+    /// cannot be replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<Offset>,
 }
 
 /// How far a message went.
@@ -28,7 +38,10 @@ pub struct MessageMeta {
 pub enum Delivery {
     /// Published through Redis: every instance's clients get it.
     Cluster,
-    /// Redis was unreachable: only the clients of the origin instance got it.
+    /// Redis is unreachable: the origin instance's clients got it, and it is queued for the
+    /// others, who get it when Redis is back.
+    Queued,
+    /// Redis was unreachable and the queue full: only the clients of the origin instance got it.
     LocalOnly,
 }
 
@@ -54,6 +67,15 @@ pub struct Welcome {
     pub instance: InstanceInfo,
     /// The limits it enforces.
     pub limits: Limits,
+    /// This client's session token: a secret, known only to it. Sent back in the CONNECT auth
+    /// (`{"session": ..}`), it restores the public id, display name and rooms.
+    pub session: String,
+    /// Whether the session named in the CONNECT auth was restored.
+    #[serde(default)]
+    pub restored: bool,
+    /// The outcome of catching up, when the CONNECT auth carried an offset (or a bad auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
 }
 
 /// Booleans that serialize as a fixed JSON literal, so that the two [`Reply`](crate::reply::Reply)

@@ -51,6 +51,7 @@ impl From<FredError> for LinkError {
 /// socketioxide-redis driver over a reconnecting fred subscriber client.
 #[derive(Clone)]
 pub struct LinkDriver {
+    url: String,
     inner: FredDriver,
     client: SubscriberClient,
     publish: Options,
@@ -102,6 +103,7 @@ pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver,
         .map_err(|e| connect_err(e.to_string()))?;
     tokio::spawn(resubscribe_on_reconnect(client.clone()));
     Ok(LinkDriver {
+        url: url.to_owned(),
         inner,
         client,
         // 100 µs to ~3.3 s.
@@ -164,6 +166,22 @@ impl LinkDriver {
     /// The presence store of the cluster with channel prefix `prefix`, over this link.
     pub fn presence(&self, prefix: &str) -> super::Presence {
         super::Presence::new(self.client.clone(), prefix, self.registry(prefix))
+    }
+
+    /// The history of the cluster with channel prefix `prefix`, kept to about `max_len` entries;
+    /// opens the connection its live reads block on.
+    pub async fn history(&self, prefix: &str, max_len: u64) -> Result<super::History, Error> {
+        super::History::connect(self.client.clone(), &self.url, prefix, max_len)
+            .await
+            .map_err(|reason| Error::RedisConnect {
+                url: redact(&self.url),
+                reason: format!("history reader: {reason}"),
+            })
+    }
+
+    /// The session store of the cluster with channel prefix `prefix`, sessions living `ttl`.
+    pub fn sessions(&self, prefix: &str, ttl: std::time::Duration) -> super::Sessions {
+        super::Sessions::new(self.client.clone(), prefix, ttl)
     }
 
     /// How long publishes to Redis take (seconds), failures included.

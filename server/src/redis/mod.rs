@@ -1,6 +1,8 @@
 //! Everything that knows Redis.
 //!
 //! - [`adapter`]: the socketioxide adapter type over the link, and its state.
+//! - [`history`]: the bounded stream that carries and keeps every broadcast a client can miss.
+//! - [`sessions`]: what a reconnecting client's session token restores.
 //! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
 //!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
 //!   a publish fast while Redis is away instead of stalling every broadcast.
@@ -10,16 +12,20 @@
 //!   a configured Redis and for tests.
 
 pub mod adapter;
+pub mod history;
 pub mod link;
 pub mod presence;
 pub mod private;
 pub mod registry;
+pub mod sessions;
 
 pub use adapter::ClusterAdapter;
+pub use history::History;
 pub use link::{LinkDriver, LinkError, connect};
 pub use presence::Presence;
 pub use private::PrivateRedis;
 pub use registry::Registry;
+pub use sessions::Sessions;
 
 /// One heartbeat of an instance: refreshes its registry entry (`live`) and its presence hash,
 /// and writes its `members` again if Redis lost them (a restart, or an outage longer than the

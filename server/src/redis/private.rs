@@ -45,9 +45,32 @@ impl PrivateRedis {
     }
 
     /// (Re)starts the server on the same port, e.g. after [`stop`](Self::stop).
+    ///
+    /// The server is started through util-linux's `setpriv --pdeathsig KILL` when it is
+    /// installed, so that it dies with this process even when this process is killed with
+    /// SIGKILL and cannot stop it (the kernel signals it when the thread that started it exits;
+    /// tokio starts it from a runtime worker, which lives as long as the runtime).
     pub async fn restart(&mut self) -> Result<(), Error> {
         let port = self.port;
-        let child = Command::new(&self.bin)
+        if find_on_path(&self.bin).is_none() {
+            return Err(Error::RedisServerMissing {
+                bin: self.bin.clone(),
+            });
+        }
+        let mut command = match find_on_path("setpriv") {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "KILL", "--", &self.bin]);
+                command
+            }
+            None => {
+                tracing::debug!(
+                    "setpriv not found: the private redis-server would outlive a SIGKILL of gridcast"
+                );
+                Command::new(&self.bin)
+            }
+        };
+        let child = command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--loglevel", "warning", "--logfile", ""])
@@ -105,6 +128,18 @@ impl PrivateRedis {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+}
+
+/// The path of executable `bin`: as given when it names a path, else the first match on `PATH`.
+fn find_on_path(bin: &str) -> Option<std::path::PathBuf> {
+    let is_file = |p: &std::path::Path| p.is_file();
+    if bin.contains('/') {
+        let path = std::path::PathBuf::from(bin);
+        return is_file(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(bin))
+        .find(|p| is_file(p))
 }
 
 /// A TCP port free on the loopback interface right now.

@@ -1,12 +1,11 @@
 //! `message`: a string from any client goes to every client on every instance, the sender
-//! included, with a [`MessageMeta`](gridcast_shared::MessageMeta) beside it.
+//! included, with a [`MessageMeta`](gridcast_shared::MessageMeta) beside it, through the history
+//! ([`crate::hub`]).
 
 use gridcast_shared::{Rejection, Sent, event, validate};
 
-use super::{
-    deliver::emit_cluster,
-    request::{Arg, Request},
-};
+use super::request::{Arg, Request};
+use crate::hub::{Payload, Target};
 
 /// Handles `message`.
 pub async fn on_message(mut req: Request, arg: Arg<serde_json::Value>) {
@@ -19,15 +18,14 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
     req.rate_limit()?;
     let text = validate::message_text(data.as_ref())?;
     let meta = req.instance.stamp(&req.state.id, req.received_at);
-    let delivery = emit_cluster(
-        &req.instance,
-        || req.io.broadcast(),
-        event::MESSAGE,
-        &(text, &meta),
-    )
-    .await;
+    let id = meta.id.clone();
+    let published = req
+        .instance
+        .hub()
+        .publish(Target::All, Payload::Message(text.to_owned(), meta))
+        .await;
     Ok(Sent {
-        id: meta.id,
-        delivery,
+        id,
+        delivery: published.delivery,
     })
 }

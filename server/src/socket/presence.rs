@@ -17,9 +17,13 @@ use super::{
     deliver::emit_cluster,
     request::{Arg, Request},
 };
-use crate::instance::{Instance, Io, Unsent};
+use crate::{
+    hub::{Payload, Target},
+    instance::{Instance, Io},
+};
 
-fn room_key(room: &str) -> String {
+/// The socketioxide room of the user-facing room `room`.
+pub fn room_key(room: &str) -> String {
     format!("room:{room}")
 }
 
@@ -58,6 +62,7 @@ pub async fn depart(io: &Io, instance: &Instance, id: &str) {
 async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rejection>) {
     let result = result.map(|member| Changed { member });
     if let Ok(Changed { member }) = req.respond(event, result) {
+        super::save_session(&req.instance, &req.state).await;
         announce(&req.io, &req.instance, member).await;
     }
 }
@@ -132,7 +137,7 @@ async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection
     }
     let meta = req.instance.stamp(&req.state.id, req.received_at);
     let id = meta.id.clone();
-    let key = room_key(&msg.room);
+    let target = Target::Room(msg.room.clone());
     let routed = Routed {
         room: Some(msg.room),
         to: None,
@@ -140,14 +145,15 @@ async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection
         text: msg.text,
         meta,
     };
-    let delivery = emit_cluster(
-        &req.instance,
-        || req.io.to(key.clone()),
-        event::ROOM_MESSAGE,
-        &routed,
-    )
-    .await;
-    Ok(Sent { id, delivery })
+    let published = req
+        .instance
+        .hub()
+        .publish(target, Payload::Routed(event::ROOM_MESSAGE, routed))
+        .await;
+    Ok(Sent {
+        id,
+        delivery: published.delivery,
+    })
 }
 
 /// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
@@ -160,13 +166,21 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
     req.rate_limit()?;
     let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
     validate::check_text(&msg.text)?;
+    // Connected now, or away with a session it can come back to (then it gets it on replay).
     let known = req
         .instance
         .presence()
         .get(&msg.to)
         .await
-        .map_err(unavailable)?;
-    if known.is_none() {
+        .map_err(unavailable)?
+        .is_some()
+        || req
+            .instance
+            .sessions()
+            .is_known(&msg.to)
+            .await
+            .map_err(unavailable)?;
+    if !known {
         let shown: String = msg.to.chars().take(64).collect();
         return Err(Rejection::new(
             RejectionCode::NoSuchClient,
@@ -175,8 +189,11 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
     }
     let meta = req.instance.stamp(&req.state.id, req.received_at);
     let id = meta.id.clone();
-    let target = own_room(&msg.to);
-    let to_self = msg.to == req.state.id;
+    // The sender gets its own copy through the history too, in order with everything else.
+    let target = Target::Direct {
+        to: msg.to.clone(),
+        from: req.state.id.clone(),
+    };
     let routed = Routed {
         room: None,
         to: Some(msg.to),
@@ -184,19 +201,15 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
         text: msg.text,
         meta,
     };
-    let delivery = emit_cluster(
-        &req.instance,
-        || req.io.to(target.clone()),
-        event::DIRECT,
-        &routed,
-    )
-    .await;
-    // The sender sees its own direct messages too (unless it wrote to itself).
-    if !to_self && let Err(e) = req.socket.emit(event::DIRECT, &routed) {
-        req.instance.count_unsent(Unsent::DirectCopy);
-        tracing::warn!(instance = %req.instance.info.id, socket = %req.socket.id, "direct copy not sent: {e}");
-    }
-    Ok(Sent { id, delivery })
+    let published = req
+        .instance
+        .hub()
+        .publish(target, Payload::Routed(event::DIRECT, routed))
+        .await;
+    Ok(Sent {
+        id,
+        delivery: published.delivery,
+    })
 }
 
 /// Handles `presence`: the ack is every member of the cluster.

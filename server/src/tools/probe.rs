@@ -80,6 +80,12 @@ pub struct Probe {
 impl Probe {
     /// Connects to the server at `base` (e.g. `http://127.0.0.1:3000`) and joins namespace `/`.
     pub async fn connect(base: &str) -> Result<Self, ProbeError> {
+        Self::connect_with(base, None).await
+    }
+
+    /// [`connect`](Self::connect), sending `auth` in the CONNECT packet (e.g. `{"offset": ..,
+    /// "session": ..}` to catch up after a reconnect).
+    pub async fn connect_with(base: &str, auth: Option<Value>) -> Result<Self, ProbeError> {
         let url = engine_url(base);
         let connect_err = |reason: String| ProbeError::Connect {
             url: url.clone(),
@@ -98,7 +104,7 @@ impl Probe {
         let (mut sink, mut stream) = ws.split();
 
         // The handshake, by the shared session rules: open → CONNECT → CONNECT reply.
-        let mut session = ClientSession::new(None);
+        let mut session = ClientSession::new(auth);
         let sid = 'handshake: loop {
             for happening in session.receive(&next_text(&mut stream).await?)? {
                 match happening {

@@ -1,0 +1,339 @@
+//! Zero loss: offsets, replay on reconnect (to the same or another instance), session restore,
+//! the outbox during Redis outages, and what a client is told when catching up is impossible.
+
+mod support;
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use gridcast_server::tools::probe::{Incoming, Probe};
+use gridcast_shared::{
+    Delivery, MessageMeta, Reply, Sent, Welcome, event,
+    presence::Routed,
+    recovery::{Offset, RecoveryFailure},
+    reply::Members,
+};
+use serde_json::{Value, json};
+use support::{QUIET, WAIT, client, instances, redis, url};
+use tokio::time::Instant;
+
+/// Sends `event` with `args` and returns the accepted message's id and delivery.
+async fn send(probe: &mut Probe, event: &str, args: Vec<Value>) -> (String, Delivery) {
+    let ack = probe.emit_with_ack(event, args, WAIT).await.unwrap();
+    match serde_json::from_value(ack[0].clone()).unwrap() {
+        Reply::<Sent>::Ok(Sent { id, delivery }) => (id, delivery),
+        err => panic!("{event} rejected: {err:?}"),
+    }
+}
+
+/// Sends a `set_name`, `join` or `leave` and checks it was accepted.
+async fn change(probe: &mut Probe, event: &str, arg: Value) {
+    let ack = probe.emit_with_ack(event, vec![arg], WAIT).await.unwrap();
+    assert_eq!(ack[0]["ok"], true, "{event}: {ack:?}");
+}
+
+/// The metadata of a missable broadcast (`message`, `room_message`, `direct`).
+fn meta_of(event: &str, args: &[Value]) -> Option<MessageMeta> {
+    match event {
+        event::MESSAGE => serde_json::from_value(args.get(1)?.clone()).ok(),
+        event::ROOM_MESSAGE | event::DIRECT => {
+            serde_json::from_value::<Routed>(args.first()?.clone())
+                .ok()
+                .map(|r| r.meta)
+        }
+        _ => None,
+    }
+}
+
+/// The next missable broadcast: (event, meta).
+async fn next_broadcast(probe: &mut Probe, wait: Duration) -> Option<(String, MessageMeta)> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe.next(left).await {
+            Ok(Incoming::Event { event, args, .. }) => {
+                if let Some(meta) = meta_of(&event, &args) {
+                    return Some((event, meta));
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+async fn connect_with(base: &str, auth: Value) -> (Probe, Welcome) {
+    let mut probe = Probe::connect_with(base, Some(auth)).await.unwrap();
+    let welcome = probe.welcome(WAIT).await.unwrap();
+    probe.ignore(event::PRESENCE);
+    (probe, welcome)
+}
+
+#[tokio::test]
+async fn a_client_back_on_another_instance_gets_exactly_what_it_missed_and_its_session() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let (a, b) = (url(&cluster[0]), url(&cluster[1]));
+
+    let (mut x, welcome) = connect_with(&a, json!({})).await;
+    assert!(!welcome.restored);
+    assert_eq!(welcome.recovery, None);
+    assert_eq!(welcome.session.len(), 32);
+    assert_ne!(welcome.session, welcome.id);
+    let x_id = welcome.id.clone();
+    let token = welcome.session.clone();
+    change(&mut x, event::SET_NAME, json!({"name": "Xavier"})).await;
+    change(&mut x, event::JOIN, json!({"room": "ops"})).await;
+    let mut y = client(&cluster[1]).await;
+    change(&mut y, event::JOIN, json!({"room": "ops"})).await;
+    let mut z = client(&cluster[0]).await;
+
+    send(&mut y, event::MESSAGE, vec![json!("before")]).await;
+    let (_, seen) = next_broadcast(&mut x, WAIT).await.unwrap();
+    let offset = seen.offset.expect("every broadcast carries an offset");
+    x.close();
+
+    // While X is away: broadcasts from both instances, a room message, a direct message.
+    let mut missed = Vec::new();
+    missed.push(send(&mut y, event::MESSAGE, vec![json!("m1")]).await.0);
+    missed.push(send(&mut z, event::MESSAGE, vec![json!("m2")]).await.0);
+    missed.push(
+        send(
+            &mut y,
+            event::ROOM_MESSAGE,
+            vec![json!({"room": "ops", "text": "r1"})],
+        )
+        .await
+        .0,
+    );
+    missed.push(
+        send(
+            &mut y,
+            event::DIRECT,
+            vec![json!({"to": x_id, "text": "d1"})],
+        )
+        .await
+        .0,
+    );
+    // Not for X: a room it is not in.
+    change(&mut z, event::JOIN, json!({"room": "other"})).await;
+    send(
+        &mut z,
+        event::ROOM_MESSAGE,
+        vec![json!({"room": "other", "text": "no"})],
+    )
+    .await;
+    missed.push(send(&mut z, event::MESSAGE, vec![json!("m3")]).await.0);
+    // Y has seen the last one, so everything is in the history.
+    let deadline = Instant::now() + WAIT;
+    while next_broadcast(&mut y, WAIT).await.unwrap().1.id != *missed.last().unwrap() {
+        assert!(Instant::now() < deadline);
+    }
+
+    let (mut x, welcome) =
+        connect_with(&b, json!({"offset": offset.to_string(), "session": token})).await;
+    assert!(welcome.restored, "the session token restores the session");
+    assert_eq!(welcome.id, x_id, "same public id");
+    let recovery = welcome.recovery.expect("recovery outcome in welcome");
+    assert!(recovery.recovered, "{recovery:?}");
+    assert_eq!(recovery.replayed, Some(missed.len() as u64));
+    let mut got = Vec::new();
+    let mut last = offset.clone();
+    for _ in 0..missed.len() {
+        let (_, meta) = next_broadcast(&mut x, WAIT)
+            .await
+            .expect("replayed message");
+        let at = meta
+            .offset
+            .clone()
+            .expect("replayed messages carry offsets");
+        assert!(at.at > last.at, "offsets increase: {at} after {last}");
+        last = at;
+        got.push(meta.id);
+    }
+    assert_eq!(got, missed, "everything missed, in order, once");
+
+    // Then live, without a duplicate, and the session's name and room are back.
+    let (live, _) = send(
+        &mut y,
+        event::ROOM_MESSAGE,
+        vec![json!({"room": "ops", "text": "r2"})],
+    )
+    .await;
+    assert_eq!(next_broadcast(&mut x, WAIT).await.unwrap().1.id, live);
+    assert_eq!(next_broadcast(&mut x, QUIET).await, None, "nothing twice");
+    let ack = x
+        .emit_with_ack(event::PRESENCE, vec![], WAIT)
+        .await
+        .unwrap();
+    let Reply::Ok(Members { members }) = serde_json::from_value(ack[0].clone()).unwrap() else {
+        panic!("presence refused");
+    };
+    let me = members.iter().find(|m| m.id == x_id).expect("listed");
+    assert_eq!(me.name, "Xavier");
+    assert_eq!(me.rooms, vec!["ops".to_owned()]);
+    assert_eq!(me.instance_url, b);
+}
+
+#[tokio::test]
+async fn offsets_that_cannot_be_recovered_are_told_and_the_connection_works() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 1).await;
+    let a = url(&cluster[0]);
+    let mut y = client(&cluster[0]).await;
+    for n in 0..3 {
+        send(&mut y, event::MESSAGE, vec![json!(format!("m{n}"))]).await;
+    }
+    let (_, meta) = next_broadcast(&mut y, WAIT).await.unwrap();
+    let first: Offset = meta.offset.unwrap();
+
+    let cases = [
+        (
+            json!({"offset": "nope"}),
+            Some(RecoveryFailure::MalformedOffset),
+        ),
+        (
+            json!({"offset": 12}),
+            Some(RecoveryFailure::MalformedOffset),
+        ),
+        (
+            json!({"offset": "x".repeat(10_000)}),
+            Some(RecoveryFailure::MalformedOffset),
+        ),
+        (
+            json!({"offset": "99999999999999-0"}),
+            Some(RecoveryFailure::UnknownOffset),
+        ),
+        (
+            json!({"offset": format!("{}-{}", first.at.ms, first.at.seq + 1000)}),
+            Some(RecoveryFailure::UnknownOffset),
+        ),
+        (json!({"offset": "1-0"}), Some(RecoveryFailure::Expired)),
+        (json!("not an object"), None),
+        (json!({"session": "../../etc"}), None),
+    ];
+    for (auth, reason) in cases {
+        let (mut probe, welcome) = connect_with(&a, auth.clone()).await;
+        let recovery = welcome.recovery.expect("told");
+        assert!(!recovery.recovered, "{auth}: {recovery:?}");
+        assert_eq!(recovery.reason, reason, "{auth}");
+        assert!(
+            !recovery.detail.unwrap_or_default().is_empty(),
+            "{auth}: readable detail"
+        );
+        assert!(!welcome.restored);
+        if reason == Some(RecoveryFailure::Expired) {
+            assert!(
+                recovery.missed_at_least.unwrap() >= 3,
+                "counts what it still holds"
+            );
+        }
+        // And the connection is an ordinary one.
+        let (id, _) = send(&mut probe, event::MESSAGE, vec![json!("still here")]).await;
+        assert_eq!(next_broadcast(&mut probe, WAIT).await.unwrap().1.id, id);
+    }
+    // An unknown (well-formed) session token is a fresh session.
+    let (_, welcome) = connect_with(&a, json!({"session": "0".repeat(32)})).await;
+    assert!(!welcome.restored);
+    assert_ne!(welcome.session, "0".repeat(32));
+}
+
+/// Clients sending steadily on three instances while Redis is stopped for `outage`: every client
+/// ends with every accepted message exactly once.
+async fn outage_under_load(outage: Duration) {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 3).await;
+    let per_instance = 2;
+    // Everyone connected before anyone sends: each client is owed every message.
+    let mut connected = Vec::new();
+    for (n, instance) in cluster.iter().enumerate() {
+        for k in 0..per_instance {
+            connected.push((n, k, client(instance).await));
+        }
+    }
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    let send_for = Duration::from_secs(2) + outage;
+    for (n, k, mut probe) in connected {
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            let mut i = 0;
+            while start.elapsed() < send_for {
+                let text = format!("c{n}.{k}-{i}");
+                let (id, delivery) = send(&mut probe, event::MESSAGE, vec![json!(text)]).await;
+                assert_ne!(
+                    delivery,
+                    Delivery::LocalOnly,
+                    "the outbox holds a short outage"
+                );
+                sent.push(id);
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (probe, sent)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    redis.stop().await;
+    tokio::time::sleep(outage).await;
+    redis.restart().await.unwrap();
+
+    let mut probes = Vec::new();
+    let mut everything = HashSet::new();
+    for task in tasks {
+        let (probe, sent) = task.await.unwrap();
+        everything.extend(sent);
+        probes.push(probe);
+    }
+    assert!(
+        everything.len() > 6 * 10,
+        "load was sent: {}",
+        everything.len()
+    );
+    let queued: u64 = cluster
+        .iter()
+        .flat_map(|c| c.instances())
+        .map(|i| i.health(0).history.queued)
+        .sum();
+    assert!(queued > 0, "the outage was felt");
+    for (n, probe) in probes.iter_mut().enumerate() {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !everything.iter().all(|id| counts.contains_key(id)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some((_, meta)) = next_broadcast(probe, left).await else {
+                let missing: Vec<_> = everything
+                    .iter()
+                    .filter(|id| !counts.contains_key(*id))
+                    .collect();
+                panic!(
+                    "client {n}: {} of {} messages never arrived: {missing:?}",
+                    missing.len(),
+                    everything.len()
+                );
+            };
+            *counts.entry(meta.id).or_default() += 1;
+        }
+        while let Some((_, meta)) = next_broadcast(probe, QUIET).await {
+            *counts.entry(meta.id).or_default() += 1;
+        }
+        let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+        assert!(twice.is_empty(), "client {n} got duplicates: {twice:?}");
+        assert_eq!(
+            counts.len(),
+            everything.len(),
+            "client {n}: nothing unexpected"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_one_second_redis_outage_under_load_loses_nothing() {
+    outage_under_load(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_ten_second_redis_outage_under_load_loses_nothing() {
+    outage_under_load(Duration::from_secs(10)).await;
+}
