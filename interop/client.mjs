@@ -1,6 +1,8 @@
 // A line-oriented driver around the official socket.io-client, for the Rust interop tests.
 //
 // Usage: node client.mjs <base-url> <websocket|polling>
+//        node client.mjs <url>,<url>,... <websocket|polling> recipe
+//   (the second form uses README's recipe, recipe.mjs: offsets, session, failover)
 // stdin, one JSON command per line:
 //   {"emit": ["message", "text"]}            plain emit, as the reference Node.js setup does
 //   {"emit_ack": ["message", "text"], "id": 1} emit with an ack callback
@@ -11,29 +13,40 @@
 //   {"type": "disconnected", "reason": "..."} / {"type": "connect_error", "message": "..."}
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
+import { connectWithRecovery } from "./recipe.mjs";
 
-const [url, transport] = process.argv.slice(2);
+const [url, transport, mode] = process.argv.slice(2);
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
-const socket = io(url, {
-  transports: [transport],
-  upgrade: false,
-  reconnection: false,
-  timeout: 5000,
-});
+const watch = (socket) => {
+  socket.on("connect", () =>
+    out({ type: "connected", sid: socket.id, transport: socket.io.engine.transport.name }),
+  );
+  socket.on("connect_error", (err) => out({ type: "connect_error", message: err.message }));
+  socket.on("disconnect", (reason) => out({ type: "disconnected", reason }));
+  socket.onAny((event, ...args) => out({ type: "event", event, args }));
+};
 
-socket.on("connect", () =>
-  out({ type: "connected", sid: socket.id, transport: socket.io.engine.transport.name }),
-);
-socket.on("connect_error", (err) => out({ type: "connect_error", message: err.message }));
-socket.on("disconnect", (reason) => out({ type: "disconnected", reason }));
-socket.onAny((event, ...args) => out({ type: "event", event, args }));
+let current;
+if (mode === "recipe") {
+  const client = connectWithRecovery(url.split(","), { transports: [transport], onSocket: watch });
+  current = () => client.socket;
+} else {
+  const socket = io(url, {
+    transports: [transport],
+    upgrade: false,
+    reconnection: false,
+    timeout: 5000,
+  });
+  watch(socket);
+  current = () => socket;
+}
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   const cmd = JSON.parse(line);
-  if (cmd.emit) socket.emit(...cmd.emit);
-  if (cmd.emit_ack) socket.emit(...cmd.emit_ack, (...args) => out({ type: "ack", id: cmd.id, args }));
+  if (cmd.emit) current().emit(...cmd.emit);
+  if (cmd.emit_ack) current().emit(...cmd.emit_ack, (...args) => out({ type: "ack", id: cmd.id, args }));
 }).on("close", () => {
-  socket.close();
+  current().close();
   process.exit(0);
 });

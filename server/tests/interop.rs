@@ -69,3 +69,79 @@ async fn official_js_client_on_websocket_and_polling_exchanges_messages_with_our
     assert_eq!(polling.quiet().await, Vec::<Value>::new());
     assert!(ours.drain(QUIET).await.is_empty());
 }
+
+/// The next `count` messages `js` receives (each at most 10 s after the last): their texts in
+/// arrival order.
+async fn collect(js: &mut JsClient, count: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let item = js
+            .next_matching_within("message", std::time::Duration::from_secs(10), |item| {
+                item["type"] == "event" && item["event"] == event::MESSAGE
+            })
+            .await;
+        got.push(item["args"][0].as_str().unwrap().to_owned());
+    }
+    got
+}
+
+#[tokio::test]
+async fn official_js_client_with_the_readme_recipe_loses_nothing_through_failover_and_a_redis_restart()
+ {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    // Instance A in a process of its own, to be killed.
+    let port = gridcast_server::redis::private::free_port().unwrap();
+    let mut a_process = support::spawn_gridcast(port, &redis.url());
+    let a = format!("http://127.0.0.1:{port}");
+    support::connect_with_retry(&a).await;
+    let b = url(&cluster[0]);
+    let mut ws = JsClient::recipe(&[&a, &b], "websocket").await;
+    let mut polling = JsClient::recipe(&[&a, &b], "polling").await;
+    let mut ours = client(&cluster[1]).await;
+    let texts: Vec<String> = (1..=15).map(|n| format!("m{n}")).collect();
+    let send = |ours: &gridcast_server::tools::probe::Probe, n: usize| {
+        ours.emit(event::MESSAGE, vec![json!(texts[n])]).unwrap()
+    };
+
+    for n in 0..3 {
+        send(&ours, n);
+    }
+    for js in [&mut ws, &mut polling] {
+        assert_eq!(collect(js, 3).await, texts[..3]);
+    }
+    // A dies; messages keep coming while the JS clients notice and move to B.
+    a_process.start_kill().unwrap();
+    a_process.wait().await.unwrap();
+    for n in 3..10 {
+        send(&ours, n);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for js in [&mut ws, &mut polling] {
+        assert_eq!(collect(js, 7).await, texts[3..10], "in order, once");
+        let welcome = js.next_event(event::WELCOME).await;
+        assert_eq!(welcome[0]["restored"], true, "{welcome:?}");
+        assert_eq!(welcome[0]["id"], js.id.as_str(), "same public id on B");
+        assert_eq!(welcome[0]["recovery"]["recovered"], true, "{welcome:?}");
+    }
+    // Redis restarts: what C sends meanwhile is queued, and delivered once it is back.
+    redis.stop().await;
+    for n in 10..15 {
+        let ack = ours
+            .emit_with_ack(event::MESSAGE, vec![json!(texts[n])], WAIT)
+            .await
+            .unwrap();
+        assert_eq!(ack[0]["ok"], true, "{ack:?}");
+    }
+    redis.restart().await.unwrap();
+    for js in [&mut ws, &mut polling] {
+        assert_eq!(collect(js, 5).await, texts[10..15]);
+        let extra: Vec<Value> = js
+            .quiet()
+            .await
+            .into_iter()
+            .filter(|item| item["event"] == event::MESSAGE)
+            .collect();
+        assert_eq!(extra, Vec::<Value>::new(), "nothing twice");
+    }
+}
