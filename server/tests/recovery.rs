@@ -337,3 +337,87 @@ async fn a_one_second_redis_outage_under_load_loses_nothing() {
 async fn a_ten_second_redis_outage_under_load_loses_nothing() {
     outage_under_load(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
+    use gridcast_server::tools::follow::{Follower, Update};
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let port = gridcast_server::redis::private::free_port().unwrap();
+    let mut victim = support::spawn_gridcast(port, &redis.url());
+    let victim_url = format!("http://127.0.0.1:{port}");
+    support::connect_with_retry(&victim_url).await;
+    let urls = vec![url(&cluster[0]), url(&cluster[1]), victim_url.clone()];
+
+    // 21 clients, 7 per instance, all connected before the first message.
+    let mut followers = Vec::new();
+    for n in 0..21 {
+        followers.push(Follower::connect(urls.clone(), n).await.unwrap());
+    }
+    let senders: Vec<_> = followers.iter().map(Follower::sender).collect();
+    let start = Instant::now();
+    let stop = start + Duration::from_secs(5);
+    let mut readers = Vec::new();
+    for mut follower in followers {
+        readers.push(tokio::spawn(async move {
+            let mut got: Vec<String> = Vec::new();
+            let mut moved = Vec::new();
+            let mut quiet_since = Instant::now();
+            // Read until the load is over and nothing came for a while.
+            while Instant::now() < stop || quiet_since.elapsed() < Duration::from_secs(2) {
+                match follower.next(Duration::from_millis(200)).await {
+                    Ok(Update::Event { event, args, .. }) if event == event::MESSAGE => {
+                        got.push(args[0].as_str().unwrap_or_default().to_owned());
+                        quiet_since = Instant::now();
+                    }
+                    Ok(Update::Moved { from, to, .. }) => moved.push((from, to)),
+                    Ok(_) => {}
+                    Err(gridcast_server::tools::probe::ProbeError::Timeout(..)) => {}
+                    Err(e) => panic!("follower gave up: {e}"),
+                }
+            }
+            (got, moved)
+        }));
+    }
+    let mut seq = 0;
+    let mut killed = false;
+    while Instant::now() < start + Duration::from_secs(4) {
+        // A send on a connection that is dying can be lost before it reaches any server: that
+        // is no loss of the cluster's, and is told apart below (reached nobody).
+        let _ = senders[seq % senders.len()](format!("k{seq}"));
+        seq += 1;
+        if !killed && start.elapsed() > Duration::from_millis(1200) {
+            victim.start_kill().unwrap(); // SIGKILL
+            killed = true;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let mut results = Vec::new();
+    for reader in readers {
+        results.push(reader.await.unwrap());
+    }
+    let reached: HashSet<&String> = results.iter().flat_map(|(got, _)| got).collect();
+    assert!(
+        reached.len() as f64 > seq as f64 * 0.9,
+        "{} of {seq} sent reached the cluster",
+        reached.len()
+    );
+    let movers = results
+        .iter()
+        .filter(|(_, moved)| !moved.is_empty())
+        .count();
+    assert_eq!(movers, 7, "the victim's clients moved, and only they");
+    for (n, (got, moved)) in results.iter().enumerate() {
+        for (from, to) in moved {
+            assert_eq!(*from, victim_url);
+            assert_ne!(*to, victim_url);
+        }
+        let unique: HashSet<&String> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "client {n} got a message twice");
+        let missing: Vec<_> = reached.iter().filter(|t| !unique.contains(*t)).collect();
+        assert!(
+            missing.is_empty(),
+            "client {n} (moved: {moved:?}) never got {missing:?}"
+        );
+    }
+}

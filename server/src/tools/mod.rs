@@ -3,10 +3,13 @@
 //!
 //! - [`probe`]: a native Socket.IO v5 client over WebSocket on the `shared` codec (tests use it
 //!   as a real client).
+//! - [`follow`]: a client that reconnects, fails over to another live instance and catches up
+//!   from its last offset (what `gridcast bench` clients are).
 //! - [`check`]: `gridcast check`, one probe per instance and the N × N delivery matrix.
 //! - [`bench`]: `gridcast bench`, load and per-delivery latency, side by side with another
 //!   cluster.
 
 pub mod bench;
 pub mod check;
+pub mod follow;
 pub mod probe;
