@@ -90,6 +90,43 @@ pub struct BenchConfig {
     /// Print JSON instead of a table.
     #[arg(long, env = "GRIDCAST_BENCH_JSON")]
     pub json: bool,
+
+    /// A fault during the load on the `--urls` cluster: `<after>=<shell command>`, e.g.
+    /// `3s=redis-cli -p 6379 shutdown nosave` (repeatable; in the environment, `;`-separated).
+    /// The command runs (`sh -c`) that long after the load starts.
+    #[arg(long, env = "GRIDCAST_BENCH_FAULT", value_delimiter = ';', value_parser = parse_fault)]
+    pub fault: Vec<Fault>,
+
+    /// Faults during the load on the `--against` cluster, as `--fault`.
+    #[arg(long, env = "GRIDCAST_BENCH_AGAINST_FAULT", value_delimiter = ';', value_parser = parse_fault)]
+    pub against_fault: Vec<Fault>,
+
+    /// No progress line on stderr.
+    #[arg(long, env = "GRIDCAST_BENCH_QUIET")]
+    pub quiet: bool,
+}
+
+/// A shell command run at a time during a bench.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// How long after the load starts.
+    pub after: Duration,
+    /// The command, for `sh -c`.
+    pub command: String,
+}
+
+/// Parses `<after>=<shell command>`.
+pub fn parse_fault(text: &str) -> Result<Fault, String> {
+    let (after, command) = text.split_once('=').ok_or_else(|| {
+        format!("expected <after>=<command>, e.g. 3s='kill -9 1234', got {text:?}")
+    })?;
+    if command.trim().is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(Fault {
+        after: parse_duration(after)?,
+        command: command.to_owned(),
+    })
 }
 
 /// Configuration of `gridcast serve`.

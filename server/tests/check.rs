@@ -2,15 +2,12 @@
 
 mod support;
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::time::Duration;
 
-use gridcast_server::{redis::private::free_port, tools::check};
+use gridcast_server::tools::check;
 use gridcast_shared::grid::{Cell, GridReport};
-use support::{instances, redis, url};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use support::{instances, node::NodeServer, redis, url};
+use tokio::process::Command;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -82,40 +79,6 @@ async fn a_cluster_split_across_two_redis_servers_fails_on_exactly_the_cross_cel
         "{:?}",
         report.diagnosis
     );
-}
-
-/// One `node interop/reference-server.mjs` instance, killed when dropped.
-struct NodeServer {
-    _child: Child,
-    url: String,
-}
-
-impl NodeServer {
-    async fn start(redis_url: &str) -> Self {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../interop"));
-        assert!(
-            dir.join("node_modules/socket.io").is_dir(),
-            "the Node.js reference server is not installed: run `./dev test` (or `npm ci --prefix interop`)"
-        );
-        let port = free_port().unwrap();
-        let mut child = Command::new("node")
-            .arg(dir.join("reference-server.mjs"))
-            .args([&port.to_string(), redis_url])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node must be installed");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await;
-        assert!(
-            matches!(ready, Ok(Ok(Some(ref l))) if l.starts_with("listening")),
-            "{ready:?}"
-        );
-        Self {
-            _child: child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
 }
 
 #[tokio::test]

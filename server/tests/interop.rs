@@ -126,9 +126,9 @@ async fn official_js_client_with_the_readme_recipe_loses_nothing_through_failove
     }
     // Redis restarts: what C sends meanwhile is queued, and delivered once it is back.
     redis.stop().await;
-    for n in 10..15 {
+    for text in &texts[10..15] {
         let ack = ours
-            .emit_with_ack(event::MESSAGE, vec![json!(texts[n])], WAIT)
+            .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
             .await
             .unwrap();
         assert_eq!(ack[0]["ok"], true, "{ack:?}");

@@ -103,7 +103,7 @@ impl History {
                     ..Default::default()
                 };
             })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2))
             .build()
             .map_err(|e| e.to_string())?;
         reader.init().await.map_err(|e| e.to_string())?;

@@ -93,8 +93,9 @@ pub async fn connect(url: &str, publish_timeout: Duration) -> Result<LinkDriver,
             // default of 32 lags (and drops) under a burst of broadcasts.
             p.broadcast_channel_capacity = 16 * 1024;
         })
-        // Unlimited attempts, 50 ms doubling up to 2 s.
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+        // Unlimited attempts, 50 ms doubling up to 500 ms: cross-instance delivery resumes within
+        // about half a second of Redis coming back, however long it was away.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2))
         .build_subscriber_client()
         .map_err(|e| connect_err(e.to_string()))?;
     let inner = tokio::time::timeout(Duration::from_secs(5), FredDriver::new(client.clone()))

@@ -7,148 +7,420 @@
 //! server → receiver) needs no clock agreement. Only the seed-compatible `message` contract is
 //! used, so the same load runs against a Node.js socket.io + @socket.io/redis-adapter cluster.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    collections::HashSet,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use gridcast_shared::event;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::probe::{Incoming, Probe, ProbeError};
-use crate::cli::BenchConfig;
+use super::{
+    follow::{Follower, Update},
+    probe::ProbeError,
+};
+use crate::cli::{BenchConfig, Fault};
 
 /// What one run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
     /// The cluster.
     pub urls: Vec<String>,
-    /// Clients connected.
+    /// Clients asked for.
     pub clients: usize,
+    /// Clients that could not connect at the start (the load ran with the others).
+    pub connect_failed: usize,
     /// Messages sent.
     pub sent: u64,
     /// Messages the cluster refused with a readable `rate_limited` error (never broadcast, so
     /// not expected anywhere; counted, not lost).
     pub refused: u64,
-    /// Deliveries expected ((sent − refused) × clients).
+    /// Messages that reached the cluster (received by at least one client).
+    pub reached: u64,
+    /// Messages sent that no client ever received: written to a connection as it died, or lost
+    /// by the cluster for everyone.
+    pub reached_nobody: u64,
+    /// Deliveries expected: every message that reached the cluster, to every client.
     pub expected: u64,
-    /// Deliveries received.
+    /// Deliveries received (each message once per client).
     pub received: u64,
+    /// Of those, delivered live.
+    pub live: u64,
+    /// Of those, replayed after a reconnect (as the servers' `welcome.recovery` counted them).
+    pub recovered: u64,
+    /// Deliveries expected and never received.
+    pub lost: u64,
     /// Deliveries that arrived more than once (counted beyond the first).
     pub duplicates: u64,
     /// Deliveries per second over the send window.
     pub deliveries_per_sec: f64,
-    /// Latency percentiles in milliseconds: p50, p90, p99, p99.9, max.
+    /// Live-delivery latency percentiles in milliseconds: p50, p90, p99, p99.9, max.
     pub latency_ms: [f64; 5],
+    /// Per client, the longest time without a delivery during the load, in milliseconds.
+    pub longest_gap_ms: Vec<f64>,
+    /// Connections lost, with when (ms after the start) and what happened next.
+    pub connections_lost: Vec<ConnectionLost>,
+    /// The faults run, and how the cluster took them.
+    pub faults: Vec<FaultReport>,
+}
+
+/// A client's connection that ended during the load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionLost {
+    /// Milliseconds after the start.
+    pub at_ms: f64,
+    /// The instance.
+    pub url: String,
+    /// Why.
+    pub reason: String,
+    /// Where the client went on (absent: it found no live instance).
+    pub moved_to: Option<String>,
+    /// How long that took, in milliseconds.
+    pub moved_after_ms: Option<f64>,
+}
+
+/// One `--fault` as it ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultReport {
+    /// When, in milliseconds after the start.
+    pub at_ms: f64,
+    /// The command.
+    pub command: String,
+    /// Its exit code (absent: killed by a signal, or could not run).
+    pub exit_code: Option<i32>,
+    /// The time from the fault until every client had received a message sent after it
+    /// (the slowest client: after a kill, one that had to move), in milliseconds; absent if
+    /// some client never did.
+    pub all_delivering_after_ms: Option<f64>,
+    /// The time from the fault until every message sent before it (that reached the cluster)
+    /// was at every client, in milliseconds (after a Redis restart: until what was queued
+    /// crossed; after a kill: until the moved clients had their replay); absent if never.
+    pub backlog_delivered_after_ms: Option<f64>,
 }
 
 const LABELS: [&str; 5] = ["p50", "p90", "p99", "p99.9", "max"];
 
-/// Runs the load against `urls`.
+/// What one client saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Message sequence numbers, in arrival order, with arrival and send time (µs since start).
+    deliveries: Vec<(u64, u64, u64)>,
+    latencies: Vec<u32>,
+    recovered: u64,
+    refused: u64,
+    lost: Vec<ConnectionLost>,
+}
+
+/// Runs the load against `urls`, with `faults`. A cluster that fails under it is a result: the
+/// report says what was lost and when connections went; only a bad invocation is an error.
 pub async fn run(
     urls: &[String],
     clients: usize,
     rate: u32,
     duration: Duration,
+    faults: &[Fault],
+    progress: Option<&str>,
 ) -> Result<BenchReport, ProbeError> {
     let run_id = format!("{:08x}", rand::random::<u32>());
-    let mut probes = Vec::with_capacity(clients);
+    let mut followers = Vec::with_capacity(clients);
+    let mut connect_failed = 0;
     for i in 0..clients {
-        let mut p = Probe::connect(&urls[i % urls.len()]).await?;
-        p.ignore(event::PRESENCE);
-        probes.push(p);
+        match Follower::connect(urls.to_vec(), i % urls.len().max(1)).await {
+            Ok(follower) => followers.push(follower),
+            Err(e) => {
+                connect_failed += 1;
+                if connect_failed == 1 {
+                    eprintln!("gridcast bench: a client could not connect: {e}");
+                }
+            }
+        }
     }
     // Let every subscription settle before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
-    let senders: Vec<_> = probes.iter().map(Probe::sender).collect();
+    let senders: Vec<_> = followers.iter().map(Follower::sender).collect();
     let prefix = format!("gcb {run_id} ");
+    let received = Arc::new(AtomicU64::new(0));
 
-    // Receivers: one task per client, recording latencies in microseconds.
+    // Receivers: one task per client.
     let stop_at = start + duration + Duration::from_secs(3);
-    let mut readers = Vec::with_capacity(clients);
-    for mut probe in probes {
+    let mut readers = Vec::with_capacity(followers.len());
+    for mut follower in followers {
         let prefix = prefix.clone();
+        let received = received.clone();
         readers.push(tokio::spawn(async move {
-            let mut seen: Vec<u64> = Vec::new();
-            let mut latencies: Vec<u32> = Vec::new();
-            let mut refused = 0u64;
+            let mut seen = Seen::default();
+            let mut replaying = 0u64;
+            let mut lost_at: Option<(Instant, String, String)> = None;
             loop {
                 let left = stop_at.saturating_duration_since(Instant::now());
-                match probe.next(left).await {
-                    Ok(Incoming::Event { event, args, at }) if event == event::MESSAGE => {
+                if left.is_zero() {
+                    break;
+                }
+                // A follower still looking for an instance when the time is up is given up on.
+                let next = tokio::time::timeout(left + Duration::from_secs(1), follower.next(left));
+                let Ok(next) = next.await else { break };
+                match next {
+                    Ok(Update::Event { event, args, at }) if event == event::MESSAGE => {
                         let Some(text) = args.first().and_then(Value::as_str) else {
                             continue;
                         };
                         let Some((seq, sent_us)) = parse(text, &prefix) else {
                             continue;
                         };
-                        seen.push(seq);
-                        let latency =
-                            (at.duration_since(start).as_micros() as u64).saturating_sub(sent_us);
-                        latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+                        received.fetch_add(1, Ordering::Relaxed);
+                        let at_us = at.duration_since(start).as_micros() as u64;
+                        seen.deliveries.push((seq, at_us, sent_us));
+                        if replaying > 0 {
+                            replaying -= 1;
+                        } else {
+                            let latency = at_us.saturating_sub(sent_us);
+                            seen.latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+                        }
+                    }
+                    Ok(Update::Event { event, args, .. }) if event == event::WELCOME => {
+                        let replayed = args
+                            .first()
+                            .and_then(|w| w["recovery"]["replayed"].as_u64())
+                            .unwrap_or(0);
+                        replaying = replayed;
+                        seen.recovered += replayed;
                     }
                     // Our own sends that the server refused (a gridcast server says why).
-                    Ok(Incoming::Event { event, args, .. })
+                    Ok(Update::Event { event, args, .. })
                         if event == event::ERROR
                             && args.first().is_some_and(|e| e["code"] == "rate_limited") =>
                     {
-                        refused += 1;
+                        seen.refused += 1;
                     }
-                    Ok(_) => {}
-                    Err(_) => break,
+                    Ok(Update::Event { .. }) => {}
+                    Ok(Update::Lost { url, reason, at }) => lost_at = Some((at, url, reason)),
+                    Ok(Update::Moved { to, at, .. }) => {
+                        if let Some((lost, url, reason)) = lost_at.take() {
+                            seen.lost.push(ConnectionLost {
+                                at_ms: ms(lost.duration_since(start)),
+                                url,
+                                reason,
+                                moved_to: Some(to),
+                                moved_after_ms: Some(ms(at.duration_since(lost))),
+                            });
+                        }
+                    }
+                    Err(ProbeError::Timeout(..)) => break,
+                    Err(_) => {
+                        // No live instance answered: this client is gone; the rest is lost.
+                        if let Some((lost, url, reason)) = lost_at.take() {
+                            seen.lost.push(ConnectionLost {
+                                at_ms: ms(lost.duration_since(start)),
+                                url,
+                                reason,
+                                moved_to: None,
+                                moved_after_ms: None,
+                            });
+                        }
+                        break;
+                    }
                 }
             }
-            probe.close();
-            (seen, latencies, refused)
+            seen
         }));
     }
+
+    // Faults, each at its time.
+    let fault_tasks: Vec<_> = faults
+        .iter()
+        .cloned()
+        .map(|fault| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(start + fault.after).await;
+                let at = start.elapsed();
+                let status = tokio::process::Command::new("sh")
+                    .args(["-c", &fault.command])
+                    .stdin(std::process::Stdio::null())
+                    .status()
+                    .await;
+                (at, fault.command, status.ok().and_then(|s| s.code()))
+            })
+        })
+        .collect();
 
     // Senders: a shared ticker; each tick the next client in turn sends.
     let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut sent = 0u64;
+    let mut last_progress = Instant::now();
     for seq in 0..total {
         tick.tick().await;
+        if senders.is_empty() {
+            break;
+        }
         let sent_us = start.elapsed().as_micros() as u64;
         let text = format!("{prefix}{seq} {sent_us}");
-        senders[(seq as usize) % senders.len()](text)?;
+        if senders[(seq as usize) % senders.len()](text).is_ok() {
+            sent += 1;
+        }
+        if let Some(label) = progress
+            && last_progress.elapsed() >= Duration::from_secs(1)
+        {
+            last_progress = Instant::now();
+            eprintln!(
+                "gridcast bench [{label}] {:>5.1}s sent {sent} of {total}, deliveries {}",
+                start.elapsed().as_secs_f64(),
+                received.load(Ordering::Relaxed)
+            );
+        }
     }
     let send_window = start.elapsed();
 
+    let mut faults_run = Vec::new();
+    for task in fault_tasks {
+        if let Ok(fault) = task.await {
+            faults_run.push(fault);
+        }
+    }
+    let mut all_seen = Vec::new();
+    for reader in readers {
+        all_seen.push(reader.await.expect("reader task"));
+    }
+    Ok(summarise(
+        urls,
+        clients,
+        connect_failed,
+        sent,
+        send_window,
+        all_seen,
+        faults_run,
+    ))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    urls: &[String],
+    clients: usize,
+    connect_failed: usize,
+    sent: u64,
+    send_window: Duration,
+    all_seen: Vec<Seen>,
+    faults_run: Vec<(Duration, String, Option<i32>)>,
+) -> BenchReport {
+    let refused: u64 = all_seen.iter().map(|s| s.refused).sum();
+    let reached: HashSet<u64> = all_seen
+        .iter()
+        .flat_map(|s| s.deliveries.iter().map(|(seq, _, _)| *seq))
+        .collect();
+    let reached_count = reached.len() as u64;
     let mut received = 0u64;
     let mut duplicates = 0u64;
-    let mut refused = 0u64;
-    let mut all: Vec<u32> = Vec::with_capacity((total as usize) * clients);
-    for reader in readers {
-        let (mut seen, latencies, refused_here) = reader.await.expect("reader task");
-        refused += refused_here;
-        let n = seen.len() as u64;
-        seen.sort_unstable();
-        seen.dedup();
-        duplicates += n - seen.len() as u64;
-        received += seen.len() as u64;
-        all.extend(latencies);
+    let mut longest_gap_ms = Vec::new();
+    let mut latencies: Vec<u32> = Vec::new();
+    let window_us = send_window.as_micros() as u64;
+    for seen in &all_seen {
+        let unique: HashSet<u64> = seen.deliveries.iter().map(|(seq, _, _)| *seq).collect();
+        duplicates += seen.deliveries.len() as u64 - unique.len() as u64;
+        received += unique.len() as u64;
+        latencies.extend(&seen.latencies);
+        // The longest silence during the send window, edges included.
+        let mut last = 0u64;
+        let mut gap = 0u64;
+        for &(_, at, _) in seen.deliveries.iter().filter(|(_, at, _)| *at <= window_us) {
+            gap = gap.max(at.saturating_sub(last));
+            last = at;
+        }
+        gap = gap.max(window_us.saturating_sub(last));
+        longest_gap_ms.push(gap as f64 / 1000.0);
     }
-    all.sort_unstable();
+    let expected = reached_count * all_seen.len() as u64;
+    let recovered: u64 = all_seen.iter().map(|s| s.recovered).sum();
+    latencies.sort_unstable();
     let pct = |p: f64| {
-        if all.is_empty() {
+        if latencies.is_empty() {
             f64::NAN
         } else {
-            let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-            f64::from(all[i]) / 1000.0
+            let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            f64::from(latencies[i]) / 1000.0
         }
     };
-    Ok(BenchReport {
+    let faults = faults_run
+        .into_iter()
+        .map(|(at, command, exit_code)| {
+            let at_us = at.as_micros() as u64;
+            // For each client: its first delivery of a message sent after the fault.
+            let firsts: Vec<Option<u64>> = all_seen
+                .iter()
+                .map(|seen| {
+                    seen.deliveries
+                        .iter()
+                        .filter(|(_, _, sent)| *sent >= at_us)
+                        .map(|(_, arrived, _)| *arrived)
+                        .min()
+                })
+                .collect();
+            let all_delivering_after_ms = firsts
+                .iter()
+                .map(|f| f.map(|t| (t - at_us) as f64 / 1000.0))
+                .try_fold(0f64, |acc, f| f.map(|f| acc.max(f)));
+            // Every message sent before the fault (that reached the cluster), at every client.
+            let before: HashSet<u64> = all_seen
+                .iter()
+                .flat_map(|s| s.deliveries.iter())
+                .filter(|(_, _, sent)| *sent < at_us)
+                .map(|(seq, _, _)| *seq)
+                .collect();
+            let backlog_delivered_after_ms = all_seen
+                .iter()
+                .map(|seen| {
+                    let mut got = HashSet::new();
+                    let mut last = at_us;
+                    for (seq, arrived, sent) in &seen.deliveries {
+                        if *sent < at_us {
+                            got.insert(*seq);
+                            last = last.max(*arrived);
+                        }
+                    }
+                    (got.len() == before.len()).then(|| (last - at_us) as f64 / 1000.0)
+                })
+                .try_fold(0f64, |acc, t| t.map(|t| acc.max(t)));
+            FaultReport {
+                at_ms: ms(at),
+                command,
+                exit_code,
+                all_delivering_after_ms,
+                backlog_delivered_after_ms,
+            }
+        })
+        .collect();
+    BenchReport {
         urls: urls.to_vec(),
         clients,
-        sent: total,
+        connect_failed,
+        sent,
         refused,
-        expected: total.saturating_sub(refused) * clients as u64,
+        reached: reached_count,
+        reached_nobody: sent.saturating_sub(refused).saturating_sub(reached_count),
+        expected,
         received,
+        live: received.saturating_sub(recovered),
+        recovered,
+        lost: expected.saturating_sub(received),
         duplicates,
         deliveries_per_sec: received as f64 / send_window.as_secs_f64(),
         latency_ms: [pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1.0)],
-    })
+        longest_gap_ms,
+        connections_lost: all_seen.into_iter().flat_map(|s| s.lost).collect(),
+        faults,
+    }
 }
 
 fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
@@ -160,10 +432,31 @@ fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
 /// printed side by side (or as JSON with `--json`) on stdout.
 pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
     let mut reports = Vec::new();
-    for urls in [&config.urls, &config.against] {
-        if !urls.is_empty() {
-            reports.push(run(urls, config.clients, config.rate, config.duration).await?);
+    let runs = [
+        (&config.urls, &config.fault),
+        (&config.against, &config.against_fault),
+    ];
+    for (i, (urls, faults)) in runs.into_iter().enumerate() {
+        if urls.is_empty() {
+            continue;
         }
+        let label = config
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| urls[0].clone());
+        let progress = (!config.quiet).then_some(label.as_str());
+        reports.push(
+            run(
+                urls,
+                config.clients,
+                config.rate,
+                config.duration,
+                faults,
+                progress,
+            )
+            .await?,
+        );
     }
     if config.json {
         println!(
@@ -176,7 +469,12 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
             render(&reports, &config.labels, config.rate, config.duration)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    let lossy = reports.iter().any(|r| r.lost > 0 || r.duplicates > 0);
+    Ok(if lossy {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One report, or two side by side with the ratio (second ÷ first) per row; columns are named by
@@ -223,6 +521,31 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
             .collect(),
         &|v| format!("{v:.3} %"),
     ));
+    let count_row = |label: &str, f: &dyn Fn(&BenchReport) -> u64| {
+        row(label, reports.iter().map(|r| f(r) as f64).collect(), &|v| {
+            format!("{v}")
+        })
+    };
+    out.push_str(&count_row("sent", &|r| r.sent));
+    out.push_str(&count_row("reached the cluster", &|r| r.reached));
+    out.push_str(&count_row("reached no client", &|r| r.reached_nobody));
+    out.push_str(&count_row("delivered live", &|r| r.live));
+    out.push_str(&count_row("recovered by replay", &|r| r.recovered));
+    out.push_str(&count_row("lost", &|r| r.lost));
+    out.push_str(&count_row("connections lost", &|r| {
+        r.connections_lost.len() as u64
+    }));
+    out.push_str(&count_row("clients not connected", &|r| {
+        r.connect_failed as u64
+    }));
+    out.push_str(&row(
+        "longest gap (max)",
+        reports
+            .iter()
+            .map(|r| r.longest_gap_ms.iter().copied().fold(0.0, f64::max))
+            .collect(),
+        &|v| format!("{v:.0} ms"),
+    ));
     out.push_str(&row(
         "refused (rate limit)",
         reports.iter().map(|r| r.refused as f64).collect(),
@@ -244,6 +567,53 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
             reports.iter().map(|r| r.latency_ms[i]).collect(),
             &|v| format!("{v:.2} ms"),
         ));
+    }
+    for (i, r) in reports.iter().enumerate() {
+        for fault in &r.faults {
+            let resumed = fault
+                .all_delivering_after_ms
+                .map_or("some client never received again".to_owned(), |t| {
+                    format!("every client receiving again {t:.0} ms later")
+                });
+            let backlog = fault.backlog_delivered_after_ms.map_or(
+                "some message sent before it never reached every client".to_owned(),
+                |t| format!("everything sent before it everywhere {t:.0} ms later"),
+            );
+            out.push_str(&format!(
+                "\nfault on cluster {} at {:.1} s: `{}` (exit {}): {resumed}; {backlog}",
+                i + 1,
+                fault.at_ms / 1000.0,
+                fault.command,
+                fault
+                    .exit_code
+                    .map_or("by signal".to_owned(), |c| c.to_string()),
+            ));
+        }
+        // Grouped by instance: a killed instance loses all its clients at once.
+        let mut by_url: std::collections::BTreeMap<&str, Vec<&ConnectionLost>> = Default::default();
+        for lost in &r.connections_lost {
+            by_url.entry(&lost.url).or_default().push(lost);
+        }
+        for (url, lost) in by_url {
+            let first = lost.iter().map(|l| l.at_ms).fold(f64::INFINITY, f64::min);
+            let moved: Vec<f64> = lost.iter().filter_map(|l| l.moved_after_ms).collect();
+            let slowest = moved.iter().copied().fold(0.0, f64::max);
+            out.push_str(&format!(
+                "\nconnections lost on cluster {}: {} to {url} from {:.1} s ({}); {} moved to another instance (the slowest {slowest:.0} ms later), {} found none",
+                i + 1,
+                lost.len(),
+                first / 1000.0,
+                lost[0].reason,
+                moved.len(),
+                lost.len() - moved.len(),
+            ));
+        }
+    }
+    if reports
+        .iter()
+        .any(|r| !r.faults.is_empty() || !r.connections_lost.is_empty())
+    {
+        out.push('\n');
     }
     out
 }

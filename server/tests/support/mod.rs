@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod js;
+pub mod node;
 
 use std::{
     process::Stdio,

@@ -1,0 +1,89 @@
+//! `gridcast bench` under faults: against gridcast (nothing lost, clients move) and against the
+//! Node.js reference cluster (losses reported as a result, not an error).
+
+mod support;
+
+use gridcast_server::tools::bench::BenchReport;
+use serde_json::Value;
+use support::{instances, node::NodeServer, redis, url};
+
+/// Runs the real binary with `args`; its exit code and the first report of its JSON output.
+async fn bench(args: &[&str]) -> (i32, Value) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .arg("bench")
+        .args([
+            "--json",
+            "--clients",
+            "12",
+            "--rate",
+            "60",
+            "--duration",
+            "4s",
+        ])
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Error:"),
+        "{stderr}"
+    );
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap(), reports[0].clone())
+}
+
+#[tokio::test]
+async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let port = gridcast_server::redis::private::free_port().unwrap();
+    let victim = support::spawn_gridcast(port, &redis.url());
+    let victim_url = format!("http://127.0.0.1:{port}");
+    support::connect_with_retry(&victim_url).await;
+    let urls = [url(&cluster[0]), url(&cluster[1]), victim_url.clone()].join(",");
+    let kill = format!("1s=kill -9 {}", victim.id().unwrap());
+    let (code, report) = bench(&["--urls", &urls, "--fault", &kill]).await;
+    let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(parsed.lost, 0);
+    assert_eq!(parsed.duplicates, 0);
+    assert!(parsed.reached > 200, "{report:#}");
+    assert_eq!(parsed.received, parsed.expected);
+    // The four clients on the victim moved, and the fault is in the report.
+    assert_eq!(parsed.connections_lost.len(), 4, "{report:#}");
+    for lost in &parsed.connections_lost {
+        assert_eq!(lost.url, victim_url);
+        assert!(lost.moved_to.as_ref().is_some_and(|to| *to != victim_url));
+    }
+    assert_eq!(parsed.faults.len(), 1);
+    assert_eq!(parsed.faults[0].exit_code, Some(0));
+    assert!(parsed.faults[0].all_delivering_after_ms.is_some());
+    assert!(parsed.faults[0].backlog_delivered_after_ms.is_some());
+}
+
+#[tokio::test]
+async fn a_node_reference_server_killed_during_the_load_is_a_reported_loss_not_a_crash() {
+    let redis = redis().await;
+    let a = NodeServer::start(&redis.url()).await;
+    let b = NodeServer::start(&redis.url()).await;
+    let urls = [a.url.clone(), b.url.clone()].join(",");
+    let kill = format!("1s=kill -9 {}", b.pid());
+    let (code, report) = bench(&["--urls", &urls, "--fault", &kill]).await;
+    let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(code, 1, "a loss is a failure: {report:#}");
+    assert!(parsed.lost > 0, "{report:#}");
+    assert_eq!(parsed.connections_lost.len(), 6, "{report:#}");
+    assert!(
+        parsed
+            .connections_lost
+            .iter()
+            .all(|l| l.moved_to.as_deref() == Some(a.url.as_str())),
+        "{report:#}"
+    );
+}
