@@ -3,8 +3,9 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use gridcast_shared::{
-    InstanceInfo,
+    InstanceInfo, event,
     limits::{MAX_MESSAGE_BYTES, MAX_PACKET_BYTES},
+    message::Draining,
 };
 use socketioxide::{ParserConfig, SocketIo};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -156,20 +157,12 @@ impl Cluster {
         &self.redis_url
     }
 
-    /// Disconnects every client cleanly, stops serving, closes Redis links and stops the private
-    /// Redis.
+    /// Drains and stops: leaves the registry, tells every client which other instances are live
+    /// (`draining`), disconnects them cleanly, stops serving, closes Redis links and stops the
+    /// private Redis.
     pub async fn stop(self) {
         for running in &self.instances {
-            running.io.close().await;
-            let _ = running.stop.send(true);
-        }
-        for running in self.instances {
             running.heartbeat.abort();
-            running.drop_report.abort();
-            for task in &running.hub_tasks {
-                task.abort();
-            }
-            running.instance.hub().history().quit().await;
             if let Err(e) = running
                 .instance
                 .registry()
@@ -178,6 +171,37 @@ impl Cluster {
             {
                 tracing::debug!(instance = %running.instance.info.id, "could not leave the registry: {e}");
             }
+        }
+        let own = self.urls();
+        let others: Vec<String> = match self.instances.first() {
+            Some(first) => first
+                .instance
+                .registry()
+                .live()
+                .await
+                .map(|live| {
+                    live.into_iter()
+                        .map(|l| l.info.url)
+                        .filter(|url| !own.contains(url))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let draining = Draining { instances: others };
+        for running in &self.instances {
+            if let Err(e) = running.io.local().emit(event::DRAINING, &draining).await {
+                tracing::debug!(instance = %running.instance.info.id, "draining notice not sent to all: {e}");
+            }
+            running.io.close().await;
+            let _ = running.stop.send(true);
+        }
+        for running in self.instances {
+            running.drop_report.abort();
+            for task in &running.hub_tasks {
+                task.abort();
+            }
+            running.instance.hub().history().quit().await;
             if let Err(e) = running.task.await {
                 tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}");
             }

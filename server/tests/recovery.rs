@@ -421,3 +421,80 @@ async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_instance_s_clients_move_at_once_and_lose_nothing() {
+    use gridcast_server::tools::follow::{Follower, Update};
+    let redis = redis().await;
+    let mut cluster = instances(&redis, 3).await;
+    let urls: Vec<String> = cluster.iter().map(url).collect();
+    let leaving = urls[2].clone();
+    let mut followers = Vec::new();
+    for n in 0..9 {
+        followers.push(Follower::connect(urls.clone(), n).await.unwrap());
+    }
+    let senders: Vec<_> = followers.iter().map(Follower::sender).collect();
+    let start = Instant::now();
+    let stop = start + Duration::from_secs(3);
+    let mut readers = Vec::new();
+    for mut follower in followers {
+        readers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut moved = Vec::new();
+            let mut drained = false;
+            let mut quiet_since = Instant::now();
+            while Instant::now() < stop || quiet_since.elapsed() < Duration::from_secs(1) {
+                match follower.next(Duration::from_millis(200)).await {
+                    Ok(Update::Event { event, args, .. }) if event == event::MESSAGE => {
+                        got.push(args[0].as_str().unwrap_or_default().to_owned());
+                        quiet_since = Instant::now();
+                    }
+                    Ok(Update::Event { event, .. }) if event == event::DRAINING => drained = true,
+                    Ok(Update::Lost { at, .. }) => moved.push((at, None)),
+                    Ok(Update::Moved { to, at, .. }) => {
+                        if let Some(last) = moved.last_mut() {
+                            last.1 = Some((to, at.duration_since(last.0)));
+                        }
+                    }
+                    Ok(_) | Err(gridcast_server::tools::probe::ProbeError::Timeout(..)) => {}
+                    Err(e) => panic!("follower gave up: {e}"),
+                }
+            }
+            (got, moved, drained)
+        }));
+    }
+    let mut seq = 0;
+    let mut stopping = None;
+    while Instant::now() < start + Duration::from_secs(2) {
+        let _ = senders[seq % senders.len()](format!("d{seq}"));
+        seq += 1;
+        if stopping.is_none() && start.elapsed() > Duration::from_millis(700) {
+            let drained = cluster.pop().unwrap();
+            stopping = Some(tokio::spawn(drained.stop()));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    stopping.unwrap().await.unwrap();
+    let mut results = Vec::new();
+    for reader in readers {
+        results.push(reader.await.unwrap());
+    }
+    let reached: HashSet<&String> = results.iter().flat_map(|(got, _, _)| got).collect();
+    for (n, (got, moved, drained)) in results.iter().enumerate() {
+        if n % 3 == 2 {
+            assert!(drained, "client {n} was told to move");
+            let [(_, Some((to, took)))] = moved.as_slice() else {
+                panic!("client {n} moved once: {moved:?}");
+            };
+            assert_ne!(*to, leaving);
+            // Told where to go, it does not retry the leaving instance (which takes 600 ms).
+            assert!(*took < Duration::from_millis(590), "moved after {took:?}");
+        } else {
+            assert!(moved.is_empty() && !drained, "client {n}");
+        }
+        let unique: HashSet<&String> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "client {n} got a message twice");
+        let missing: Vec<_> = reached.iter().filter(|t| !unique.contains(*t)).collect();
+        assert!(missing.is_empty(), "client {n} never got {missing:?}");
+    }
+}

@@ -12,7 +12,8 @@
 ///   argument, exactly as received, and a [`MessageMeta`](crate::MessageMeta) as the second. Clients
 ///   that only know the plain string contract read the first argument and ignore the rest.
 ///   Example: `2["message","hello",{"id":"a1b2c3d4-42","origin":"a1b2c3d4",
-///   "origin_url":"http://127.0.0.1:3000","sender":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","received_at":1764110000123}]`.
+///   "origin_url":"http://127.0.0.1:3000","sender":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","received_at":1764110000123,
+///   "offset":"1764110000123-0"}]`.
 pub const MESSAGE: &str = "message";
 
 /// `error`, server to one client: a rejected input, when the client did not ask for an ack.
@@ -24,8 +25,16 @@ pub const ERROR: &str = "error";
 /// `welcome`, server to one client right after it connects: who the client is talking to.
 ///
 /// Payload: a [`Welcome`](crate::Welcome).
-/// Example: `2["welcome",{"id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096}}]`.
+/// Example: `2["welcome",{"id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096},"session":"<32 hex digits>","restored":false}]`.
 pub const WELCOME: &str = "welcome";
+
+/// `draining`, server to its clients when it is about to stop (SIGTERM): move to one of these
+/// instances now (sending the last offset and the session token in the CONNECT auth); the
+/// server disconnects right after.
+///
+/// Payload: a [`Draining`](crate::message::Draining).
+/// Example: `2["draining",{"instances":["http://127.0.0.1:3001"]}]`.
+pub const DRAINING: &str = "draining";
 
 /// `set_name`, client to server, with ack: set this client's display name.
 ///

@@ -78,6 +78,13 @@ pub struct Welcome {
     pub recovery: Option<Recovery>,
 }
 
+/// Payload of the [`draining`](crate::event::DRAINING) event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    /// Base URLs of the other live instances.
+    pub instances: Vec<String>,
+}
+
 /// Booleans that serialize as a fixed JSON literal, so that the two [`Reply`](crate::reply::Reply)
 /// shapes are told apart by their `ok` field alone.
 pub mod monostate {

@@ -10,7 +10,9 @@ use std::{
     time::Duration,
 };
 
-use gridcast_shared::{InstanceList, MessageMeta, Welcome, event, presence::Routed};
+use gridcast_shared::{
+    InstanceList, MessageMeta, Welcome, event, message::Draining, presence::Routed,
+};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -68,6 +70,8 @@ pub struct Follower {
     session: Option<String>,
     send: Arc<Mutex<SendFn>>,
     pending: Vec<Update>,
+    /// The instances a draining server named: go there next, without retrying it.
+    drained_to: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -109,6 +113,7 @@ impl Follower {
             session: None,
             send,
             pending: Vec::new(),
+            drained_to: None,
         })
     }
 
@@ -146,6 +151,13 @@ impl Follower {
                 {
                     self.session = Some(welcome.session);
                 }
+                if event == event::DRAINING
+                    && let Some(draining) = args
+                        .first()
+                        .and_then(|d| serde_json::from_value::<Draining>(d.clone()).ok())
+                {
+                    self.drained_to = Some(draining.instances);
+                }
                 Ok(Update::Event { event, args, at })
             }
             Incoming::Closed(reason) => {
@@ -179,6 +191,19 @@ impl Follower {
 
     async fn reconnect(&mut self) -> Result<(), ProbeError> {
         let deadline = Instant::now() + GIVE_UP;
+        if let Some(instances) = self.drained_to.take() {
+            // The server said where to go: there, at once.
+            let current = self.urls[self.current].clone();
+            for url in instances {
+                if !self.urls.contains(&url) {
+                    self.urls.push(url.clone());
+                }
+                let i = self.urls.iter().position(|u| *u == url).unwrap_or(0);
+                if url != current && self.try_url(i).await {
+                    return Ok(());
+                }
+            }
+        }
         let mut delay = RETRY_DELAY;
         // Briefly, the same instance: it may only have dropped this connection.
         for _ in 0..RETRIES {
