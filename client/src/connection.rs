@@ -3,14 +3,18 @@
 //! [`crate::transport`] and computes what to show with [`crate::model`]; no component touches a
 //! socket.
 //!
-//! A lost session is retried with capped exponential backoff and jitter; switching instance ends
-//! the current session and starts a new one.
+//! A lost session is retried with capped exponential backoff and jitter, twice on the same
+//! instance, then on the next live one (or at once where a draining server said to go); the
+//! picker follows. Every connection sends the last offset seen and the session token in its
+//! CONNECT auth, so the server replays what the page missed (told as a notice, or as a gap line
+//! when it cannot). Switching instance ends the current session and starts a new one.
 
 use std::collections::{HashMap, VecDeque};
 
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     ErrorEvent, InstanceInfo, MessageMeta, Welcome, event,
+    message::Draining,
     presence::{Member, PresenceDelta, RoomRef, Routed, SetName, ToRoom, ToSocket},
     session::Happening,
     validate,
@@ -23,6 +27,32 @@ use crate::{
     model::{self, AckOutcome, Arrival, Awaiting},
     transport::{self, Ended, Outbox},
 };
+
+/// What the page sends on every connection to catch up, and where it is going.
+#[derive(Debug, Clone, Default)]
+struct Resume {
+    /// The last offset seen.
+    offset: Option<String>,
+    /// The session token from `welcome` (a secret: never shown).
+    session: Option<String>,
+    /// Where a draining server said to go.
+    drained_to: Option<Vec<String>>,
+    /// The instance the page just moved away from, until its `welcome` is told.
+    moved_from: Option<String>,
+}
+
+impl Resume {
+    fn auth(&self) -> Option<Value> {
+        let mut auth = serde_json::Map::new();
+        if let Some(offset) = &self.offset {
+            auth.insert("offset".into(), Value::from(offset.clone()));
+        }
+        if let Some(session) = &self.session {
+            auth.insert("session".into(), Value::from(session.clone()));
+        }
+        (!auth.is_empty()).then_some(Value::Object(auth))
+    }
+}
 
 /// A wire payload as JSON; the shared types always serialise.
 fn payload(value: &impl serde::Serialize) -> Value {
@@ -48,6 +78,9 @@ pub struct Connection {
     pub members: RwSignal<Vec<Member>>,
     /// Where the composer sends.
     pub send_to: RwSignal<Target>,
+    /// Live instances of the cluster, where the page may move when its own stops answering.
+    pub live: RwSignal<Vec<String>>,
+    resume: StoredValue<Resume>,
     out: StoredValue<Option<Outbox>>,
     generation: StoredValue<u64>,
     pending: StoredValue<HashMap<u64, Awaiting>>,
@@ -72,6 +105,8 @@ impl Connection {
             max_message_bytes: RwSignal::new(gridcast_shared::limits::MAX_MESSAGE_BYTES),
             members: RwSignal::new(Vec::new()),
             send_to: RwSignal::new(Target::All),
+            live: RwSignal::new(Vec::new()),
+            resume: StoredValue::new(Resume::default()),
             out: StoredValue::new(None),
             generation: StoredValue::new(0),
             pending: StoredValue::new(HashMap::new()),
@@ -181,8 +216,9 @@ impl Connection {
     }
 }
 
-/// Keeps a session to `base` alive until superseded.
-async fn run(conn: Connection, base: String, generation: u64) {
+/// Keeps a session alive until superseded: to `base`, or, when it stops answering, to another
+/// live instance.
+async fn run(conn: Connection, mut base: String, generation: u64) {
     let mut attempt: u32 = 0;
     loop {
         if !conn.is_current(generation) {
@@ -190,7 +226,8 @@ async fn run(conn: Connection, base: String, generation: u64) {
         }
         let (outbox, outgoing) = transport::outbox();
         conn.out.set_value(Some(outbox));
-        let ended = transport::session(&base, outgoing, |happening| {
+        let auth = conn.resume.with_value(Resume::auth);
+        let ended = transport::session(&base, auth, outgoing, |happening| {
             if conn.is_current(generation) {
                 on_happening(conn, happening, &mut attempt);
             }
@@ -207,9 +244,29 @@ async fn run(conn: Connection, base: String, generation: u64) {
                     reason: reason.clone(),
                 });
                 attempt += 1;
-                TimeoutFuture::new(backoff_ms(attempt)).await;
+                let drained_to = conn
+                    .resume
+                    .try_update_value(|r| r.drained_to.take())
+                    .flatten();
+                let next = model::next_instance(
+                    &base,
+                    attempt,
+                    &conn.live.get_untracked(),
+                    drained_to.as_deref(),
+                );
+                if drained_to.is_none() {
+                    TimeoutFuture::new(backoff_ms(attempt)).await;
+                }
                 if !conn.is_current(generation) {
                     return;
+                }
+                if !gridcast_shared::instance::same_instance(&next, &base) {
+                    conn.resume
+                        .update_value(|r| r.moved_from = Some(base.clone()));
+                    base = next;
+                    // The picker follows.
+                    conn.target.set(base.clone());
+                    conn.members.set(Vec::new());
                 }
                 conn.state.set(ConnState::Reconnecting { attempt, reason });
             }
@@ -280,6 +337,10 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
                 }
                 None => None,
             };
+            if let Some(offset) = meta.as_ref().and_then(|m| m.offset.as_ref()) {
+                conn.resume
+                    .update_value(|r| r.offset = Some(offset.to_string()));
+            }
             // Grid-check probes use the plain broadcast contract; keep them out of the history.
             if !gridcast_shared::grid::is_tag(&text) {
                 push_line(conn, text, meta, Channel::All);
@@ -287,6 +348,10 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
         }
         event::ROOM_MESSAGE | event::DIRECT => {
             if let Some(routed) = first::<Routed>(conn, "a room or direct message", &mut args) {
+                if let Some(offset) = &routed.meta.offset {
+                    conn.resume
+                        .update_value(|r| r.offset = Some(offset.to_string()));
+                }
                 let channel = model::routed_channel(&routed);
                 push_line(conn, routed.text, Some(routed.meta), channel);
             }
@@ -299,8 +364,40 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
         event::WELCOME => {
             if let Some(welcome) = first::<Welcome>(conn, "a welcome", &mut args) {
                 conn.max_message_bytes.set(welcome.limits.max_message_bytes);
+                let moved_from = conn
+                    .resume
+                    .try_update_value(|r| {
+                        r.session = Some(welcome.session.clone());
+                        r.moved_from.take()
+                    })
+                    .flatten();
+                let now_ms = js_sys::Date::now();
+                let at = Arrival {
+                    now_ms,
+                    time: clock(now_ms),
+                };
+                let (notice, gap) = model::on_recovery(
+                    welcome.recovery.as_ref(),
+                    moved_from.as_deref(),
+                    &welcome.instance.url,
+                    at,
+                );
+                if let Some(notice) = notice {
+                    conn.notify(notice);
+                }
+                if let Some(gap) = gap {
+                    conn.lines.update(|lines| {
+                        model::push_line(lines, gap);
+                    });
+                }
                 conn.instance.set(Some(welcome.instance));
                 conn.state.set(ConnState::Connected { id: welcome.id });
+            }
+        }
+        event::DRAINING => {
+            if let Some(draining) = first::<Draining>(conn, "a draining notice", &mut args) {
+                conn.resume
+                    .update_value(|r| r.drained_to = Some(draining.instances));
             }
         }
         event::ERROR => {

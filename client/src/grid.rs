@@ -115,7 +115,7 @@ async fn grid_probe(
 ) {
     let (out, outgoing) = transport::outbox();
     let connected = std::cell::Cell::new(false);
-    let session = transport::session(&url, outgoing, |happening| match happening {
+    let session = transport::session(&url, None, outgoing, |happening| match happening {
         Happening::Connected { .. } => {
             connected.set(true);
             let _ = report.unbounded_send(ProbeEvent::Ready);

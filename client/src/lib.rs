@@ -56,13 +56,19 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
     };
     provide_context(cluster);
-    let source = origin.clone();
+    let origin_for_list = origin.clone();
     spawn_local(async move {
         loop {
-            match fetch_instances(&source).await {
+            // From the instance the page is connected to (its own may be gone), else its own.
+            let mut list = fetch_instances(&connection.target.get_untracked()).await;
+            if list.is_err() {
+                list = fetch_instances(&origin_for_list).await;
+            }
+            match list {
                 Ok(list) => {
                     cluster.error.set(None);
                     if cluster.instances.get_untracked() != list.instances {
+                        connection.live.set(list.instances.clone());
                         cluster.instances.set(list.instances);
                     }
                 }

@@ -45,19 +45,24 @@ pub enum Ended {
     Lost(String),
 }
 
-/// Runs one session to `base` until it ends. What the owner emits through the [`Outbox`] is
+/// Runs one session to `base` until it ends, sending `auth` in its CONNECT packet. What the owner emits through the [`Outbox`] is
 /// written as it comes; everything the server says is handed to `up` ([`Happening::Connected`],
 /// events, acks). When every outbox is dropped, the session says goodbye and ends as
 /// [`Ended::Superseded`]; a server silent for longer than its `pingInterval + pingTimeout` counts
 /// as lost.
-pub async fn session(base: &str, outgoing: Outgoing, mut up: impl FnMut(Happening)) -> Ended {
+pub async fn session(
+    base: &str,
+    auth: Option<Value>,
+    outgoing: Outgoing,
+    mut up: impl FnMut(Happening),
+) -> Ended {
     let mut outgoing = outgoing.0;
     let ws = match WebSocket::open(&engine_url(base)) {
         Ok(ws) => ws,
         Err(e) => return Ended::Lost(format!("cannot open a WebSocket to {base}: {e}")),
     };
     let (mut sink, mut stream) = ws.split();
-    let mut protocol = ClientSession::new(None);
+    let mut protocol = ClientSession::new(auth);
     let mut last_heard = js_sys::Date::now();
     loop {
         let limit = protocol.silence_limit_ms().unwrap_or(HANDSHAKE_MS) as f64;

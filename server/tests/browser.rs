@@ -490,3 +490,94 @@ async fn a_page_opened_through_127_0_0_1_lists_each_instance_once() {
     assert_eq!(selected, json!(urls[0]));
     page.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_page_whose_instance_is_killed_moves_to_another_and_recovers_what_it_missed() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let cluster = ui_cluster(&redis, 1).await;
+    let b = cluster.urls().remove(0);
+    let port = free_port().unwrap();
+    let mut victim = support::spawn_gridcast(port, &redis.url());
+    let a = format!("http://localhost:{port}");
+    support::connect_with_retry(&a).await;
+    let sender = support::client(&cluster).await;
+
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&b).await.unwrap();
+    wait_connected_to(&page, &b).await;
+    // The page talks to A, picked in the dropdown.
+    picker_labels(&page, 2).await;
+    let picker = page.find(Locator::Css("#instance-picker")).await.unwrap();
+    picker.select_by_value(&a).await.unwrap();
+    wait_connected_to(&page, &a).await;
+    sender
+        .emit(
+            gridcast_shared::event::MESSAGE,
+            vec![json!("before the kill")],
+        )
+        .unwrap();
+    wait_message(&page, "before the kill").await;
+
+    // A dies; messages keep coming from B while the page notices, retries and moves.
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let missed: Vec<String> = (1..=5).map(|n| format!("while moving {n}")).collect();
+    for text in &missed {
+        sender
+            .emit(gridcast_shared::event::MESSAGE, vec![json!(text)])
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_connected_to(&page, &b).await;
+    let notice = wait_js(
+        &page,
+        "the move and the recovery told",
+        "(() => { const t = document.querySelector('#notice').textContent; return t.includes('moved from') && t.includes('recovered') && t; })()",
+        vec![],
+    )
+    .await;
+    let a_label = a.trim_start_matches("http://");
+    assert!(
+        notice
+            .as_str()
+            .unwrap()
+            .contains(&format!("moved from {a_label} to ")),
+        "{notice}"
+    );
+    for text in &missed {
+        wait_message(&page, text).await;
+    }
+    sender
+        .emit(
+            gridcast_shared::event::MESSAGE,
+            vec![json!("after the move")],
+        )
+        .unwrap();
+    wait_message(&page, "after the move").await;
+    // Every line once, in order; no gap line; the dropdown follows.
+    let texts = page
+        .execute(
+            "return [...document.querySelectorAll('#messages li .text')].map(t => t.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut expected = vec!["before the kill".to_owned()];
+    expected.extend(missed.iter().cloned());
+    expected.push("after the move".to_owned());
+    assert_eq!(texts, json!(expected));
+    let selected = page
+        .execute(
+            "return document.querySelector('#instance-picker').value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected, json!(b));
+    let png = page.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-failover.png"), png).unwrap();
+    page.close().await.unwrap();
+    cluster.stop().await;
+}

@@ -48,12 +48,22 @@ pub fn MessageList() -> impl IntoView {
     }
 }
 
-/// One message: coloured by the instance it entered the cluster through.
+/// One message: coloured by the instance it entered the cluster through. A gap (messages
+/// missed for good) is a line of its own.
 #[component]
 pub fn MessageLine(
     /// The message.
     line: Line,
 ) -> impl IntoView {
+    if line.channel == Channel::Gap {
+        return view! {
+            <li class="line gap" data-gap="true">
+                <div class="meta"><span class="time">{line.time}</span></div>
+                <div class="text">{line.text}</div>
+            </li>
+        }
+        .into_any();
+    }
     let origin_label = if line.origin_url.is_empty() {
         "unknown instance".to_owned()
     } else {
@@ -80,6 +90,7 @@ pub fn MessageLine(
         Channel::Room(room) => format!("#{room}"),
         Channel::Direct { to, .. } if line.mine => format!("direct → {}", name_of(to)),
         Channel::Direct { .. } => "direct to you".to_owned(),
+        Channel::Gap => String::new(),
     };
     let sender = match &line.channel {
         _ if line.mine => "you".to_owned(),
@@ -99,4 +110,5 @@ pub fn MessageLine(
             <div class="text">{validate::display_safe(&line.text).into_owned()}</div>
         </li>
     }
+    .into_any()
 }
