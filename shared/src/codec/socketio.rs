@@ -148,6 +148,12 @@ impl SioPacket {
         } else {
             None
         };
+        if id.is_some() && !matches!(kind, '2' | '3') {
+            return Err(CodecError::payload(
+                "packet",
+                "only EVENT and ACK packets carry an ack id",
+            ));
+        }
         let payload = || -> Result<Option<Value>, CodecError> {
             if rest.is_empty() {
                 Ok(None)
@@ -158,9 +164,14 @@ impl SioPacket {
             }
         };
         Ok(match kind {
-            '0' => Self::Connect {
-                nsp,
-                data: payload()?,
+            '0' => match payload()? {
+                data @ (None | Some(Value::Object(_))) => Self::Connect { nsp, data },
+                Some(_) => {
+                    return Err(CodecError::payload(
+                        "CONNECT",
+                        "the payload must be an object",
+                    ));
+                }
             },
             '1' => Self::Disconnect { nsp },
             '2' => {
