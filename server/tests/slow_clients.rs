@@ -139,7 +139,19 @@ async fn every_packet_dropped_for_a_slow_client_is_counted_and_summarised() {
     let mut s = SlowScenario::start(&flags).await;
     let (mut paused, id) = paused_client(&s.b_url).await;
     let sent = s.flood(&id).await;
-    let dropped = health(&s.b_url).await["dropped_relayed"].as_u64().unwrap() as usize;
+    // The senders' acks say the history took their messages; B's reader may still be
+    // delivering them. Wait until B's count stops moving.
+    let mut dropped = health(&s.b_url).await["dropped_relayed"].as_u64().unwrap() as usize;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = health(&s.b_url).await["dropped_relayed"].as_u64().unwrap() as usize;
+        if now == dropped {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "drops never settled");
+        dropped = now;
+    }
     // The same count in /metrics (the flood is over: nothing more is dropped).
     let metrics = support::get(&format!("{}/metrics", s.b_url)).await;
     let relayed = format!("gridcast_dropped_packets_total{{cause=\"relayed\"}} {dropped}");
@@ -197,10 +209,10 @@ async fn a_client_that_stops_reading_is_disconnected_by_the_heartbeat() {
     }
     // It never answers a ping: closed after the interval plus the timeout (3 s here).
     while health(&s.b_url).await["clients"] != 0 {
-        assert!(
-            connected.elapsed() < Duration::from_secs(10),
-            "still connected"
-        );
+        if connected.elapsed() > Duration::from_secs(10) {
+            let h = health(&s.b_url).await;
+            panic!("still connected: {h}\nB's log:\n{}", s.log().await);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let lasted = connected.elapsed();

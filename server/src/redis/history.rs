@@ -200,10 +200,10 @@ impl History {
             max_attempts: Some(1),
             ..Default::default()
         };
-        let read: HashMap<String, Vec<RawEntry>> = self
+        let read: fred::types::Value = self
             .reader
             .with_options(&options)
-            .xread_map(
+            .xread(
                 Some(count),
                 Some(READ_BLOCK.as_millis() as u64),
                 &self.key,
@@ -211,6 +211,11 @@ impl History {
             )
             .await
             .map_err(LinkError)?;
+        // A blocking read that timed out answers nil, which fred cannot turn into a map.
+        if read.is_null() {
+            return Ok(Vec::new());
+        }
+        let read: HashMap<String, Vec<RawEntry>> = read.convert().map_err(LinkError)?;
         Ok(read
             .into_values()
             .flatten()
