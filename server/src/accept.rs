@@ -11,6 +11,11 @@
 //! - a **cap per remote address** ([`ConnLimits::per_address`]) on open connections, WebSockets
 //!   included (the count is released when the TCP stream is dropped, after any upgrade). A
 //!   connection over the cap gets `503` with a readable body and is closed.
+//! - a **write-stall limit** ([`ConnLimits::write_stall`]): a connection whose writes make no
+//!   progress for that long (a client that stopped reading, its TCP buffers full) fails every
+//!   write from then on. engineioxide's WebSocket writer awaits a blocked write without watching
+//!   for the session's end, so the heartbeat's close of such a client never completed and the
+//!   socket stayed listed forever; with the failed write it ends.
 //! - a **summary log line** per interval ([`ConnLimits::report_every`]) when limits are hit,
 //!   never a line per connection.
 
@@ -46,6 +51,8 @@ pub struct ConnLimits {
     pub per_address: usize,
     /// How often what the limits refused is summarised in the log.
     pub report_every: Duration,
+    /// How long a write may make no progress before the connection's writes fail for good.
+    pub write_stall: Duration,
 }
 
 /// What the limits refused since the last report.
@@ -99,6 +106,56 @@ impl Drop for Slot {
 struct Counted {
     tcp: TcpStream,
     _slot: Slot,
+    write_stall: Duration,
+    /// Since when the pending write has made no progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Writes stalled past the limit: every write fails from now on.
+    broken: bool,
+}
+
+impl Counted {
+    fn new(tcp: TcpStream, slot: Slot, write_stall: Duration) -> Self {
+        Self {
+            tcp,
+            _slot: slot,
+            write_stall,
+            stalled: None,
+            broken: false,
+        }
+    }
+
+    /// Passes `result` through; a write pending for longer than the limit becomes an error.
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Pending => {
+                let limit = self.write_stall;
+                let stalled = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if stalled.as_mut().poll(cx).is_ready() {
+                    self.broken = true;
+                    self.stalled = None;
+                    return Poll::Ready(Err(stall_error(limit)));
+                }
+                Poll::Pending
+            }
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+fn stall_error(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the client read nothing for {limit:?}: connection given up"),
+    )
 }
 
 impl AsyncRead for Counted {
@@ -117,11 +174,19 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        if self.broken {
+            return Poll::Ready(Err(stall_error(self.write_stall)));
+        }
+        let result = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.guard(cx, result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        if self.broken {
+            return Poll::Ready(Err(stall_error(self.write_stall)));
+        }
+        let result = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.guard(cx, result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -133,7 +198,11 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        if self.broken {
+            return Poll::Ready(Err(stall_error(self.write_stall)));
+        }
+        let result = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.guard(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -190,7 +259,7 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
-        let io = TokioIo::new(Counted { tcp, _slot: slot });
+        let io = TokioIo::new(Counted::new(tcp, slot, limits.write_stall));
         let service = TowerToHyperService::new(router.clone());
         let conn = builder.serve_connection(io, service).with_upgrades();
         let refusals = refusals.clone();

@@ -278,6 +278,8 @@ async fn serve(
         idle_timeout: config.idle_timeout,
         per_address: config.max_connections_per_address,
         report_every: config.report_interval,
+        // As long as the heartbeat gives a silent client: ping interval plus timeout.
+        write_stall: config.ping_interval + config.ping_timeout,
     };
     let task = tokio::spawn(accept::serve(
         listener,

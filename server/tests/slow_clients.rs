@@ -20,10 +20,30 @@ type RawWs =
 /// A raw WebSocket Socket.IO client that completes the handshake, reads `welcome`, and then
 /// reads nothing more until the test says so. Returns it with its public id.
 async fn paused_client(base: &str) -> (RawWs, String) {
+    paused_client_with(base, None).await
+}
+
+/// [`paused_client`], with a TCP receive buffer of `receive_buffer` bytes (a small one makes
+/// the server's writes block as soon as a few packets are unread).
+async fn paused_client_with(base: &str, receive_buffer: Option<u32>) -> (RawWs, String) {
     let url = gridcast_shared::codec::engine_url(base);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .unwrap();
+    let host = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .replace("localhost", "127.0.0.1");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let tcp = socket.connect(host.parse().unwrap()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(
+        url.as_str(),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .unwrap();
     ws.next().await.unwrap().unwrap(); // Engine.IO open
     ws.send(Message::text("40")).await.unwrap();
     loop {
@@ -198,7 +218,9 @@ async fn every_packet_dropped_for_a_slow_client_is_counted_and_summarised() {
 async fn a_client_that_stops_reading_is_disconnected_by_the_heartbeat() {
     let flags = ["--ping-interval", "1s", "--ping-timeout", "2s"];
     let s = SlowScenario::start(&flags).await;
-    let (mut paused, id) = paused_client(&s.b_url).await;
+    // A small receive buffer: the server's writes to it block after a few packets, the case
+    // in which socketioxide alone never completed the heartbeat's close.
+    let (mut paused, id) = paused_client_with(&s.b_url, Some(4096)).await;
     let connected = std::time::Instant::now();
     // Keep it busy without waiting for acks: once it is gone, the rest is refused.
     let text = "p".repeat(4000);

@@ -215,7 +215,7 @@ impl History {
         if read.is_null() {
             return Ok(Vec::new());
         }
-        let read: HashMap<String, Vec<RawEntry>> = read.convert().map_err(LinkError)?;
+        let read: HashMap<String, Vec<RawEntry>> = read.into_xread_response().map_err(LinkError)?;
         Ok(read
             .into_values()
             .flatten()
