@@ -498,3 +498,43 @@ async fn a_drained_instance_s_clients_move_at_once_and_lose_nothing() {
         assert!(missing.is_empty(), "client {n} never got {missing:?}");
     }
 }
+
+#[tokio::test]
+async fn a_full_outbox_is_counted_and_the_sender_told_its_message_stays_here() {
+    let mut redis = redis().await;
+    let mut cluster = Vec::new();
+    for capacity in [2, 10_000] {
+        let mut config = gridcast_server::ServeConfig::new(vec![0], Some(redis.url()));
+        config.static_dir = "/nonexistent-gridcast-dist".into();
+        config.outbox_capacity = capacity;
+        cluster.push(gridcast_server::Cluster::start(config).await.unwrap());
+    }
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+    redis.stop().await;
+    let instance = cluster[0].instances().next().unwrap().clone();
+    while instance.health(1).redis == gridcast_shared::RedisLink::Up {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut deliveries = Vec::new();
+    for n in 0..4 {
+        let (_, delivery) = send(&mut a, event::MESSAGE, vec![json!(format!("o{n}"))]).await;
+        deliveries.push(delivery);
+        // A's own clients get every one at once.
+        assert_eq!(a.next_message(WAIT).await.unwrap().0, format!("o{n}"));
+    }
+    use Delivery::{LocalOnly, Queued};
+    assert_eq!(deliveries, [Queued, Queued, LocalOnly, LocalOnly]);
+    let health = instance.health(1);
+    assert_eq!(health.history.outbox, 2);
+    assert_eq!(health.history.outbox_overflowed, 2);
+    assert_eq!(health.local_only_broadcasts, 2);
+
+    redis.restart().await.unwrap();
+    // B gets what was queued, and only that; A nothing twice.
+    assert_eq!(b.next_message(WAIT * 4).await.unwrap().0, "o0");
+    assert_eq!(b.next_message(WAIT).await.unwrap().0, "o1");
+    assert!(b.drain(QUIET).await.is_empty());
+    assert!(a.drain(QUIET).await.is_empty());
+    assert_eq!(instance.health(1).history.outbox, 0);
+}
