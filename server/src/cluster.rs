@@ -23,6 +23,9 @@ use crate::{
 /// 128, which a burst of cluster-wide broadcasts overflows).
 const CLIENT_BUFFER: usize = 1024;
 
+/// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
+
 /// How long the binary attachment of a packet may take to follow it.
 const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,7 +53,13 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     let cluster = Cluster::start(config).await?;
     shutdown.await;
     tracing::info!("shutting down");
-    cluster.stop().await;
+    // Each step is bounded; this bounds them all, whatever Redis or the clients do.
+    if tokio::time::timeout(SHUTDOWN_LIMIT, cluster.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}: exiting anyway");
+    }
     Ok(())
 }
 

@@ -282,3 +282,23 @@ async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
     // Drain the rest of the log so the process could not block on it.
     while let Ok(Some(_)) = log.next_line().await {}
 }
+
+#[tokio::test]
+async fn sigterm_with_redis_gone_still_exits() {
+    let mut redis = redis().await;
+    let port = free_port().unwrap();
+    let mut child = support::spawn_gridcast(port, &redis.url());
+    connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
+    redis.stop().await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Every Redis step of the shutdown is bounded (it used to wait for Redis for ever).
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits within 20 s although Redis is gone")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+}

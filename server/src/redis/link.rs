@@ -196,6 +196,22 @@ impl LinkDriver {
     }
 }
 
+/// How long an adapter command other than a publish may wait for Redis (fred queues commands
+/// while it reconnects, for ever by default).
+const ADAPTER_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn bounded<T>(
+    command: impl std::future::Future<Output = Result<T, FredError>>,
+) -> Result<T, LinkError> {
+    match tokio::time::timeout(ADAPTER_COMMAND_TIMEOUT, command).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(LinkError(fred::error::Error::new(
+            fred::error::ErrorKind::Timeout,
+            format!("no answer from Redis within {ADAPTER_COMMAND_TIMEOUT:?}"),
+        ))),
+    }
+}
+
 impl Driver for LinkDriver {
     type Error = LinkError;
 
@@ -220,10 +236,11 @@ impl Driver for LinkDriver {
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
-        Ok(self.inner.unsubscribe(chan).await?)
+        // Called when the server closes: a dead Redis must not hold up the shutdown.
+        bounded(self.inner.unsubscribe(chan)).await
     }
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
-        Ok(self.inner.num_serv(chan).await?)
+        bounded(self.inner.num_serv(chan)).await
     }
 }
