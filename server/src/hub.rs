@@ -38,13 +38,16 @@ use gridcast_shared::{
     recovery::{Offset, OutboxMark, Recovery, RecoveryFailure, StreamId},
 };
 use socketioxide::{extract::SocketRef, socket::Sid};
-use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
+use socketioxide_core::adapter::errors::BroadcastError;
 use tokio::sync::Notify;
 
 use crate::{
     instance::{ClusterAdapter, Io},
     redis::{History, LinkDriver, history::Record, history::Stored},
-    socket::presence::{own_room, room_key},
+    socket::{
+        deliver::full_buffers,
+        presence::{own_room, room_key},
+    },
 };
 
 /// The room of sockets whose replay is not finished: live deliveries skip them.
@@ -520,15 +523,8 @@ impl Hub {
     }
 
     fn count_errors(&self, origin: &str, error: BroadcastError) {
-        match error {
-            BroadcastError::Socket(errors) => {
-                let full = errors
-                    .iter()
-                    .filter(|e| matches!(e, SocketError::InternalChannelFull))
-                    .count() as u64;
-                self.dropped(origin).fetch_add(full, Ordering::Relaxed);
-            }
-            other => tracing::warn!(instance = %self.own, "delivery failed: {other}"),
+        if let Some(full) = full_buffers(&self.own, error) {
+            self.dropped(origin).fetch_add(full, Ordering::Relaxed);
         }
     }
 

@@ -338,9 +338,46 @@ async fn a_ten_second_redis_outage_under_load_loses_nothing() {
     outage_under_load(Duration::from_secs(10)).await;
 }
 
+/// What a follower saw until `stop` and then `quiet` without a message: the message texts in
+/// arrival order, and every other update.
+async fn follow_until(
+    mut follower: gridcast_server::tools::follow::Follower,
+    stop: Instant,
+    quiet: Duration,
+) -> (Vec<String>, Vec<gridcast_server::tools::follow::Update>) {
+    use gridcast_server::tools::{follow::Update, probe::ProbeError};
+    let mut got = Vec::new();
+    let mut updates = Vec::new();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < stop || quiet_since.elapsed() < quiet {
+        match follower.next(Duration::from_millis(200)).await {
+            Ok(Update::Event { event, args, .. }) if event == event::MESSAGE => {
+                got.push(args[0].as_str().unwrap_or_default().to_owned());
+                quiet_since = Instant::now();
+            }
+            Ok(update) => updates.push(update),
+            Err(ProbeError::Timeout(..)) => {}
+            Err(e) => panic!("follower gave up: {e}"),
+        }
+    }
+    (got, updates)
+}
+
+/// The (from, to) of every move in `updates`.
+fn moves(updates: &[gridcast_server::tools::follow::Update]) -> Vec<(String, String)> {
+    use gridcast_server::tools::follow::Update;
+    updates
+        .iter()
+        .filter_map(|u| match u {
+            Update::Moved { from, to, .. } => Some((from.clone(), to.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
-    use gridcast_server::tools::follow::{Follower, Update};
+    use gridcast_server::tools::follow::Follower;
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let port = gridcast_server::redis::private::free_port().unwrap();
@@ -358,26 +395,12 @@ async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
     let start = Instant::now();
     let stop = start + Duration::from_secs(5);
     let mut readers = Vec::new();
-    for mut follower in followers {
-        readers.push(tokio::spawn(async move {
-            let mut got: Vec<String> = Vec::new();
-            let mut moved = Vec::new();
-            let mut quiet_since = Instant::now();
-            // Read until the load is over and nothing came for a while.
-            while Instant::now() < stop || quiet_since.elapsed() < Duration::from_secs(2) {
-                match follower.next(Duration::from_millis(200)).await {
-                    Ok(Update::Event { event, args, .. }) if event == event::MESSAGE => {
-                        got.push(args[0].as_str().unwrap_or_default().to_owned());
-                        quiet_since = Instant::now();
-                    }
-                    Ok(Update::Moved { from, to, .. }) => moved.push((from, to)),
-                    Ok(_) => {}
-                    Err(gridcast_server::tools::probe::ProbeError::Timeout(..)) => {}
-                    Err(e) => panic!("follower gave up: {e}"),
-                }
-            }
-            (got, moved)
-        }));
+    for follower in followers {
+        readers.push(tokio::spawn(follow_until(
+            follower,
+            stop,
+            Duration::from_secs(2),
+        )));
     }
     let mut seq = 0;
     let mut killed = false;
@@ -402,13 +425,11 @@ async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
         "{} of {seq} sent reached the cluster",
         reached.len()
     );
-    let movers = results
-        .iter()
-        .filter(|(_, moved)| !moved.is_empty())
-        .count();
+    let movers = results.iter().filter(|(_, u)| !moves(u).is_empty()).count();
     assert_eq!(movers, 7, "the victim's clients moved, and only they");
-    for (n, (got, moved)) in results.iter().enumerate() {
-        for (from, to) in moved {
+    for (n, (got, updates)) in results.iter().enumerate() {
+        let moved = moves(updates);
+        for (from, to) in &moved {
             assert_eq!(*from, victim_url);
             assert_ne!(*to, victim_url);
         }
@@ -437,31 +458,12 @@ async fn a_drained_instance_s_clients_move_at_once_and_lose_nothing() {
     let start = Instant::now();
     let stop = start + Duration::from_secs(3);
     let mut readers = Vec::new();
-    for mut follower in followers {
-        readers.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut moved = Vec::new();
-            let mut drained = false;
-            let mut quiet_since = Instant::now();
-            while Instant::now() < stop || quiet_since.elapsed() < Duration::from_secs(1) {
-                match follower.next(Duration::from_millis(200)).await {
-                    Ok(Update::Event { event, args, .. }) if event == event::MESSAGE => {
-                        got.push(args[0].as_str().unwrap_or_default().to_owned());
-                        quiet_since = Instant::now();
-                    }
-                    Ok(Update::Event { event, .. }) if event == event::DRAINING => drained = true,
-                    Ok(Update::Lost { at, .. }) => moved.push((at, None)),
-                    Ok(Update::Moved { to, at, .. }) => {
-                        if let Some(last) = moved.last_mut() {
-                            last.1 = Some((to, at.duration_since(last.0)));
-                        }
-                    }
-                    Ok(_) | Err(gridcast_server::tools::probe::ProbeError::Timeout(..)) => {}
-                    Err(e) => panic!("follower gave up: {e}"),
-                }
-            }
-            (got, moved, drained)
-        }));
+    for follower in followers {
+        readers.push(tokio::spawn(follow_until(
+            follower,
+            stop,
+            Duration::from_secs(1),
+        )));
     }
     let mut seq = 0;
     let mut stopping = None;
@@ -479,18 +481,30 @@ async fn a_drained_instance_s_clients_move_at_once_and_lose_nothing() {
     for reader in readers {
         results.push(reader.await.unwrap());
     }
-    let reached: HashSet<&String> = results.iter().flat_map(|(got, _, _)| got).collect();
-    for (n, (got, moved, drained)) in results.iter().enumerate() {
+    let reached: HashSet<&String> = results.iter().flat_map(|(got, _)| got).collect();
+    for (n, (got, updates)) in results.iter().enumerate() {
+        let drained = updates
+            .iter()
+            .any(|u| matches!(u, Update::Event { event, .. } if event == event::DRAINING));
         if n % 3 == 2 {
             assert!(drained, "client {n} was told to move");
-            let [(_, Some((to, took)))] = moved.as_slice() else {
-                panic!("client {n} moved once: {moved:?}");
+            let changes: Vec<&Update> = updates
+                .iter()
+                .filter(|u| !matches!(u, Update::Event { .. }))
+                .collect();
+            let [
+                Update::Lost { at: lost, .. },
+                Update::Moved { to, at: moved, .. },
+            ] = changes[..]
+            else {
+                panic!("client {n} moved once: {updates:?}");
             };
             assert_ne!(*to, leaving);
             // Told where to go, it does not retry the leaving instance (which takes 600 ms).
-            assert!(*took < Duration::from_millis(590), "moved after {took:?}");
+            let took = moved.duration_since(*lost);
+            assert!(took < Duration::from_millis(590), "moved after {took:?}");
         } else {
-            assert!(moved.is_empty() && !drained, "client {n}");
+            assert!(moves(updates).is_empty() && !drained, "client {n}");
         }
         let unique: HashSet<&String> = got.iter().collect();
         assert_eq!(unique.len(), got.len(), "client {n} got a message twice");

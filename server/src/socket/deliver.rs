@@ -37,17 +37,27 @@ pub async fn emit_cluster<T: ?Sized + Serialize>(
 /// A full client buffer means that client misses this packet: count it (summarised in the log
 /// by [`crate::drops::report`]).
 fn count_socket_errors(instance: &Instance, error: BroadcastError) {
+    if let Some(full) = full_buffers(&instance.info.id, error)
+        && full > 0
+    {
+        instance.count_dropped(full);
+        tracing::debug!(instance = %instance.info.id, dropped = full, "client buffers full, packets dropped");
+    }
+}
+
+/// How many clients missed a broadcast because their buffer was full; other failures are
+/// logged (for `instance`) and give `None`.
+pub fn full_buffers(instance: &str, error: BroadcastError) -> Option<u64> {
     match error {
-        BroadcastError::Socket(errors) => {
-            let full = errors
+        BroadcastError::Socket(errors) => Some(
+            errors
                 .iter()
                 .filter(|e| matches!(e, SocketError::InternalChannelFull))
-                .count() as u64;
-            if full > 0 {
-                instance.count_dropped(full);
-                tracing::debug!(instance = %instance.info.id, dropped = full, "client buffers full, packets dropped");
-            }
+                .count() as u64,
+        ),
+        other => {
+            tracing::warn!(instance, "broadcast failed: {other}");
+            None
         }
-        other => tracing::warn!(instance = %instance.info.id, "broadcast failed: {other}"),
     }
 }
