@@ -581,3 +581,46 @@ async fn a_page_whose_instance_is_killed_moves_to_another_and_recovers_what_it_m
     page.close().await.unwrap();
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_opened_through_nginx_shows_its_instance_and_can_pick_another() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let cluster = ui_cluster(&redis, 2).await;
+    let urls = cluster.urls();
+    let lb = support::nginx::Nginx::start(&urls).await;
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&lb.url).await.unwrap();
+    // The balancer picked one instance: the page says which.
+    let status = wait_js(
+        &page,
+        "a connection through nginx",
+        "document.querySelector('#status.ok') && document.querySelector('#status').textContent",
+        vec![],
+    )
+    .await;
+    let status = status.as_str().unwrap().to_owned();
+    let given = urls
+        .iter()
+        .position(|u| status.contains(u.trim_start_matches("http://")))
+        .unwrap_or_else(|| panic!("{status:?} names no instance of {urls:?}"));
+    // The dropdown names the instances themselves; picking the other one connects there.
+    let other = &urls[1 - given];
+    let picker = page.find(Locator::Css("#instance-picker")).await.unwrap();
+    wait_js(
+        &page,
+        "the other instance in the dropdown",
+        "[...document.querySelectorAll('#instance-picker option')].some(o => o.value === arguments[0])",
+        vec![json!(other)],
+    )
+    .await;
+    picker.select_by_value(other).await.unwrap();
+    wait_connected_to(&page, other).await;
+    send(&page, "picked through nginx").await;
+    assert_eq!(wait_message(&page, "picked through nginx").await, *other);
+    let png = page.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-nginx.png"), png).unwrap();
+    page.close().await.unwrap();
+    cluster.stop().await;
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod js;
+pub mod nginx;
 pub mod node;
 
 use std::{
