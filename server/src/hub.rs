@@ -60,7 +60,8 @@ const PAGE: u64 = 512;
 /// landed, then written again from the outbox).
 const RECENT_IDS: usize = 16 * 1024;
 
-/// Entries buffered for one attaching socket before the oldest are dropped (and counted).
+/// Entries buffered for one attaching socket before the oldest are dropped (and counted). The
+/// buffers share each entry, so attaching sockets cost a pointer per entry each.
 const ATTACH_BUFFER: usize = 16 * 1024;
 
 /// How long a socket may take from its CONNECT to the end of its replay before its buffer is
@@ -240,7 +241,7 @@ struct Cursor {
     /// The highest outbox number read back from the history.
     own_read: u64,
     /// Deliveries buffered for attaching sockets, and since when each attaches.
-    attaching: HashMap<Sid, (std::time::Instant, VecDeque<Ready>)>,
+    attaching: HashMap<Sid, (std::time::Instant, VecDeque<Arc<Ready>>)>,
     recent: RecentIds,
 }
 
@@ -492,6 +493,8 @@ impl Hub {
         cursor
             .attaching
             .retain(|_, (since, _)| since.elapsed() < ATTACH_LIMIT);
+        // One copy, shared by every attaching socket's buffer.
+        let ready = Arc::new(ready);
         for (_, buffer) in cursor.attaching.values_mut() {
             if buffer.len() == ATTACH_BUFFER {
                 buffer.pop_front();
