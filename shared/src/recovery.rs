@@ -170,8 +170,9 @@ pub fn is_session_token(token: &str) -> bool {
 }
 
 /// What a client may send in its Socket.IO CONNECT auth, read leniently: unknown keys are ignored,
-/// and a bad value is reported without failing the connection.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// and a bad value is reported without failing the connection. Its `Debug` hides the session
+/// token.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ConnectAuth {
     /// The last offset the client saw (`"offset"`), if it sent one.
     pub offset: Option<Result<Offset, BadOffset>>,
@@ -179,6 +180,16 @@ pub struct ConnectAuth {
     pub session: Option<String>,
     /// What was wrong with the auth object itself or its session token, to tell the client.
     pub problem: Option<String>,
+}
+
+impl fmt::Debug for ConnectAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectAuth")
+            .field("offset", &self.offset)
+            .field("session", &self.session.as_ref().map(|_| "***"))
+            .field("problem", &self.problem)
+            .finish()
+    }
 }
 
 impl ConnectAuth {
@@ -340,6 +351,12 @@ mod tests {
         assert!(read.problem.unwrap().contains("session"));
 
         assert!(ConnectAuth::read(Some(&json!("x"))).problem.is_some());
+        let token = "0123456789abcdef0123456789abcdef";
+        let read = ConnectAuth::read(Some(&json!({"session": token})));
+        assert!(
+            !format!("{read:?}").contains(token),
+            "the token is never printed"
+        );
     }
 
     #[test]
