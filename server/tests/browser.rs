@@ -593,11 +593,15 @@ async fn a_page_opened_through_nginx_shows_its_instance_and_can_pick_another() {
     let page = driver.browser().await;
     page.goto(&lb.url).await.unwrap();
     // The balancer picked one instance: the page says which.
+    let labels: Vec<&str> = urls
+        .iter()
+        .map(|u| u.trim_start_matches("http://"))
+        .collect();
     let status = wait_js(
         &page,
-        "a connection through nginx",
-        "document.querySelector('#status.ok') && document.querySelector('#status').textContent",
-        vec![],
+        "a connection through nginx, to an instance the page names",
+        "(() => { const s = document.querySelector('#status.ok')?.textContent; return s && arguments[0].some(l => s.includes(l)) && s; })()",
+        vec![json!(labels)],
     )
     .await;
     let status = status.as_str().unwrap().to_owned();

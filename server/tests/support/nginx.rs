@@ -42,7 +42,8 @@ impl Nginx {
             .arg(&dir)
             .arg("-c")
             .arg(dir.join("nginx.conf"))
-            .args(["-g", "daemon off;"])
+            // One process (no master and workers), so killing it on drop leaves nothing behind.
+            .args(["-g", "daemon off; master_process off;"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
