@@ -129,7 +129,6 @@ impl Cluster {
                 Settings {
                     prefix: config.redis_prefix.clone(),
                     rate: config.rate_limit.0,
-                    max_age: config.history_age,
                 },
             ));
             let running = serve(instance, link, listener, &config, &redis_url).await?;

@@ -311,15 +311,6 @@ pub struct Hub {
     pub counters: HubCounters,
 }
 
-/// What a handler's broadcast came to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Published {
-    /// How far it goes.
-    pub delivery: Delivery,
-    /// Its offset, when it is in the history (or queued for it).
-    pub offset: Option<Offset>,
-}
-
 /// A socket between [`Hub::begin`] and [`Hub::finish`]: where live delivery stood when it joined.
 #[derive(Debug, Clone)]
 pub struct Attaching {
@@ -360,6 +351,11 @@ impl Hub {
         &self.history
     }
 
+    /// Drops history entries older than the configured age (called by the heartbeat).
+    pub async fn trim_history(&self) -> Result<(), crate::redis::LinkError> {
+        self.history.trim(self.limits.max_age).await
+    }
+
     /// Broadcasts waiting in the outbox.
     pub fn outbox_len(&self) -> usize {
         self.outbox
@@ -393,8 +389,8 @@ impl Hub {
     }
 
     /// Sends `payload` to `target` through the history; when Redis cannot take it, delivers it
-    /// here and queues it.
-    pub async fn publish(&self, target: Target, payload: Payload) -> Published {
+    /// here and queues it. Says how far it goes.
+    pub async fn publish(&self, target: Target, payload: Payload) -> Delivery {
         let record = Record {
             event: payload.event().to_owned(),
             target: target.encode(),
@@ -411,12 +407,8 @@ impl Hub {
                 .publish_latency()
                 .observe(started.elapsed().as_secs_f64());
             match appended {
-                Ok(id) => {
-                    return Published {
-                        delivery: Delivery::Cluster,
-                        offset: Some(Offset::at(id)),
-                    };
-                }
+                // The reader delivers it, here too, with its offset.
+                Ok(_) => return Delivery::Cluster,
                 Err(e) => {
                     tracing::warn!(instance = %self.own, "history append failed, delivering here and queueing: {e}")
                 }
@@ -430,7 +422,7 @@ impl Hub {
         mut record: Record,
         target: Target,
         payload: Payload,
-    ) -> Published {
+    ) -> Delivery {
         let mut cursor = self.cursor.lock().await;
         let seq = {
             let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
@@ -471,7 +463,7 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
             drop(cursor);
             self.flush.notify_one();
-            return Published { delivery, offset };
+            return delivery;
         }
         let ready = Ready {
             id: None,
@@ -480,11 +472,11 @@ impl Hub {
             target,
             payload,
         }
-        .with_offset(offset.clone());
+        .with_offset(offset);
         self.deliver(&mut cursor, ready).await;
         drop(cursor);
         self.flush.notify_one();
-        Published { delivery, offset }
+        delivery
     }
 
     /// Emits `ready` to the live sockets it targets and buffers it for attaching ones.

@@ -38,8 +38,6 @@ pub struct Settings {
     pub prefix: String,
     /// The per-socket rate limit (`None`: off).
     pub rate: Option<gridcast_shared::limits::Rate>,
-    /// How long the history keeps entries.
-    pub max_age: std::time::Duration,
 }
 
 /// Heartbeats between two refreshes of the local clients' session TTLs.
@@ -61,7 +59,6 @@ pub struct Instance {
     presence: Presence,
     hub: Arc<Hub>,
     sessions: Sessions,
-    max_age: std::time::Duration,
     seq: AtomicU64,
     dropped: AtomicU64,
     relay_dropped: Arc<AtomicU64>,
@@ -79,16 +76,11 @@ impl Instance {
         sessions: Sessions,
         settings: Settings,
     ) -> Self {
-        let Settings {
-            prefix,
-            rate,
-            max_age,
-        } = settings;
+        let Settings { prefix, rate } = settings;
         let prefix = prefix.as_str();
         Self {
             hub,
             sessions,
-            max_age,
             info,
             instances,
             started_at: now_ms(),
@@ -229,7 +221,7 @@ impl Instance {
             let live = self.live(io.sockets().len());
             let beat = async {
                 redis::beat(&self.registry, &self.presence, &live, || members(&io)).await?;
-                self.hub.history().trim(self.max_age).await?;
+                self.hub.trim_history().await?;
                 if beats % SESSION_TOUCH_EVERY == 0 {
                     self.sessions.touch(&sessions(&io)).await?;
                 }

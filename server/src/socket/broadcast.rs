@@ -19,13 +19,10 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
     let text = validate::message_text(data.as_ref())?;
     let meta = req.instance.stamp(&req.state.id, req.received_at);
     let id = meta.id.clone();
-    let published = req
+    let delivery = req
         .instance
         .hub()
         .publish(Target::All, Payload::Message(text.to_owned(), meta))
         .await;
-    Ok(Sent {
-        id,
-        delivery: published.delivery,
-    })
+    Ok(Sent { id, delivery })
 }

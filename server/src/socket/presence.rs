@@ -117,6 +117,17 @@ pub async fn on_leave(req: Request, arg: Arg<RoomRef>) {
     finish_change(req, event::LEAVE, result).await;
 }
 
+/// Sends an accepted message with id `id` through the history; the sender's answer.
+async fn publish(
+    req: &Request,
+    id: String,
+    target: Target,
+    payload: Payload,
+) -> Result<Sent, Rejection> {
+    let delivery = req.instance.hub().publish(target, payload).await;
+    Ok(Sent { id, delivery })
+}
+
 /// Handles `room_message`: to every member of the room, on every instance.
 pub async fn on_room_message(mut req: Request, arg: Arg<ToRoom>) {
     let result = room_message(&req, arg).await;
@@ -145,15 +156,13 @@ async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection
         text: msg.text,
         meta,
     };
-    let published = req
-        .instance
-        .hub()
-        .publish(target, Payload::Routed(event::ROOM_MESSAGE, routed))
-        .await;
-    Ok(Sent {
+    publish(
+        req,
         id,
-        delivery: published.delivery,
-    })
+        target,
+        Payload::Routed(event::ROOM_MESSAGE, routed),
+    )
+    .await
 }
 
 /// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
@@ -201,15 +210,7 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
         text: msg.text,
         meta,
     };
-    let published = req
-        .instance
-        .hub()
-        .publish(target, Payload::Routed(event::DIRECT, routed))
-        .await;
-    Ok(Sent {
-        id,
-        delivery: published.delivery,
-    })
+    publish(req, id, target, Payload::Routed(event::DIRECT, routed)).await
 }
 
 /// Handles `presence`: the ack is every member of the cluster.
