@@ -145,13 +145,19 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
 
-    /// Redis URL (RESP3 is used whatever the URL says). Unset: a private redis-server is started on a
-    /// free loopback port and stopped on exit.
-    #[arg(long, env = "REDIS_URL")]
+    /// Redis URL (RESP3 is used whatever the URL says). Unset, and no `--redis-cluster`: a private
+    /// redis-server is started on a free loopback port and stopped on exit.
+    #[arg(long, env = "REDIS_URL", conflicts_with = "redis_cluster")]
     pub redis_url: Option<String>,
 
-    /// Prefix of the Redis pub/sub channels; instances only see each other with the same prefix.
-    #[arg(long, env = "GRIDCAST_REDIS_PREFIX", default_value = "gridcast")]
+    /// Seed nodes of a Redis Cluster, comma-separated (`redis://host:port,...`): the cluster is
+    /// used instead of one Redis; its other nodes are discovered.
+    #[arg(long, env = "REDIS_CLUSTER_URLS", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
+
+    /// Prefix of the Redis keys and pub/sub channels; instances only see each other with the same
+    /// prefix. Letters, digits, `.`, `_`, `-` and `:` only (it is used inside hash tags).
+    #[arg(long, env = "GRIDCAST_REDIS_PREFIX", default_value = "gridcast", value_parser = parse_prefix)]
     pub redis_prefix: String,
 
     /// The redis-server binary used for the private Redis.
@@ -273,6 +279,18 @@ pub fn parse_rate(text: &str) -> Result<RateSetting, String> {
     }
 }
 
+/// Checks a key prefix: non-empty, at most 64 characters, letters, digits, `.`, `_`, `-`, `:`
+/// (no `{` or `}`: the prefix is put inside Redis Cluster hash tags).
+pub fn parse_prefix(text: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    if text.is_empty() || text.len() > 64 || !text.chars().all(ok) {
+        return Err(format!(
+            "{text:?} is not a prefix: use 1 to 64 letters, digits, '.', '_', '-' or ':'"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -311,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_fit_in_a_hash_tag() {
+        assert_eq!(parse_prefix("gridcast"), Ok("gridcast".to_owned()));
+        assert!(parse_prefix("team-a:prod_1.x").is_ok());
+        for bad in ["", "a{b}", "a b", "x}", &"p".repeat(65)] {
+            assert!(parse_prefix(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_redis_url_and_cluster_seeds_exclude_each_other() {
+        let cluster = Cli::try_parse_from([
+            "gridcast",
+            "serve",
+            "--redis-cluster",
+            "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+        ])
+        .unwrap();
+        let Command::Serve(config) = cluster.command else {
+            panic!("serve")
+        };
+        assert_eq!(config.redis_cluster.len(), 2);
+        assert!(
+            Cli::try_parse_from([
+                "gridcast",
+                "serve",
+                "--redis-url",
+                "redis://h:1",
+                "--redis-cluster",
+                "redis://h:2",
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
     fn every_flag_has_an_environment_variable() {
         use clap::CommandFactory;
         for sub in Cli::command().get_subcommands() {
@@ -321,8 +374,9 @@ mod tests {
                 }
                 let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
                 assert!(
-                    env.as_deref()
-                        .is_some_and(|e| e.starts_with("GRIDCAST_") || e == "REDIS_URL"),
+                    env.as_deref().is_some_and(|e| e.starts_with("GRIDCAST_")
+                        || e == "REDIS_URL"
+                        || e == "REDIS_CLUSTER_URLS"),
                     "`gridcast {} --{id}` has no GRIDCAST_* environment variable",
                     sub.get_name()
                 );

@@ -33,7 +33,7 @@ const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Cluster {
     instances: Vec<Running>,
-    redis_url: String,
+    redis: redis::Target,
     private_redis: Option<PrivateRedis>,
 }
 
@@ -69,12 +69,18 @@ impl Cluster {
         if config.ports.is_empty() {
             return Err(Error::Config("no ports given".into()));
         }
-        let (redis_url, private_redis) = match &config.redis_url {
-            Some(url) => (url.clone(), None),
-            None => {
+        let (target, private_redis) = match (&config.redis_url, &config.redis_cluster[..]) {
+            (Some(_), [_, ..]) => {
+                return Err(Error::Config(
+                    "give either a Redis URL or Redis Cluster seed URLs, not both".into(),
+                ));
+            }
+            (Some(url), []) => (redis::Target::Single(url.clone()), None),
+            (None, [_, ..]) => (redis::Target::Cluster(config.redis_cluster.clone()), None),
+            (None, []) => {
                 let private = PrivateRedis::start(&config.redis_server).await?;
                 tracing::info!(url = %private.url(), "no REDIS_URL configured: started a private redis-server (stopped on exit)");
-                (private.url(), Some(private))
+                (redis::Target::Single(private.url()), Some(private))
             }
         };
 
@@ -105,7 +111,8 @@ impl Cluster {
                 url,
                 port,
             };
-            let link = redis::connect(&redis_url, config.publish_timeout).await?;
+            let link =
+                redis::connect(&target, config.publish_timeout, &config.redis_prefix).await?;
             let history = link
                 .history(&config.redis_prefix, config.history_length)
                 .await?;
@@ -131,18 +138,18 @@ impl Cluster {
                     rate: config.rate_limit.0,
                 },
             ));
-            let running = serve(instance, link, listener, &config, &redis_url).await?;
+            let running = serve(instance, link, listener, &config).await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
-                redis = %redis::redact(&redis_url),
+                redis = %target,
                 "instance listening"
             );
             instances.push(running);
         }
         Ok(Self {
             instances,
-            redis_url,
+            redis: target,
             private_redis,
         })
     }
@@ -160,9 +167,9 @@ impl Cluster {
         self.instances.iter().map(|r| &r.instance)
     }
 
-    /// The Redis URL the instances use.
-    pub fn redis_url(&self) -> &str {
-        &self.redis_url
+    /// The Redis (or Redis Cluster) the instances use.
+    pub fn redis(&self) -> &redis::Target {
+        &self.redis
     }
 
     /// Drains and stops: leaves the registry, tells every client which other instances are live
@@ -209,7 +216,6 @@ impl Cluster {
             for task in &running.hub_tasks {
                 task.abort();
             }
-            running.instance.hub().history().quit().await;
             if let Err(e) = running.task.await {
                 tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}");
             }
@@ -227,8 +233,8 @@ async fn serve(
     link: redis::LinkDriver,
     listener: TcpListener,
     config: &ServeConfig,
-    redis_url: &str,
 ) -> Result<Running, Error> {
+    let target = link.target().to_string();
     let adapter = redis::adapter::state(link, &config.redis_prefix);
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES)
@@ -256,7 +262,7 @@ async fn serve(
     crate::socket::register(&io)
         .await
         .map_err(|e| Error::RedisConnect {
-            url: redis::redact(redis_url),
+            target: target.clone(),
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
@@ -266,7 +272,7 @@ async fn serve(
             .start(io.clone())
             .await
             .map_err(|reason| Error::RedisConnect {
-                url: redis::redact(redis_url),
+                target: target.clone(),
                 reason: format!("reading the history failed: {reason}"),
             })?;
     crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());

@@ -22,11 +22,11 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// The configured Redis could not be reached or did not speak RESP3.
-    #[error("cannot connect to Redis at {url}: {reason}")]
+    /// The configured Redis (or Redis Cluster) could not be reached or did not speak RESP3.
+    #[error("cannot connect to Redis at {target}: {reason}")]
     RedisConnect {
-        /// The URL, with any password removed.
-        url: String,
+        /// The URL or the cluster's seed URLs, with any password removed.
+        target: String,
         /// What went wrong.
         reason: String,
     },

@@ -31,7 +31,6 @@ use std::{
     time::Duration,
 };
 
-use fred::prelude::Options;
 use gridcast_shared::{
     Delivery, MessageMeta, event,
     presence::Routed,
@@ -302,7 +301,7 @@ pub struct Hub {
     history: History,
     link: LinkDriver,
     limits: HistoryLimits,
-    publish: Options,
+    publish_timeout: Duration,
     io: OnceLock<Io>,
     cursor: tokio::sync::Mutex<Cursor>,
     outbox: Mutex<Outbox>,
@@ -332,12 +331,7 @@ impl Hub {
             history,
             link,
             limits,
-            publish: Options {
-                timeout: Some(publish_timeout),
-                fail_fast: true,
-                max_attempts: Some(1),
-                ..Default::default()
-            },
+            publish_timeout,
             io: OnceLock::new(),
             cursor: tokio::sync::Mutex::new(Cursor::default()),
             outbox: Mutex::new(Outbox::default()),
@@ -402,7 +396,7 @@ impl Hub {
         let queued = self.outbox_len() > 0;
         if !queued && self.link.state() == gridcast_shared::RedisLink::Up {
             let started = std::time::Instant::now();
-            let appended = self.history.append(&record, &self.publish).await;
+            let appended = self.history.append(&record, self.publish_timeout).await;
             self.link
                 .publish_latency()
                 .observe(started.elapsed().as_secs_f64());
@@ -594,18 +588,20 @@ impl Hub {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            let (written, error) = self.history.append_all(&batch).await;
-            {
-                let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-                let written = written.min(outbox.queue.len());
-                outbox.queue.drain(..written);
-            }
-            match error {
-                None => {
+            match self.history.append_all(&batch).await {
+                Ok(()) => {
+                    let written = {
+                        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+                        let written = batch.len().min(outbox.queue.len());
+                        outbox.queue.drain(..written);
+                        written
+                    };
                     tracing::info!(instance = %self.own, written, left = self.outbox_len(), "outbox written to the history")
                 }
-                Some(e) => {
-                    tracing::warn!(instance = %self.own, written, "outbox write failed, retrying: {e}");
+                // Part of the batch may be written: written again, each is delivered once
+                // (readers skip a message id they delivered).
+                Err(e) => {
+                    tracing::warn!(instance = %self.own, batch = batch.len(), "outbox write failed, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }

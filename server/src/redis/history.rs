@@ -13,15 +13,10 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use fred::{
-    clients::{Client, SubscriberClient},
-    interfaces::{ClientLike, StreamsInterface},
-    prelude::{Builder, Config, Options, ReconnectPolicy, TcpConfig},
-    types::streams::{XCap, XCapKind, XCapTrim},
-};
 use gridcast_shared::recovery::StreamId;
+use redis::{FromRedisValue, Value};
 
-use super::LinkError;
+use super::{LinkDriver, LinkError, link::Conn};
 
 /// One broadcast as the history holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +47,11 @@ pub struct Stored {
 /// Access to the history of one cluster prefix.
 #[derive(Clone)]
 pub struct History {
-    client: SubscriberClient,
-    reader: Client,
+    link: LinkDriver,
+    /// The connection blocking reads wait on.
+    reader: Conn,
     key: String,
     max_len: u64,
-    options: Options,
     /// Entries skipped because they could not be read (written by something else).
     skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -77,42 +72,62 @@ type RawEntry = (String, HashMap<String, String>);
 pub const READ_BLOCK: Duration = Duration::from_secs(2);
 
 fn parse_id(text: &str) -> Result<StreamId, LinkError> {
-    text.parse().map_err(|e| {
-        LinkError(fred::error::Error::new(
-            fred::error::ErrorKind::Parse,
-            format!("stream id {text:?}: {e}"),
-        ))
-    })
+    text.parse()
+        .map_err(|e| LinkError::Reply(format!("stream id {text:?}: {e}")))
+}
+
+/// The entries of an `XRANGE`/`XREVRANGE` answer, or of one stream of an `XREAD` answer.
+fn entries(value: Value) -> Result<Vec<RawEntry>, LinkError> {
+    Vec::<RawEntry>::from_redis_value(value)
+        .map_err(|e| LinkError::Reply(format!("stream entries: {e}")))
+}
+
+/// The entries of an `XREAD` answer for one stream: nil when the block timed out; a map (RESP3)
+/// or an array of `[key, entries]` pairs (RESP2).
+fn read_entries(value: Value) -> Result<Vec<RawEntry>, LinkError> {
+    match value {
+        Value::Nil => Ok(Vec::new()),
+        Value::Map(streams) => {
+            let mut all = Vec::new();
+            for (_, stream) in streams {
+                all.extend(entries(stream)?);
+            }
+            Ok(all)
+        }
+        Value::Array(streams) => {
+            let mut all = Vec::new();
+            for stream in streams {
+                let (_, stream): (Value, Value) = FromRedisValue::from_redis_value(stream)
+                    .map_err(|e| LinkError::Reply(format!("XREAD answer: {e}")))?;
+                all.extend(entries(stream)?);
+            }
+            Ok(all)
+        }
+        other => Err(LinkError::Reply(format!("XREAD answer: {other:?}"))),
+    }
+}
+
+/// The stream's key for key prefix `prefix`.
+pub(super) fn key(prefix: &str) -> String {
+    format!("{prefix}:history")
 }
 
 impl History {
-    /// The history under `prefix`, written and ranged over `client`, read live over a connection
-    /// of its own to `url`, capped at about `max_len` entries.
+    /// The history under `prefix`, written and ranged over `link`, read live over a connection
+    /// of its own, capped at about `max_len` entries.
     pub(super) async fn connect(
-        client: SubscriberClient,
-        url: &str,
+        link: LinkDriver,
         prefix: &str,
         max_len: u64,
-    ) -> Result<Self, String> {
-        let config = Config::from_url(url).map_err(|e| e.to_string())?;
-        let reader = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(3);
-                c.tcp = TcpConfig {
-                    nodelay: Some(true),
-                    ..Default::default()
-                };
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2))
-            .build()
-            .map_err(|e| e.to_string())?;
-        reader.init().await.map_err(|e| e.to_string())?;
+    ) -> Result<Self, crate::Error> {
+        let reader = link
+            .open_another(READ_BLOCK + Duration::from_secs(2))
+            .await?;
         Ok(Self {
-            client,
+            link,
             reader,
-            key: format!("{prefix}:history"),
+            key: key(prefix),
             max_len,
-            options: super::command_options(),
             skipped: Default::default(),
         })
     }
@@ -131,38 +146,36 @@ impl History {
         fields
     }
 
-    fn cap(&self) -> XCap {
-        XCap::try_from((XCapKind::MaxLen, XCapTrim::AlmostExact, self.max_len as i64))
-            .expect("a valid MAXLEN cap")
+    fn xadd(&self, record: &Record) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.max_len)
+            .arg("*");
+        for (name, value) in Self::fields(record) {
+            cmd.arg(name).arg(value);
+        }
+        cmd
     }
 
-    /// Appends `record`; its offset.
-    pub async fn append(&self, record: &Record, options: &Options) -> Result<StreamId, LinkError> {
+    /// Appends `record`, waiting up to `timeout`; its offset.
+    pub async fn append(&self, record: &Record, timeout: Duration) -> Result<StreamId, LinkError> {
         let id: String = self
-            .client
-            .with_options(options)
-            .xadd(&self.key, false, self.cap(), "*", Self::fields(record))
-            .await
-            .map_err(LinkError)?;
+            .link
+            .command_within(&self.xadd(record), timeout)
+            .await?;
         parse_id(&id)
     }
 
-    /// Appends `records` in order, pipelined; how many were written before the first failure.
-    pub async fn append_all(&self, records: &[Record]) -> (usize, Option<LinkError>) {
-        let client = self.client.with_options(&self.options);
-        let writes = records.iter().map(|record| {
-            client.xadd::<String, _, _, _, _>(
-                &self.key,
-                false,
-                self.cap(),
-                "*",
-                Self::fields(record),
-            )
-        });
-        let results = futures_util::future::join_all(writes).await;
-        let written = results.iter().take_while(|r| r.is_ok()).count();
-        let error = results.into_iter().find_map(Result::err).map(LinkError);
-        (written, error)
+    /// Appends `records` in order, in one pipeline (one key, so one node of a cluster): all of
+    /// them, or an error (some may have been written then; readers deliver a message id once).
+    pub async fn append_all(&self, records: &[Record]) -> Result<(), LinkError> {
+        let mut pipe = redis::pipe();
+        for record in records {
+            pipe.add_command(self.xadd(record));
+        }
+        self.link.pipeline::<Vec<String>>(&pipe).await.map(drop)
     }
 
     fn to_stored(&self, id: String, mut fields: HashMap<String, String>) -> Option<Stored> {
@@ -194,31 +207,21 @@ impl History {
     /// Up to `count` entries after `after`, waiting up to [`READ_BLOCK`] for the first one
     /// (empty when none came).
     pub async fn read_after(&self, after: StreamId, count: u64) -> Result<Vec<Stored>, LinkError> {
-        let options = Options {
-            timeout: Some(READ_BLOCK + Duration::from_secs(2)),
-            fail_fast: true,
-            max_attempts: Some(1),
-            ..Default::default()
-        };
-        let read: fred::types::Value = self
-            .reader
-            .with_options(&options)
-            .xread(
-                Some(count),
-                Some(READ_BLOCK.as_millis() as u64),
-                &self.key,
-                after.to_string(),
-            )
-            .await
-            .map_err(LinkError)?;
-        // A blocking read that timed out answers nil, which fred cannot turn into a map.
-        if read.is_null() {
-            return Ok(Vec::new());
-        }
-        let read: HashMap<String, Vec<RawEntry>> = read.into_xread_response().map_err(LinkError)?;
-        Ok(read
-            .into_values()
-            .flatten()
+        let read: Value = super::link::query(
+            &self.reader,
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(count)
+                .arg("BLOCK")
+                .arg(READ_BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(after.to_string()),
+            READ_BLOCK + Duration::from_secs(2),
+        )
+        .await?;
+        Ok(read_entries(read)?
+            .into_iter()
             .filter_map(|(id, fields)| self.to_stored(id, fields))
             .collect())
     }
@@ -230,18 +233,18 @@ impl History {
         upto: StreamId,
         count: u64,
     ) -> Result<Vec<Stored>, LinkError> {
-        let entries: Vec<RawEntry> = self
-            .client
-            .with_options(&self.options)
-            .xrange_values(
-                &self.key,
-                format!("({after}"),
-                upto.to_string(),
-                Some(count),
+        let answer: Value = self
+            .link
+            .command(
+                redis::cmd("XRANGE")
+                    .arg(&self.key)
+                    .arg(format!("({after}"))
+                    .arg(upto.to_string())
+                    .arg("COUNT")
+                    .arg(count),
             )
-            .await
-            .map_err(LinkError)?;
-        Ok(entries
+            .await?;
+        Ok(entries(answer)?
             .into_iter()
             .filter_map(|(id, fields)| self.to_stored(id, fields))
             .collect())
@@ -249,24 +252,35 @@ impl History {
 
     /// Whether an entry with id `id` is still held.
     pub async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
-        let entries: Vec<RawEntry> = self
-            .client
-            .with_options(&self.options)
-            .xrange_values(&self.key, id.to_string(), id.to_string(), Some(1))
-            .await
-            .map_err(LinkError)?;
-        Ok(!entries.is_empty())
+        let id = id.to_string();
+        let answer: Value = self
+            .link
+            .command(
+                redis::cmd("XRANGE")
+                    .arg(&self.key)
+                    .arg(&id)
+                    .arg(&id)
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        Ok(!entries(answer)?.is_empty())
     }
 
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).
     pub async fn last_id(&self) -> Result<StreamId, LinkError> {
-        let entries: Vec<RawEntry> = self
-            .client
-            .with_options(&self.options)
-            .xrevrange_values(&self.key, "+", "-", Some(1))
-            .await
-            .map_err(LinkError)?;
-        match entries.first() {
+        let answer: Value = self
+            .link
+            .command(
+                redis::cmd("XREVRANGE")
+                    .arg(&self.key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        match entries(answer)?.first() {
             Some((id, _)) => parse_id(id),
             None => Ok(StreamId::ZERO),
         }
@@ -274,35 +288,40 @@ impl History {
 
     /// The id of the oldest entry still held, if any.
     pub async fn first_id(&self) -> Result<Option<StreamId>, LinkError> {
-        let entries: Vec<RawEntry> = self
-            .client
-            .with_options(&self.options)
-            .xrange_values(&self.key, "-", "+", Some(1))
-            .await
-            .map_err(LinkError)?;
-        entries.first().map(|(id, _)| parse_id(id)).transpose()
+        let answer: Value = self
+            .link
+            .command(
+                redis::cmd("XRANGE")
+                    .arg(&self.key)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        entries(answer)?
+            .first()
+            .map(|(id, _)| parse_id(id))
+            .transpose()
     }
 
     /// Drops entries written more than `max_age` ago (by Redis' clock, roughly).
     pub async fn trim(&self, max_age: Duration) -> Result<(), LinkError> {
         let now_ms = crate::now_ms();
         let min = now_ms.saturating_sub(max_age.as_millis() as u64);
-        let cap = XCap::try_from((XCapKind::MinID, XCapTrim::AlmostExact, format!("{min}-0")))
-            .map_err(LinkError)?;
-        self.client
-            .with_options(&self.options)
-            .xtrim::<(), _, _>(&self.key, cap)
+        self.link
+            .command(
+                redis::cmd("XTRIM")
+                    .arg(&self.key)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(format!("{min}-0")),
+            )
             .await
-            .map_err(LinkError)
     }
 
     /// Entries skipped so far because they could not be read.
     pub fn skipped(&self) -> u64 {
         self.skipped.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Closes the reading connection.
-    pub async fn quit(&self) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.reader.quit()).await;
     }
 }

@@ -3,9 +3,10 @@
 //! - [`adapter`]: the socketioxide adapter type over the link, and its state.
 //! - [`history`]: the bounded stream that carries and keeps every broadcast a client can miss.
 //! - [`sessions`]: what a reconnecting client's session token restores.
-//! - [`link`]: a [`Driver`](socketioxide_redis::drivers::Driver) for socketioxide-redis built on a
-//!   reconnecting `fred` client: it re-subscribes after Redis comes back, sets TCP_NODELAY, and fails
-//!   a publish fast while Redis is away instead of stalling every broadcast.
+//! - [`link`]: the connection to one Redis or a Redis Cluster (redis-rs), and the
+//!   [`Driver`](socketioxide_redis::drivers::Driver) socketioxide-redis uses over it: it reconnects
+//!   and re-subscribes after Redis comes back (checking that it did), sets TCP_NODELAY, and fails a
+//!   publish or command fast while Redis is away instead of stalling every broadcast.
 //! - [`presence`]: who is connected where, with display names and rooms.
 //! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
 //! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve` without
@@ -21,7 +22,7 @@ pub mod sessions;
 
 pub use adapter::ClusterAdapter;
 pub use history::History;
-pub use link::{LinkDriver, LinkError, connect};
+pub use link::{LinkDriver, LinkError, Target, connect};
 pub use presence::Presence;
 pub use private::PrivateRedis;
 pub use registry::Registry;
@@ -43,17 +44,6 @@ pub async fn beat(
         }
     }
     Ok(())
-}
-
-/// Options for the registry and presence commands: fail at once while disconnected, and after
-/// a second otherwise, so an HTTP request or a handler never waits on a dead Redis.
-fn command_options() -> fred::prelude::Options {
-    fred::prelude::Options {
-        timeout: Some(std::time::Duration::from_secs(1)),
-        fail_fast: true,
-        max_attempts: Some(1),
-        ..Default::default()
-    }
 }
 
 /// Removes the password from a Redis URL, for logs and errors.

@@ -1,4 +1,5 @@
-//! Presence: one hash per instance, `{prefix}:presence:{instance id}`, public id → JSON [`Member`].
+//! Presence: one hash per instance, `<prefix>:presence:<instance id>`, public id → JSON [`Member`]
+//! (every command touches one key, so the hashes spread over a Redis Cluster's slots).
 //!
 //! Each hash expires with its instance's registry entry ([`TTL`]) and is refreshed by the same
 //! heartbeat, so the clients of a killed instance disappear with it and readers never delete
@@ -6,20 +7,14 @@
 //! later, not lost. If a hash expired while its instance lived (a long Redis outage), the
 //! heartbeat writes the instance's members again.
 
-use fred::{
-    clients::SubscriberClient,
-    interfaces::{ClientLike, HashesInterface, KeysInterface},
-    prelude::Options,
-};
 use gridcast_shared::presence::Member;
 
-use super::{LinkError, Registry, registry::TTL};
+use super::{LinkDriver, LinkError, Registry, registry::TTL};
 
 /// Presence access for one cluster prefix.
 #[derive(Clone)]
 pub struct Presence {
-    client: SubscriberClient,
-    options: Options,
+    link: LinkDriver,
     prefix: String,
     registry: Registry,
     skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -34,10 +29,9 @@ impl std::fmt::Debug for Presence {
 }
 
 impl Presence {
-    pub(super) fn new(client: SubscriberClient, prefix: &str, registry: Registry) -> Self {
+    pub(super) fn new(link: LinkDriver, prefix: &str, registry: Registry) -> Self {
         Self {
-            client,
-            options: super::command_options(),
+            link,
             prefix: prefix.to_owned(),
             skipped: Default::default(),
             registry,
@@ -51,35 +45,32 @@ impl Presence {
     /// Records `member` as it is now.
     pub async fn upsert(&self, member: &Member) -> Result<(), LinkError> {
         let json = serde_json::to_string(member).expect("Member serializes");
-        let client = self.client.with_options(&self.options);
         let key = self.key(&member.instance);
-        client
-            .hset::<(), _, _>(&key, (member.id.as_str(), json))
+        self.link
+            .command::<()>(redis::cmd("HSET").arg(&key).arg(&member.id).arg(json))
+            .await?;
+        self.link
+            .command(redis::cmd("PEXPIRE").arg(&key).arg(TTL.as_millis() as u64))
             .await
-            .map_err(LinkError)?;
-        client
-            .pexpire::<(), _>(&key, TTL.as_millis() as i64, None)
-            .await
-            .map_err(LinkError)
     }
 
     /// Forgets the member with public id `id` of `instance`.
     pub async fn remove(&self, instance: &str, id: &str) -> Result<(), LinkError> {
-        self.client
-            .with_options(&self.options)
-            .hdel::<(), _, _>(self.key(instance), id)
+        self.link
+            .command(redis::cmd("HDEL").arg(self.key(instance)).arg(id))
             .await
-            .map_err(LinkError)
     }
 
     /// Extends `instance`'s presence for another [`TTL`]; `false` when its hash is gone (expired
     /// or never written), so the caller can write its members again.
     pub async fn refresh(&self, instance: &str) -> Result<bool, LinkError> {
-        self.client
-            .with_options(&self.options)
-            .pexpire::<bool, _>(self.key(instance), TTL.as_millis() as i64, None)
+        self.link
+            .command(
+                redis::cmd("PEXPIRE")
+                    .arg(self.key(instance))
+                    .arg(TTL.as_millis() as u64),
+            )
             .await
-            .map_err(LinkError)
     }
 
     /// Members skipped so far because they could not be parsed.
@@ -99,12 +90,11 @@ impl Presence {
 
     /// The member with public id `id`, on any live instance.
     pub async fn get(&self, id: &str) -> Result<Option<Member>, LinkError> {
-        let client = self.client.with_options(&self.options);
         for instance in self.registry.live().await? {
-            let json: Option<String> = client
-                .hget(self.key(&instance.info.id), id)
-                .await
-                .map_err(LinkError)?;
+            let json: Option<String> = self
+                .link
+                .command(redis::cmd("HGET").arg(self.key(&instance.info.id)).arg(id))
+                .await?;
             if let Some(member) = json.and_then(|j| self.parse(&j)) {
                 return Ok(Some(member));
             }
@@ -114,13 +104,12 @@ impl Presence {
 
     /// Every member of every live instance, sorted by instance URL then connection time.
     pub async fn all(&self) -> Result<Vec<Member>, LinkError> {
-        let client = self.client.with_options(&self.options);
         let mut members = Vec::new();
         for instance in self.registry.live().await? {
-            let entries: std::collections::HashMap<String, String> = client
-                .hgetall(self.key(&instance.info.id))
-                .await
-                .map_err(LinkError)?;
+            let entries: std::collections::HashMap<String, String> = self
+                .link
+                .command(redis::cmd("HGETALL").arg(self.key(&instance.info.id)))
+                .await?;
             members.extend(entries.values().filter_map(|j| self.parse(j)));
         }
         members.sort_by(|a, b| {

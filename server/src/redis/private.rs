@@ -20,6 +20,7 @@ use crate::Error;
 pub struct PrivateRedis {
     bin: String,
     port: u16,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -35,9 +36,16 @@ impl PrivateRedis {
 
     /// Starts `bin` on `port` (loopback only, no persistence) and waits until it answers `PING`.
     pub async fn start_on(bin: &str, port: u16) -> Result<Self, Error> {
+        Self::start_with(bin, port, &[]).await
+    }
+
+    /// Starts `bin` on `port` like [`start_on`](Self::start_on), with more arguments (e.g. the
+    /// cluster settings of a Redis Cluster node); [`restart`](Self::restart) passes them again.
+    pub async fn start_with(bin: &str, port: u16, args: &[String]) -> Result<Self, Error> {
         let mut redis = Self {
             bin: bin.to_owned(),
             port,
+            args: args.to_vec(),
             child: None,
         };
         redis.restart().await?;
@@ -74,6 +82,7 @@ impl PrivateRedis {
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--loglevel", "warning", "--logfile", ""])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,21 +1,17 @@
 //! The live instance registry: each instance refreshes a key with a short TTL every second.
 //!
-//! Keys (with the cluster's channel prefix, so clusters sharing a Redis stay apart):
-//! - `{prefix}:instance:{id}`: JSON [`LiveInstance`], expires after [`TTL`] without a heartbeat;
-//! - `{prefix}:instances`: the set of ids ever registered, pruned of expired ones when listed.
+//! Keys (with the cluster's prefix `P`, so clusters sharing a Redis stay apart; `{P}` is a Redis
+//! Cluster hash tag, so the keys listed together live in one slot and one `MGET` reads them):
+//! - `{P}:instance:<id>`: JSON [`LiveInstance`], expires after [`TTL`] without a heartbeat;
+//! - `{P}:instances`: the set of ids ever registered, pruned of expired ones when listed.
 //!
 //! A killed instance disappears when its key expires; no clock agreement between hosts is needed.
 
 use std::time::Duration;
 
-use fred::{
-    clients::SubscriberClient,
-    interfaces::{ClientLike, KeysInterface, SetsInterface},
-    prelude::{Expiration, Options},
-};
 use gridcast_shared::LiveInstance;
 
-use super::LinkError;
+use super::{LinkDriver, LinkError};
 
 /// How long an instance stays listed after its last heartbeat.
 pub const TTL: Duration = Duration::from_secs(3);
@@ -23,11 +19,15 @@ pub const TTL: Duration = Duration::from_secs(3);
 /// How often an instance sends a heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// The key of the set of registered ids, for key prefix `prefix`.
+pub(super) fn set_key(prefix: &str) -> String {
+    format!("{{{prefix}}}:instances")
+}
+
 /// Registry access for one cluster prefix.
 #[derive(Clone)]
 pub struct Registry {
-    client: SubscriberClient,
-    options: Options,
+    link: LinkDriver,
     set_key: String,
     prefix: String,
     skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -42,43 +42,44 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    pub(super) fn new(client: SubscriberClient, prefix: &str) -> Self {
+    pub(super) fn new(link: LinkDriver, prefix: &str) -> Self {
         Self {
-            client,
-            options: super::command_options(),
-            set_key: format!("{prefix}:instances"),
+            link,
+            set_key: set_key(prefix),
             prefix: prefix.to_owned(),
             skipped: Default::default(),
         }
     }
 
     fn key(&self, id: &str) -> String {
-        format!("{}:instance:{id}", self.prefix)
+        format!("{{{}}}:instance:{id}", self.prefix)
     }
 
     /// Announces `me` for the next [`TTL`].
     pub async fn beat(&self, me: &LiveInstance) -> Result<(), LinkError> {
         let json = serde_json::to_string(me).expect("LiveInstance serializes");
-        let client = self.client.with_options(&self.options);
-        let ttl = Expiration::PX(TTL.as_millis() as i64);
-        client
-            .set::<(), _, _>(self.key(&me.info.id), json, Some(ttl), None, false)
+        self.link
+            .command::<()>(
+                redis::cmd("SET")
+                    .arg(self.key(&me.info.id))
+                    .arg(json)
+                    .arg("PX")
+                    .arg(TTL.as_millis() as u64),
+            )
+            .await?;
+        self.link
+            .command(redis::cmd("SADD").arg(&self.set_key).arg(&me.info.id))
             .await
-            .map_err(LinkError)?;
-        client
-            .sadd::<(), _, _>(&self.set_key, me.info.id.as_str())
-            .await
-            .map_err(LinkError)
     }
 
     /// Removes `id` at once (graceful shutdown).
     pub async fn leave(&self, id: &str) -> Result<(), LinkError> {
-        let client = self.client.with_options(&self.options);
-        client.del::<(), _>(self.key(id)).await.map_err(LinkError)?;
-        client
-            .srem::<(), _, _>(&self.set_key, id)
+        self.link
+            .command::<()>(redis::cmd("DEL").arg(self.key(id)))
+            .await?;
+        self.link
+            .command(redis::cmd("SREM").arg(&self.set_key).arg(id))
             .await
-            .map_err(LinkError)
     }
 
     /// Registry entries skipped so far because they could not be parsed.
@@ -88,13 +89,15 @@ impl Registry {
 
     /// Every instance with a live heartbeat, sorted by URL.
     pub async fn live(&self) -> Result<Vec<LiveInstance>, LinkError> {
-        let client = self.client.with_options(&self.options);
-        let ids: Vec<String> = client.smembers(&self.set_key).await.map_err(LinkError)?;
+        let ids: Vec<String> = self
+            .link
+            .command(redis::cmd("SMEMBERS").arg(&self.set_key))
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
-        let values: Vec<Option<String>> = client.mget(keys).await.map_err(LinkError)?;
+        let values: Vec<Option<String>> = self.link.command(redis::cmd("MGET").arg(keys)).await?;
         let mut live = Vec::with_capacity(ids.len());
         let mut expired = Vec::new();
         for (id, value) in ids.into_iter().zip(values) {
@@ -114,7 +117,10 @@ impl Registry {
         }
         if !expired.is_empty() {
             // Best effort: a racing heartbeat re-adds its id on the next beat anyway.
-            let _ = client.srem::<(), _, _>(&self.set_key, expired).await;
+            let _ = self
+                .link
+                .command::<()>(redis::cmd("SREM").arg(&self.set_key).arg(expired))
+                .await;
         }
         live.sort_by(|a, b| a.info.url.cmp(&b.info.url));
         Ok(live)

@@ -1,5 +1,5 @@
-//! Sessions a client can come back to: `{prefix}:session:{token}` → JSON [`Saved`], with a TTL,
-//! and `{prefix}:known:{public id}` beside it, so that direct messages to a client that is away
+//! Sessions a client can come back to: `<prefix>:session:<token>` → JSON [`Saved`], with a TTL,
+//! and `<prefix>:known:<public id>` beside it (each command touches one key), so that direct messages to a client that is away
 //! (but may come back) are accepted and kept for its replay.
 //!
 //! Written when a socket connects and whenever its name or rooms change, refreshed by the
@@ -9,14 +9,9 @@
 
 use std::time::Duration;
 
-use fred::{
-    clients::SubscriberClient,
-    interfaces::{ClientLike, KeysInterface},
-    prelude::{Expiration, Options},
-};
 use serde::{Deserialize, Serialize};
 
-use super::LinkError;
+use super::{LinkDriver, LinkError};
 
 /// What a session restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,8 +27,7 @@ pub struct Saved {
 /// Session access for one cluster prefix.
 #[derive(Clone)]
 pub struct Sessions {
-    client: SubscriberClient,
-    options: Options,
+    link: LinkDriver,
     prefix: String,
     ttl: Duration,
 }
@@ -48,10 +42,9 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    pub(super) fn new(client: SubscriberClient, prefix: &str, ttl: Duration) -> Self {
+    pub(super) fn new(link: LinkDriver, prefix: &str, ttl: Duration) -> Self {
         Self {
-            client,
-            options: super::command_options(),
+            link,
             prefix: prefix.to_owned(),
             ttl,
         }
@@ -68,46 +61,55 @@ impl Sessions {
     /// Records `saved` under `token` for the next TTL.
     pub async fn save(&self, token: &str, saved: &Saved) -> Result<(), LinkError> {
         let json = serde_json::to_string(saved).expect("Saved serializes");
-        let client = self.client.with_options(&self.options);
-        let ttl = Some(Expiration::PX(self.ttl.as_millis() as i64));
-        let session = client.set::<(), _, _>(self.key(token), json, ttl.clone(), None, false);
-        let known = client.set::<(), _, _>(self.known_key(&saved.id), "1", ttl, None, false);
-        let (session, known) = futures_util::future::join(session, known).await;
-        session.and(known).map_err(LinkError)
+        let ttl = self.ttl.as_millis() as u64;
+        let session = redis::cmd("SET")
+            .arg(self.key(token))
+            .arg(json)
+            .arg("PX")
+            .arg(ttl)
+            .clone();
+        let known = redis::cmd("SET")
+            .arg(self.known_key(&saved.id))
+            .arg("1")
+            .arg("PX")
+            .arg(ttl)
+            .clone();
+        let (session, known) = futures_util::future::join(
+            self.link.command::<()>(&session),
+            self.link.command::<()>(&known),
+        )
+        .await;
+        session.and(known)
     }
 
     /// Whether a session with public id `id` lives (connected or not).
     pub async fn is_known(&self, id: &str) -> Result<bool, LinkError> {
-        self.client
-            .with_options(&self.options)
-            .exists::<bool, _>(self.known_key(id))
+        self.link
+            .command(redis::cmd("EXISTS").arg(self.known_key(id)))
             .await
-            .map_err(LinkError)
     }
 
     /// The session under `token`, if it is known and readable.
     pub async fn load(&self, token: &str) -> Result<Option<Saved>, LinkError> {
         let json: Option<String> = self
-            .client
-            .with_options(&self.options)
-            .get(self.key(token))
-            .await
-            .map_err(LinkError)?;
+            .link
+            .command(redis::cmd("GET").arg(self.key(token)))
+            .await?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Extends the sessions of `live` (token, public id) for another TTL (pipelined).
     pub async fn touch(&self, live: &[(String, String)]) -> Result<(), LinkError> {
-        let client = self.client.with_options(&self.options);
-        let ttl = self.ttl.as_millis() as i64;
-        let touches = live.iter().flat_map(|(token, id)| {
-            [
-                client.pexpire::<(), _>(self.key(token), ttl, None),
-                client.pexpire::<(), _>(self.known_key(id), ttl, None),
-            ]
-        });
+        let ttl = self.ttl.as_millis() as u64;
+        let commands: Vec<redis::Cmd> = live
+            .iter()
+            .flat_map(|(token, id)| [self.key(token), self.known_key(id)])
+            .map(|key| redis::cmd("PEXPIRE").arg(key).arg(ttl).clone())
+            .collect();
+        // One command per key (they spread over a cluster's slots); the connection pipelines them.
+        let touches = commands.iter().map(|cmd| self.link.command::<()>(cmd));
         for result in futures_util::future::join_all(touches).await {
-            result.map_err(LinkError)?;
+            result?;
         }
         Ok(())
     }
