@@ -89,6 +89,102 @@ async fn redis_lost_keeps_local_delivery_and_cluster_delivery_resumes_when_it_is
     assert_eq!(a.next_message(WAIT).await.unwrap().0, "B after restart");
 }
 
+/// Shard channels with their subscriber counts, as Redis sees them.
+async fn shard_subscribers(redis_url: &str) -> Vec<(String, u64)> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("SHARDCHANNELS")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    for chan in channels {
+        let (_, n): (String, u64) = redis::cmd("PUBSUB")
+            .arg("SHARDNUMSUB")
+            .arg(&chan)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        counts.push((chan, n));
+    }
+    counts.sort();
+    counts
+}
+
+/// Redis away for 12 s: longer than the connection's own retries (about 6 s), after which an idle
+/// redis-rs `ConnectionManager` waits for the next command; the link's ping is that command.
+#[tokio::test]
+async fn a_redis_outage_past_the_connection_retries_resumes_within_a_second() {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut a = client(&cluster[0]).await;
+    let mut b = client(&cluster[1]).await;
+    let subscribed = shard_subscribers(&redis.url()).await;
+    assert!(
+        subscribed.iter().any(|(_, n)| *n == 2),
+        "the instances share a channel: {subscribed:?}"
+    );
+
+    redis.stop().await;
+    let links: Vec<_> = cluster
+        .iter()
+        .map(|c| c.instances().next().unwrap().clone())
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while links
+        .iter()
+        .any(|i| i.health(2).redis != gridcast_shared::RedisLink::Reconnecting)
+    {
+        assert!(Instant::now() < deadline, "the lost link is noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        send(&mut a, "during the long outage").await,
+        Delivery::Queued
+    );
+    redis.restart().await.unwrap();
+    let back = Instant::now();
+
+    // Both links are up again within a second...
+    while links
+        .iter()
+        .any(|i| i.health(2).redis != gridcast_shared::RedisLink::Up)
+    {
+        assert!(
+            back.elapsed() < Duration::from_secs(1),
+            "links still down {:?} after Redis came back",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let link_up = back.elapsed();
+    // ...the queued message crosses, and new ones cross both ways.
+    assert_eq!(
+        b.next_message(WAIT).await.unwrap().0,
+        "during the long outage"
+    );
+    assert_eq!(send(&mut a, "A after").await, Delivery::Cluster);
+    assert_eq!(b.next_message(WAIT).await.unwrap().0, "A after");
+    assert_eq!(send(&mut b, "B after").await, Delivery::Cluster);
+    // A also gets its own messages first.
+    loop {
+        if a.next_message(WAIT).await.unwrap().0 == "B after" {
+            break;
+        }
+    }
+    let crossed = back.elapsed();
+    assert!(
+        crossed < Duration::from_secs(1),
+        "cross-instance delivery took {crossed:?} to resume"
+    );
+    // The adapter's subscriptions came back on the new connections (presence and the
+    // adapter's requests use them): the same channels, the same subscriber counts.
+    assert_eq!(shard_subscribers(&redis.url()).await, subscribed);
+    eprintln!("link up {link_up:?}, both directions delivered {crossed:?} after Redis restarted");
+}
+
 #[tokio::test]
 async fn a_killed_instance_process_does_not_disturb_the_others() {
     let redis = redis().await;

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod js;
 pub mod nginx;
 pub mod node;
+pub mod scenario;
 
 use std::{
     process::Stdio,
@@ -13,6 +15,15 @@ use std::{
 };
 
 use gridcast_server::{Cluster, ServeConfig, redis::PrivateRedis, tools::probe::Probe};
+
+/// `rel` under the repository root, found at run time (cargo sets `CARGO_MANIFEST_DIR` for
+/// `cargo test`): a test binary reused from a build in another checkout sharing the target
+/// directory must not read that checkout's files.
+pub fn repo(rel: &str) -> std::path::PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    std::path::PathBuf::from(manifest).join("..").join(rel)
+}
 
 /// How long any single expected event may take. Generous: CI machines are slow and shared.
 pub const WAIT: Duration = Duration::from_secs(5);
