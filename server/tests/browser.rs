@@ -27,7 +27,7 @@ const UI_WAIT: Duration = Duration::from_secs(20);
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn dist_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"));
+    let dir = support::repo("dist");
     assert!(
         dir.join("index.html").is_file(),
         "the UI is not built: run `./dev test` (or `trunk build --release`) before the browser tests"
@@ -36,7 +36,7 @@ fn dist_dir() -> PathBuf {
 }
 
 fn artifacts_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../test-artifacts"));
+    let dir = support::repo("test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

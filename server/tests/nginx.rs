@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use gridcast_server::{Cluster, ServeConfig};
 use gridcast_shared::{InstanceList, event};
@@ -14,7 +14,7 @@ use support::{WAIT, client, js::JsClient, nginx::Nginx, redis};
 #[tokio::test]
 async fn clients_check_and_the_ui_work_through_nginx() {
     let redis = redis().await;
-    let dist = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist"));
+    let dist = support::repo("dist");
     assert!(
         dist.join("index.html").is_file(),
         "the UI is not built: run `./dev test` (or `trunk build --release`)"

@@ -72,7 +72,11 @@ const TOKENS: &[&str] = &[
 ];
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus"));
+    // At run time: cargo sets it for `cargo test`, and a binary reused from a build in another
+    // checkout (one shared target directory) would otherwise look there.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let dir = PathBuf::from(manifest).join("fuzz/corpus");
     let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())

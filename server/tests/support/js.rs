@@ -1,7 +1,7 @@
 //! The official socket.io-client (npm, pinned in interop/package-lock.json), driven line by line
 //! through interop/client.mjs: an implementation we did not write.
 
-use std::{collections::VecDeque, path::PathBuf, process::Stdio, time::Duration};
+use std::{collections::VecDeque, process::Stdio, time::Duration};
 
 use gridcast_shared::event;
 use serde_json::Value;
@@ -39,7 +39,7 @@ impl JsClient {
     }
 
     async fn start(urls: &[&str], transport: &str, recipe: bool) -> Self {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../interop"));
+        let dir = super::repo("interop");
         assert!(
             dir.join("node_modules/socket.io-client").is_dir(),
             "socket.io-client is not installed: run `./dev test` (or `npm ci --prefix interop`)"

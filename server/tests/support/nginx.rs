@@ -16,9 +16,7 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx on a free port, balancing over `backends` (base URLs).
     pub async fn start(backends: &[String]) -> Self {
-        let template =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nginx.conf"))
-                .unwrap();
+        let template = std::fs::read_to_string(super::repo("deploy/nginx.conf")).unwrap();
         let dir =
             std::env::temp_dir().join(format!("gridcast-nginx-{:08x}", rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -1,6 +1,6 @@
 //! The reference Node.js setup (socket.io 4 + @socket.io/redis-adapter), interop/reference-server.mjs.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use gridcast_server::redis::private::free_port;
 use tokio::{
@@ -18,7 +18,7 @@ pub struct NodeServer {
 impl NodeServer {
     /// Starts one on a free port, using `redis_url`.
     pub async fn start(redis_url: &str) -> Self {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../interop"));
+        let dir = super::repo("interop");
         assert!(
             dir.join("node_modules/socket.io").is_dir(),
             "the Node.js reference server is not installed: run `./dev test` (or `npm ci --prefix interop`)"
