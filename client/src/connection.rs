@@ -200,7 +200,8 @@ impl Connection {
         out.emit(name, args, Some(id))
     }
 
-    /// Asks for a fresh presence snapshot (also done every few seconds while connected).
+    /// Asks for a fresh presence snapshot, which also subscribes to its changes (done on
+    /// `welcome`, when the instance list changes, and every half minute).
     pub fn refresh_presence(self) {
         if matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
             self.request(event::PRESENCE, vec![], Awaiting::Presence);
@@ -357,8 +358,12 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
             }
         }
         event::PRESENCE => {
-            if let Some(delta) = first::<PresenceDelta>(conn, "a presence change", &mut args) {
-                conn.members.update(|members| model::apply(members, delta));
+            if let Some(deltas) = first::<Vec<PresenceDelta>>(conn, "presence changes", &mut args) {
+                conn.members.update(|members| {
+                    for delta in deltas {
+                        model::apply(members, delta);
+                    }
+                });
             }
         }
         event::WELCOME => {
@@ -392,6 +397,8 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
                 }
                 conn.instance.set(Some(welcome.instance));
                 conn.state.set(ConnState::Connected { id: welcome.id });
+                // The list now, and its changes from now on (asking subscribes).
+                conn.refresh_presence();
             }
         }
         event::DRAINING => {

@@ -34,6 +34,10 @@ use crate::{
 /// How often the live instance list is read from the page's own instance.
 const INSTANCES_REFRESH_MS: u32 = 2_000;
 
+/// Instance-list reads between two presence snapshots when the list did not change (changes
+/// arrive as deltas; the snapshot is a safety net).
+const PRESENCE_EVERY_REFRESHES: u32 = 15;
+
 /// The cluster's live instances, shared by the picker and the grid check.
 #[derive(Debug, Clone, Copy)]
 pub struct Cluster {
@@ -58,6 +62,7 @@ pub fn App() -> impl IntoView {
     provide_context(cluster);
     let origin_for_list = origin.clone();
     spawn_local(async move {
+        let mut since_presence = 0;
         loop {
             // From the instance the page is connected to (its own may be gone), else its own.
             let mut list = fetch_instances(&connection.target.get_untracked()).await;
@@ -70,12 +75,17 @@ pub fn App() -> impl IntoView {
                     if cluster.instances.get_untracked() != list.instances {
                         connection.live.set(list.instances.clone());
                         cluster.instances.set(list.instances);
+                        // Members of an instance that died never say goodbye: re-read.
+                        since_presence = PRESENCE_EVERY_REFRESHES;
                     }
                 }
                 Err(e) => cluster.error.set(Some(e)),
             }
-            // Members of an instance that died never say goodbye: re-read presence too.
-            connection.refresh_presence();
+            since_presence += 1;
+            if since_presence >= PRESENCE_EVERY_REFRESHES {
+                since_presence = 0;
+                connection.refresh_presence();
+            }
             TimeoutFuture::new(INSTANCES_REFRESH_MS).await;
         }
     });

@@ -314,6 +314,11 @@ async fn serve(
         instance.clone(),
         config.report_interval,
     ));
+    let mut hub_tasks = hub_tasks;
+    hub_tasks.push(tokio::spawn(crate::socket::presence_batch::run(
+        io.clone(),
+        instance.clone(),
+    )));
     Ok(Running {
         instance,
         io,

@@ -64,6 +64,7 @@ pub struct Instance {
     relay_dropped: Arc<AtomicU64>,
     unsent: [AtomicU64; 2],
     local_only: AtomicU64,
+    presence_batch: crate::socket::presence_batch::PresenceBatch,
 }
 
 impl Instance {
@@ -93,7 +94,13 @@ impl Instance {
             relay_dropped: Arc::default(),
             unsent: Default::default(),
             local_only: AtomicU64::new(0),
+            presence_batch: Default::default(),
         }
+    }
+
+    /// Presence changes waiting to be sent.
+    pub fn presence_batch(&self) -> &crate::socket::presence_batch::PresenceBatch {
+        &self.presence_batch
     }
 
     /// Provenance for a message this instance just received from `sender`.

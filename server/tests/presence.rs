@@ -4,7 +4,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use gridcast_server::{redis::private::free_port, tools::probe::Probe};
+use gridcast_server::{
+    redis::private::free_port,
+    tools::probe::{Incoming, Probe},
+};
 use gridcast_shared::{
     Changed, Members, RejectionCode, Reply, Sent, event,
     presence::{Member, PresenceDelta, Routed},
@@ -51,15 +54,15 @@ async fn next_routed(probe: &mut Probe, name: &str) -> Routed {
     serde_json::from_value(probe.next_event(name, WAIT).await.unwrap()[0].clone()).unwrap()
 }
 
-/// Waits for a presence delta about `sid` matching `pred`.
+/// Waits for a presence delta matching `pred` (deltas come in batches: arrays).
 async fn wait_delta(probe: &mut Probe, pred: impl Fn(&PresenceDelta) -> bool) -> PresenceDelta {
     loop {
         let args = probe
             .next_event(event::PRESENCE, WAIT)
             .await
             .expect("a presence delta");
-        let delta: PresenceDelta = serde_json::from_value(args[0].clone()).unwrap();
-        if pred(&delta) {
+        let batch: Vec<PresenceDelta> = serde_json::from_value(args[0].clone()).unwrap();
+        if let Some(delta) = batch.into_iter().find(&pred) {
             return delta;
         }
     }
@@ -70,6 +73,8 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let mut b = watcher(&cluster[1]).await;
+    // Asking for the list subscribes to its changes.
+    snapshot(&mut b).await;
     let mut a = client(&cluster[0]).await;
     let a_sid = a.id().to_owned();
     let a_instance = cluster[0].instances().next().unwrap().info.clone();
@@ -109,6 +114,49 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
     )
     .await;
     assert!(!snapshot(&mut b).await.iter().any(|m| m.id == a_sid));
+}
+
+/// A connect storm costs each instance one batch per window, sent only to the clients that asked
+/// for the list: those get every arrival, coalesced; the others get no presence traffic at all.
+#[tokio::test]
+async fn presence_changes_are_batched_and_only_go_to_subscribers() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let mut subscriber = watcher(&cluster[1]).await;
+    snapshot(&mut subscriber).await;
+    let mut bystander = watcher(&cluster[1]).await;
+
+    // Arriving together, on both instances.
+    let arrivals = futures_util::future::join_all((0..20).map(|n| client(&cluster[n % 2]))).await;
+    let ids: std::collections::HashSet<String> =
+        arrivals.iter().map(|p| p.id().to_owned()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut batches = 0;
+    while !ids.is_subset(&seen) {
+        let args = subscriber
+            .next_event(event::PRESENCE, WAIT)
+            .await
+            .expect("the arrivals are announced");
+        let batch: Vec<PresenceDelta> = serde_json::from_value(args[0].clone()).unwrap();
+        batches += 1;
+        for delta in batch {
+            if let PresenceDelta::Upsert { member } = delta {
+                seen.insert(member.id);
+            }
+        }
+    }
+    assert!(
+        batches < ids.len(),
+        "{} arrivals in {batches} batches: changes are coalesced",
+        ids.len()
+    );
+    let told: Vec<_> = bystander
+        .drain(QUIET)
+        .await
+        .into_iter()
+        .filter(|i| matches!(i, Incoming::Event { event, .. } if event == event::PRESENCE))
+        .collect();
+    assert!(told.is_empty(), "a client that never asked: {told:?}");
 }
 
 #[tokio::test]

@@ -74,8 +74,11 @@ pub const DIRECT: &str = "direct";
 /// - **Client to server**, with ack: no payload; the ack is every
 ///   [`Member`](crate::presence::Member) of the cluster, `{"ok":true,"members":[..]}` (a
 ///   [`Reply`](crate::Reply)`<`[`Members`](crate::Members)`>`). Example: `26["presence"]`.
-/// - **Server to every client**: a [`PresenceDelta`](crate::presence::PresenceDelta).
-///   Example: `2["presence",{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]`.
+///   Asking subscribes the socket to the changes.
+/// - **Server to the clients that asked**: an array of
+///   [`PresenceDelta`](crate::presence::PresenceDelta)s, the changes of one instance within
+///   100 ms (a later change of a member replaces an earlier one). Example:
+///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]]`.
 pub const PRESENCE: &str = "presence";
 
 /// Every event a client may send. Any other event name is answered with

@@ -20,6 +20,7 @@
 pub mod broadcast;
 pub mod deliver;
 pub mod presence;
+pub mod presence_batch;
 pub mod request;
 
 use std::sync::{Arc, Mutex};
@@ -191,11 +192,7 @@ async fn arrive(
     Ok(())
 }
 
-async fn on_connect(
-    socket: SocketRef<ClusterAdapter>,
-    io: Io,
-    State(instance): State<Arc<Instance>>,
-) {
+async fn on_connect(socket: SocketRef<ClusterAdapter>, State(instance): State<Arc<Instance>>) {
     let Some(Arrival {
         auth,
         session,
@@ -292,12 +289,11 @@ async fn on_connect(
     hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
         .await;
     save_session(&instance, &state).await;
-    presence::announce(&io, &instance, state.member()).await;
+    presence::announce(&instance, state.member()).await;
 }
 
 async fn on_disconnect(
     socket: SocketRef<ClusterAdapter>,
-    io: Io,
     State(instance): State<Arc<Instance>>,
     reason: DisconnectReason,
 ) {
@@ -305,7 +301,7 @@ async fn on_disconnect(
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
         save_session(&instance, &state).await;
-        presence::depart(&io, &instance, &state.id).await;
+        presence::depart(&instance, &state.id).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Display names, rooms, direct messages and the presence list, across instances.
 //!
-//! State lives in Redis ([`crate::redis::Presence`]); changes are pushed to every client as
-//! [`PresenceDelta`]s through the adapter. Room names are prefixed internally (`room:`) so that a
+//! State lives in Redis ([`crate::redis::Presence`]); changes go to the clients that asked for
+//! the list, as batches of [`PresenceDelta`]s ([`super::presence_batch`]). Room names are prefixed internally (`room:`) so that a
 //! room can never be named like a socket's own room and receive someone's direct messages.
 
 use gridcast_shared::{
@@ -13,13 +13,10 @@ use gridcast_shared::{
     validate,
 };
 
-use super::{
-    deliver::emit_cluster,
-    request::{Arg, Request},
-};
+use super::request::{Arg, Request};
 use crate::{
     hub::{Payload, Target},
-    instance::{Instance, Io},
+    instance::Instance,
 };
 
 /// The socketioxide room of the user-facing room `room`.
@@ -40,22 +37,24 @@ fn unavailable(e: impl std::fmt::Display) -> Rejection {
     )
 }
 
-/// Records a newly connected or changed member and tells everyone.
-pub async fn announce(io: &Io, instance: &Instance, member: Member) {
+/// Records a newly connected or changed member and tells the subscribers (in the next batch).
+pub async fn announce(instance: &Instance, member: Member) {
     if let Err(e) = instance.presence().upsert(&member).await {
         tracing::warn!(instance = %instance.info.id, "presence not recorded: {e}");
     }
-    let delta = PresenceDelta::Upsert { member };
-    emit_cluster(instance, || io.broadcast(), event::PRESENCE, &delta).await;
+    instance
+        .presence_batch()
+        .push(PresenceDelta::Upsert { member });
 }
 
-/// Forgets a disconnected member (by public id) and tells everyone.
-pub async fn depart(io: &Io, instance: &Instance, id: &str) {
+/// Forgets a disconnected member (by public id) and tells the subscribers (in the next batch).
+pub async fn depart(instance: &Instance, id: &str) {
     if let Err(e) = instance.presence().remove(&instance.info.id, id).await {
         tracing::warn!(instance = %instance.info.id, "presence not removed: {e}");
     }
-    let delta = PresenceDelta::Leave { id: id.to_owned() };
-    emit_cluster(instance, || io.broadcast(), event::PRESENCE, &delta).await;
+    instance
+        .presence_batch()
+        .push(PresenceDelta::Leave { id: id.to_owned() });
 }
 
 /// Answers a member-changing request and, when it was done, announces the change.
@@ -63,7 +62,7 @@ async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rej
     let result = result.map(|member| Changed { member });
     if let Ok(Changed { member }) = req.respond(event, result) {
         super::save_session(&req.instance, &req.state).await;
-        announce(&req.io, &req.instance, member).await;
+        announce(&req.instance, member).await;
     }
 }
 
@@ -213,10 +212,14 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
     publish(req, id, target, Payload::Routed(event::DIRECT, routed)).await
 }
 
-/// Handles `presence`: the ack is every member of the cluster.
+/// Handles `presence`: the ack is every member of the cluster, and from then on the socket gets
+/// the changes (joined before the list is read, so no change falls between the two).
 pub async fn on_presence(mut req: Request) {
     let result = match req.rate_limit() {
-        Ok(()) => req.instance.presence().all().await.map_err(unavailable),
+        Ok(()) => {
+            req.socket.join(super::presence_batch::SUBSCRIBED);
+            req.instance.presence().all().await.map_err(unavailable)
+        }
         Err(limited) => Err(limited),
     };
     let _ = req.respond(event::PRESENCE, result.map(|members| Members { members }));
