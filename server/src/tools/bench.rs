@@ -37,6 +37,9 @@ pub struct BenchReport {
     pub clients: usize,
     /// Clients that could not connect at the start (the load ran with the others).
     pub connect_failed: usize,
+    /// How long all clients took to connect, [`CONNECTING_AT_ONCE`] at a time (a connect
+    /// storm: each connection's cost includes telling the others it arrived).
+    pub connect_ms: f64,
     /// Messages sent.
     pub sent: u64,
     /// Messages the cluster refused with a readable `rate_limited` error (never broadcast, so
@@ -118,6 +121,9 @@ struct Seen {
     lost: Vec<ConnectionLost>,
 }
 
+/// Clients connecting at the same time at the start (each waits for its namespace connection).
+pub const CONNECTING_AT_ONCE: usize = 100;
+
 /// Runs the load against `urls`, with `faults`. A cluster that fails under it is a result: the
 /// report says what was lost and when connections went; only a bad invocation is an error.
 pub async fn run(
@@ -128,11 +134,16 @@ pub async fn run(
     faults: &[Fault],
     progress: Option<&str>,
 ) -> Result<BenchReport, ProbeError> {
+    use futures_util::StreamExt;
     let run_id = format!("{:08x}", rand::random::<u32>());
     let mut followers = Vec::with_capacity(clients);
     let mut connect_failed = 0;
-    for i in 0..clients {
-        match Follower::connect(urls.to_vec(), i % urls.len().max(1)).await {
+    let connecting = Instant::now();
+    let mut connects = futures_util::stream::iter(0..clients)
+        .map(|i| Follower::connect(urls.to_vec(), i % urls.len().max(1)))
+        .buffer_unordered(CONNECTING_AT_ONCE);
+    while let Some(connected) = connects.next().await {
+        match connected {
             Ok(follower) => followers.push(follower),
             Err(e) => {
                 connect_failed += 1;
@@ -141,6 +152,14 @@ pub async fn run(
                 }
             }
         }
+    }
+    drop(connects);
+    let connect_ms = ms(connecting.elapsed());
+    if let Some(label) = progress {
+        eprintln!(
+            "gridcast bench [{label}] {} clients connected in {connect_ms:.0} ms",
+            followers.len()
+        );
     }
     // Let every subscription settle before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -293,7 +312,7 @@ pub async fn run(
     Ok(summarise(
         urls,
         clients,
-        connect_failed,
+        (connect_failed, connect_ms),
         sent,
         send_window,
         all_seen,
@@ -309,7 +328,7 @@ fn ms(d: Duration) -> f64 {
 fn summarise(
     urls: &[String],
     clients: usize,
-    connect_failed: usize,
+    (connect_failed, connect_ms): (usize, f64),
     sent: u64,
     send_window: Duration,
     all_seen: Vec<Seen>,
@@ -405,6 +424,7 @@ fn summarise(
         urls: urls.to_vec(),
         clients,
         connect_failed,
+        connect_ms,
         sent,
         refused,
         reached: reached_count,
@@ -538,6 +558,11 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
     out.push_str(&count_row("clients not connected", &|r| {
         r.connect_failed as u64
     }));
+    out.push_str(&row(
+        "all connected in",
+        reports.iter().map(|r| r.connect_ms).collect(),
+        &|v| format!("{v:.0} ms"),
+    ));
     out.push_str(&row(
         "longest gap (max)",
         reports
