@@ -104,6 +104,33 @@ pub struct BenchConfig {
     /// No progress line on stderr.
     #[arg(long, env = "GRIDCAST_BENCH_QUIET")]
     pub quiet: bool,
+
+    /// Raise the load step by step (each step `--duration` long, `--ramp-factor` times the
+    /// previous one, from `--ramp-from`) until a delivery is lost, a message refused or
+    /// duplicated, or p99 exceeds `--p99-limit`; per cluster, then the saturation points side by
+    /// side.
+    #[arg(long, env = "GRIDCAST_BENCH_RAMP")]
+    pub ramp: bool,
+
+    /// Messages per second (all clients together) of the first ramp step.
+    #[arg(long, env = "GRIDCAST_BENCH_RAMP_FROM", default_value_t = 100)]
+    pub ramp_from: u32,
+
+    /// How many times the previous step each ramp step offers (above 1).
+    #[arg(long, env = "GRIDCAST_BENCH_RAMP_FACTOR", default_value_t = 1.5)]
+    pub ramp_factor: f64,
+
+    /// Ramp steps at most.
+    #[arg(long, env = "GRIDCAST_BENCH_RAMP_STEPS", default_value_t = 12)]
+    pub ramp_steps: usize,
+
+    /// A ramp step whose p99 latency is above this is past saturation.
+    #[arg(long, env = "GRIDCAST_BENCH_P99_LIMIT", default_value = "100ms", value_parser = parse_duration)]
+    pub p99_limit: Duration,
+
+    /// With `--ramp`: write an SVG plot of p50 and p99 against offered deliveries/s here.
+    #[arg(long, env = "GRIDCAST_BENCH_PLOT")]
+    pub plot: Option<PathBuf>,
 }
 
 /// A shell command run at a time during a bench.

@@ -87,3 +87,63 @@ async fn a_node_reference_server_killed_during_the_load_is_a_reported_loss_not_a
         "{report:#}"
     );
 }
+
+/// `--ramp` against a real cluster: steps until the per-client rate limit refuses messages (a
+/// saturation point reached quickly on purpose: 4 clients, the server's default 20 msg/s each),
+/// the table, and the SVG plot written.
+#[tokio::test]
+async fn a_ramp_stops_at_saturation_and_draws_the_plot() {
+    use gridcast_server::tools::ramp::RampReport;
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let urls = [url(&cluster[0]), url(&cluster[1])].join(",");
+    let plot = std::env::temp_dir().join(format!("gridcast-ramp-{}.svg", std::process::id()));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridcast"))
+        .args([
+            "bench",
+            "--ramp",
+            "--json",
+            "--urls",
+            &urls,
+            "--clients",
+            "4",
+        ])
+        .args([
+            "--ramp-from",
+            "20",
+            "--ramp-factor",
+            "2",
+            "--duration",
+            "1s",
+        ])
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reports: Vec<RampReport> = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = &reports[0].steps;
+    // Doubling from 20 msg/s until a client sends more than its limit (20/s, burst 50) allows.
+    let rates: Vec<u32> = steps.iter().map(|s| s.rate).collect();
+    assert!(rates.len() >= 3, "{stderr}");
+    assert!(rates.windows(2).all(|w| w[1] == 2 * w[0]), "{rates:?}");
+    let (last, passed) = steps.split_last().unwrap();
+    assert!(passed.iter().all(|s| s.failed.is_none()), "{steps:?}");
+    assert!(
+        last.failed.as_deref().unwrap().contains("refused"),
+        "{steps:?}"
+    );
+    assert_eq!(
+        reports[0].saturation,
+        Some(f64::from(passed.last().unwrap().rate) * 4.0)
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let _ = std::fs::remove_file(&plot);
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    assert!(stderr.contains("saturated"), "progress on stderr: {stderr}");
+}

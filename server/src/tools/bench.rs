@@ -451,6 +451,9 @@ fn parse(text: &str, prefix: &str) -> Option<(u64, u64)> {
 /// `gridcast bench` as a command: the load against `--urls`, then against `--against` if given,
 /// printed side by side (or as JSON with `--json`) on stdout.
 pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
+    if config.ramp {
+        return ramp_command(config).await;
+    }
     let mut reports = Vec::new();
     let runs = [
         (&config.urls, &config.fault),
@@ -495,6 +498,54 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `gridcast bench --ramp`: a ramp per cluster, the tables (or JSON), the plot if asked for.
+async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
+    use super::ramp::{RampPlan, ramp, render, svg};
+    if config.ramp_factor <= 1.0 || config.ramp_factor.is_nan() {
+        eprintln!("gridcast bench: --ramp-factor must be above 1");
+        return Ok(ExitCode::from(2));
+    }
+    let plan = RampPlan {
+        from: config.ramp_from,
+        factor: config.ramp_factor,
+        step: config.duration,
+        max_steps: config.ramp_steps.max(1),
+        p99_limit_ms: ms(config.p99_limit),
+    };
+    let mut reports = Vec::new();
+    for (i, urls) in [&config.urls, &config.against].into_iter().enumerate() {
+        if urls.is_empty() {
+            continue;
+        }
+        let label = config
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| urls[0].clone());
+        reports.push(ramp(&label, urls, config.clients, &plan, config.quiet).await?);
+    }
+    if config.json {
+        println!(
+            "{}",
+            serde_json::to_string(&reports).expect("ramp reports serialise")
+        );
+    } else {
+        print!("{}", render(&reports, &plan));
+    }
+    if let Some(path) = &config.plot {
+        let title = format!(
+            "gridcast bench --ramp: {} clients, every client receives every message",
+            config.clients
+        );
+        if let Err(e) = std::fs::write(path, svg(&reports, &title)) {
+            eprintln!("gridcast bench: cannot write {}: {e}", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+        eprintln!("gridcast bench: plot written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One report, or two side by side with the ratio (second ÷ first) per row; columns are named by

@@ -8,8 +8,11 @@
 //! - [`check`]: `gridcast check`, one probe per instance and the N × N delivery matrix.
 //! - [`bench`]: `gridcast bench`, load and per-delivery latency, side by side with another
 //!   cluster.
+//! - [`ramp`]: `gridcast bench --ramp`, the load raised step by step to each cluster's
+//!   saturation point, and its SVG plot.
 
 pub mod bench;
 pub mod check;
 pub mod follow;
 pub mod probe;
+pub mod ramp;
