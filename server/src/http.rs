@@ -45,7 +45,11 @@ pub fn app(
         .route("/instances", get(instances))
         .route("/metrics", get(metrics));
     let router = if index.is_file() {
-        router.fallback_service(ServeDir::new(static_dir))
+        // The UI's files compressed for browsers that accept it (brotli or gzip): the wasm is
+        // most of the page, and it shrinks to about a third.
+        router.fallback_service(tower_http::compression::Compression::new(ServeDir::new(
+            static_dir,
+        )))
     } else {
         tracing::warn!(dir = %static_dir.display(), "no built UI found; `/` explains how to build it");
         router.route("/", get(ui_missing)).fallback(not_found)

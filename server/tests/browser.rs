@@ -41,6 +41,43 @@ fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// The page's first contentful paint and load timings (Chromium's paint and navigation timing,
+/// milliseconds after navigation start) and bytes transferred, written to
+/// `test-artifacts/first-paint.json` and the test output.
+async fn report_first_paint(page: &fantoccini::Client) {
+    let timing = page
+        .execute(
+            "const p = performance.getEntriesByName('first-contentful-paint')[0]; \
+             const n = performance.getEntriesByType('navigation')[0]; \
+             return {first_contentful_paint_ms: p ? p.startTime : null, \
+                     dom_content_loaded_ms: n ? n.domContentLoadedEventEnd : null, \
+                     load_ms: n ? n.loadEventEnd : null, \
+                     transferred_bytes: performance.getEntriesByType('resource') \
+                        .reduce((sum, r) => sum + (r.transferSize || 0), n ? n.transferSize : 0), \
+                     decoded_bytes: performance.getEntriesByType('resource') \
+                        .reduce((sum, r) => sum + (r.decodedBodySize || 0), n ? n.decodedBodySize : 0)};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let fcp = timing["first_contentful_paint_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("Chromium reported no first contentful paint: {timing}"));
+    assert!(fcp > 0.0, "{timing}");
+    // The UI's files travel compressed (brotli or gzip): the wasm shrinks to about 40 %.
+    let (sent, decoded) = (
+        timing["transferred_bytes"].as_f64().unwrap(),
+        timing["decoded_bytes"].as_f64().unwrap(),
+    );
+    assert!(sent < decoded * 0.6, "not compressed: {timing}");
+    eprintln!("UI timing on localhost: {timing}");
+    std::fs::write(
+        artifacts_dir().join("first-paint.json"),
+        serde_json::to_string_pretty(&timing).unwrap(),
+    )
+    .unwrap();
+}
+
 /// `instances` instances in one process on `redis`, serving the built UI.
 async fn ui_cluster(redis: &PrivateRedis, instances: usize) -> Cluster {
     let mut config = ServeConfig::new(vec![0; instances], Some(redis.url()));
@@ -224,6 +261,7 @@ async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switc
     b.goto(&urls[1]).await.unwrap();
     wait_connected_to(&a, &urls[0]).await;
     wait_connected_to(&b, &urls[1]).await;
+    report_first_paint(&a).await;
 
     // Typed in A (on instance 0), it appears in B (on instance 1), marked with A's instance.
     send(&a, "hello from tab A").await;
