@@ -7,6 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 T="${CARGO_TARGET_DIR:-target}/release"
 N=${N:-2000}
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 rss() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
 r1=$(fp); r2=$(fp); g1=$(fp); g2=$(fp); p1=$(fp); p2=$(fp)
@@ -25,4 +26,3 @@ for label in gridcast peer; do
   wait $B; sleep 10; after=$(rss $pids)
   echo "$label: RSS before ${before} KB, with $N clients ${held} KB ($(( (held-before)*1024/N )) B per connection), 10 s after they left ${after} KB"
 done
-kill $G $P1 $P2 $R1 $R2 2>/dev/null

@@ -7,6 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 T="${CARGO_TARGET_DIR:-target}/release"
 CLIENTS=${CLIENTS:-200}; RATE=${RATE:-850}; DURATION=${DURATION:-600}
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 rss() { awk '/VmRSS/{print $2}' /proc/$1/status; }
 r=$(fp); g1=$(fp); g2=$(fp)
@@ -26,4 +27,3 @@ done
 sleep 10
 echo "10 s after the load: $(rss $G) KB"
 grep -E "delivered /|lost  |duplicates|latency p50|latency p99 " /tmp/soak-report.txt
-kill $G $R 2>/dev/null
