@@ -103,28 +103,9 @@ async fn outage_under_load(outage: Duration) {
             connected.push((n, k, client(instance).await));
         }
     }
-    let mut tasks = Vec::new();
     let start = Instant::now();
     let send_for = Duration::from_secs(2) + outage;
-    for (n, k, mut probe) in connected {
-        tasks.push(tokio::spawn(async move {
-            let mut sent = Vec::new();
-            let mut i = 0;
-            while start.elapsed() < send_for {
-                let text = format!("c{n}.{k}-{i}");
-                let (id, delivery) = send(&mut probe, event::MESSAGE, vec![json!(text)]).await;
-                assert_ne!(
-                    delivery,
-                    Delivery::LocalOnly,
-                    "the outbox holds a short outage"
-                );
-                sent.push(id);
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (probe, sent)
-        }));
-    }
+    let tasks = support::scenario::send_steadily(connected, start, send_for);
     tokio::time::sleep(Duration::from_millis(700)).await;
     redis.stop().await;
     tokio::time::sleep(outage).await;
@@ -133,8 +114,15 @@ async fn outage_under_load(outage: Duration) {
     let mut probes = Vec::new();
     let mut everything = HashSet::new();
     for task in tasks {
-        let (probe, sent) = task.await.unwrap();
-        everything.extend(sent);
+        let (_, probe, sent) = task.await.unwrap();
+        for (_, id, delivery) in sent {
+            assert_ne!(
+                delivery,
+                Delivery::LocalOnly,
+                "the outbox holds a short outage"
+            );
+            everything.insert(id);
+        }
         probes.push(probe);
     }
     assert!(

@@ -84,21 +84,7 @@ async fn a_killed_master_fails_over_and_nothing_is_lost() {
     let start = Instant::now();
     let kill_at = Duration::from_millis(1500);
     let send_for = kill_at + Duration::from_millis(NODE_TIMEOUT_MS) + Duration::from_secs(5);
-    let mut tasks = Vec::new();
-    for (n, k, mut probe) in connected {
-        tasks.push(tokio::spawn(async move {
-            let mut sent = Vec::new();
-            let mut i = 0;
-            while start.elapsed() < send_for {
-                let text = format!("c{n}.{k}-{i}");
-                let (id, delivery) = send(&mut probe, event::MESSAGE, vec![json!(text)]).await;
-                sent.push((start.elapsed(), id, delivery));
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (n, probe, sent)
-        }));
-    }
+    let tasks = scenario::send_steadily(connected, start, send_for);
     tokio::time::sleep_until(start + kill_at).await;
     redis.kill(victim).await;
     let killed = start.elapsed();

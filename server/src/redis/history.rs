@@ -132,29 +132,26 @@ impl History {
         })
     }
 
-    fn fields(record: &Record) -> Vec<(&'static str, String)> {
-        let mut fields = vec![
-            ("e", record.event.clone()),
-            ("t", record.target.clone()),
-            ("p", record.payload.clone()),
-            ("o", record.origin.clone()),
-            ("m", record.message_id.clone()),
-        ];
-        if let Some(q) = record.outbox_seq {
-            fields.push(("q", q.to_string()));
-        }
-        fields
-    }
-
+    /// The `XADD` of `record` (fields borrowed, not copied: this runs for every broadcast).
     fn xadd(&self, record: &Record) -> redis::Cmd {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.key)
             .arg("MAXLEN")
             .arg("~")
             .arg(self.max_len)
-            .arg("*");
-        for (name, value) in Self::fields(record) {
-            cmd.arg(name).arg(value);
+            .arg("*")
+            .arg("e")
+            .arg(&record.event)
+            .arg("t")
+            .arg(&record.target)
+            .arg("p")
+            .arg(&record.payload)
+            .arg("o")
+            .arg(&record.origin)
+            .arg("m")
+            .arg(&record.message_id);
+        if let Some(q) = record.outbox_seq {
+            cmd.arg("q").arg(q);
         }
         cmd
     }
@@ -226,6 +223,29 @@ impl History {
             .collect())
     }
 
+    /// `XRANGE` (or `XREVRANGE` with `newest_first`) from `start` to `end`, at most `count`.
+    async fn entries_between(
+        &self,
+        start: &str,
+        end: &str,
+        count: u64,
+        newest_first: bool,
+    ) -> Result<Vec<RawEntry>, LinkError> {
+        let command = if newest_first { "XREVRANGE" } else { "XRANGE" };
+        let answer: Value = self
+            .link
+            .command(
+                redis::cmd(command)
+                    .arg(&self.key)
+                    .arg(start)
+                    .arg(end)
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        entries(answer)
+    }
+
     /// Up to `count` entries after `after` (exclusive) up to `upto` (inclusive), in order.
     pub async fn range(
         &self,
@@ -233,18 +253,10 @@ impl History {
         upto: StreamId,
         count: u64,
     ) -> Result<Vec<Stored>, LinkError> {
-        let answer: Value = self
-            .link
-            .command(
-                redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(format!("({after}"))
-                    .arg(upto.to_string())
-                    .arg("COUNT")
-                    .arg(count),
-            )
+        let found = self
+            .entries_between(&format!("({after}"), &upto.to_string(), count, false)
             .await?;
-        Ok(entries(answer)?
+        Ok(found
             .into_iter()
             .filter_map(|(id, fields)| self.to_stored(id, fields))
             .collect())
@@ -253,34 +265,12 @@ impl History {
     /// Whether an entry with id `id` is still held.
     pub async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
         let id = id.to_string();
-        let answer: Value = self
-            .link
-            .command(
-                redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(&id)
-                    .arg(&id)
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await?;
-        Ok(!entries(answer)?.is_empty())
+        Ok(!self.entries_between(&id, &id, 1, false).await?.is_empty())
     }
 
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).
     pub async fn last_id(&self) -> Result<StreamId, LinkError> {
-        let answer: Value = self
-            .link
-            .command(
-                redis::cmd("XREVRANGE")
-                    .arg(&self.key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await?;
-        match entries(answer)?.first() {
+        match self.entries_between("+", "-", 1, true).await?.first() {
             Some((id, _)) => parse_id(id),
             None => Ok(StreamId::ZERO),
         }
@@ -288,18 +278,8 @@ impl History {
 
     /// The id of the oldest entry still held, if any.
     pub async fn first_id(&self) -> Result<Option<StreamId>, LinkError> {
-        let answer: Value = self
-            .link
-            .command(
-                redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await?;
-        entries(answer)?
+        self.entries_between("-", "+", 1, false)
+            .await?
             .first()
             .map(|(id, _)| parse_id(id))
             .transpose()

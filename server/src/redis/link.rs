@@ -23,7 +23,7 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
@@ -194,6 +194,17 @@ pub async fn open(
     }
 }
 
+/// `request`'s answer, or [`LinkError::Timeout`] after `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    request: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, LinkError> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(LinkError::Timeout(timeout)),
+    }
+}
+
 /// Runs `cmd` on `conn`, waiting up to `timeout`.
 pub async fn query<T: FromRedisValue>(
     conn: &Conn,
@@ -201,9 +212,18 @@ pub async fn query<T: FromRedisValue>(
     timeout: Duration,
 ) -> Result<T, LinkError> {
     let mut conn = conn.clone();
-    match tokio::time::timeout(timeout, cmd.query_async(&mut conn)).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(LinkError::Timeout(timeout)),
+    within(timeout, cmd.query_async(&mut conn)).await
+}
+
+/// Opens the connection that holds a cluster's subscriptions (pushes go to `push`).
+async fn open_subscriber(
+    target: &Target,
+    response_timeout: Duration,
+    push: mpsc::UnboundedSender<PushInfo>,
+) -> Result<ClusterConnection, Error> {
+    match open(target, response_timeout, Some(push)).await? {
+        Conn::Cluster(conn) => Ok(conn),
+        Conn::Single(_) => unreachable!("a cluster target opens a cluster connection"),
     }
 }
 
@@ -224,10 +244,6 @@ struct Shared {
     handlers: RwLock<Handlers>,
     publish_timeout: Duration,
     publish_latency: Histogram,
-    /// Times the link came back after being down.
-    reconnects: AtomicU64,
-    /// Times a check after a reconnect found subscriptions missing and re-subscribed them.
-    repairs: AtomicU64,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -261,15 +277,10 @@ pub async fn connect(
             open(target, response_timeout, Some(push_tx.clone())).await?,
             None,
         ),
-        Target::Cluster(_) => {
-            let conn = open(target, response_timeout, None).await?;
-            let Conn::Cluster(subscriber) =
-                open(target, response_timeout, Some(push_tx.clone())).await?
-            else {
-                unreachable!("a cluster target opens a cluster connection")
-            };
-            (conn, Some(subscriber))
-        }
+        Target::Cluster(_) => (
+            open(target, response_timeout, None).await?,
+            Some(open_subscriber(target, response_timeout, push_tx.clone()).await?),
+        ),
     };
     let link = LinkDriver(Arc::new(Shared {
         target: target.clone(),
@@ -286,8 +297,6 @@ pub async fn connect(
         publish_timeout,
         // 100 µs to ~3.3 s.
         publish_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
-        reconnects: AtomicU64::new(0),
-        repairs: AtomicU64::new(0),
         tasks: Mutex::default(),
     }));
     let route = tokio::spawn(route(Arc::downgrade(&link.0), push_rx));
@@ -354,7 +363,6 @@ async fn watch(link: std::sync::Weak<Shared>) {
         match ping {
             Ok(()) if !was_up => match driver.repair_subscriptions().await {
                 Ok(()) => {
-                    shared.reconnects.fetch_add(1, Ordering::Relaxed);
                     shared.up.store(true, Ordering::SeqCst);
                     tracing::info!(redis = %shared.target, "redis link back");
                 }
@@ -412,10 +420,8 @@ async fn on_master_of<T: FromRedisValue>(
         key,
         SlotAddr::Master,
     )));
-    match tokio::time::timeout(timeout, conn.route_command(cmd, route)).await {
-        Ok(value) => T::from_redis_value(value?).map_err(|e| LinkError::Reply(format!("{e}"))),
-        Err(_) => Err(LinkError::Timeout(timeout)),
-    }
+    let value = within(timeout, conn.route_command(cmd, route)).await?;
+    T::from_redis_value(value).map_err(|e| LinkError::Reply(format!("{e}")))
 }
 
 /// The value of `field` in a `CLIENT INFO` line.
@@ -444,16 +450,6 @@ impl LinkDriver {
         &self.0.target
     }
 
-    /// Times the link came back after being down.
-    pub fn reconnects(&self) -> u64 {
-        self.0.reconnects.load(Ordering::Relaxed)
-    }
-
-    /// Times subscriptions were found missing after a reconnect and subscribed again.
-    pub fn repairs(&self) -> u64 {
-        self.0.repairs.load(Ordering::Relaxed)
-    }
-
     /// Runs `cmd`: at once an error while the link is down, after [`COMMAND_TIMEOUT`] without an
     /// answer otherwise, so an HTTP request or a handler never waits on a dead Redis.
     pub async fn command<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, LinkError> {
@@ -478,10 +474,7 @@ impl LinkDriver {
             return Err(LinkError::Down);
         }
         let mut conn = self.0.conn.clone();
-        match tokio::time::timeout(COMMAND_TIMEOUT, pipe.query_async(&mut conn)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(LinkError::Timeout(COMMAND_TIMEOUT)),
-        }
+        within(COMMAND_TIMEOUT, pipe.query_async(&mut conn)).await
     }
 
     /// Makes sure this connection is subscribed to every channel the adapter asked for.
@@ -527,7 +520,6 @@ impl LinkDriver {
             for chan in &missing {
                 self.ssubscribe(chan).await?;
             }
-            self.0.repairs.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(redis = %self.0.target, channels = missing.len(), "subscriptions were missing after a reconnect: subscribed again");
         }
         Ok(())
@@ -572,25 +564,18 @@ impl LinkDriver {
 
     /// Opens a new subscriber connection, subscribes it to `channels`, and drops the old one.
     async fn replace_subscriber(&self, channels: &[String]) -> Result<(), LinkError> {
-        let opened = open(
+        let mut fresh = open_subscriber(
             &self.0.target,
             COMMAND_TIMEOUT.max(self.0.publish_timeout),
-            Some(self.0.push.clone()),
+            self.0.push.clone(),
         )
         .await
         .map_err(|e| LinkError::Reply(e.to_string()))?;
-        let Conn::Cluster(mut fresh) = opened else {
-            unreachable!("a cluster target opens a cluster connection")
-        };
         // One channel per command: each may live in another slot.
         for chan in channels {
-            match tokio::time::timeout(ADAPTER_COMMAND_TIMEOUT, fresh.ssubscribe(chan)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(LinkError::Timeout(ADAPTER_COMMAND_TIMEOUT)),
-            }
+            within(ADAPTER_COMMAND_TIMEOUT, fresh.ssubscribe(chan)).await?;
         }
         *self.0.subscriber.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
-        self.0.repairs.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(redis = %self.0.target, channels = channels.len(), "subscriptions were missing after a reconnect: re-subscribed on a new connection");
         Ok(())
     }
@@ -608,17 +593,9 @@ impl LinkDriver {
             .map(drop),
             Conn::Cluster(_) => {
                 let mut conn = self.subscriber().ok_or(LinkError::Down)?;
-                match tokio::time::timeout(ADAPTER_COMMAND_TIMEOUT, conn.ssubscribe(chan)).await {
-                    Ok(result) => Ok(result?),
-                    Err(_) => Err(LinkError::Timeout(ADAPTER_COMMAND_TIMEOUT)),
-                }
+                within(ADAPTER_COMMAND_TIMEOUT, conn.ssubscribe(chan)).await
             }
         }
-    }
-
-    /// The connection (for a second connection's settings, see [`LinkDriver::open_another`]).
-    pub fn conn(&self) -> &Conn {
-        &self.0.conn
     }
 
     /// Opens another connection to the same Redis, without pub/sub, whose answers may take up to
@@ -725,11 +702,7 @@ impl Driver for LinkDriver {
                 .map(drop),
             Conn::Cluster(_) => {
                 let mut conn = self.subscriber().ok_or(LinkError::Down)?;
-                match tokio::time::timeout(ADAPTER_COMMAND_TIMEOUT, conn.sunsubscribe(&chan)).await
-                {
-                    Ok(result) => Ok(result?),
-                    Err(_) => Err(LinkError::Timeout(ADAPTER_COMMAND_TIMEOUT)),
-                }
+                within(ADAPTER_COMMAND_TIMEOUT, conn.sunsubscribe(&chan)).await
             }
         }
     }

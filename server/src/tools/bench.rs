@@ -463,11 +463,7 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
         if urls.is_empty() {
             continue;
         }
-        let label = config
-            .labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| urls[0].clone());
+        let label = label(config, i, urls);
         let progress = (!config.quiet).then_some(label.as_str());
         reports.push(
             run(
@@ -500,6 +496,15 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
     })
 }
 
+/// The name of cluster `i` (0: `--urls`, 1: `--against`): its `--labels` entry, else its first URL.
+fn label(config: &BenchConfig, i: usize, urls: &[String]) -> String {
+    config
+        .labels
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| urls[0].clone())
+}
+
 /// `gridcast bench --ramp`: a ramp per cluster, the tables (or JSON), the plot if asked for.
 async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
     use super::ramp::{RampPlan, ramp, render, svg};
@@ -519,11 +524,7 @@ async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
         if urls.is_empty() {
             continue;
         }
-        let label = config
-            .labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| urls[0].clone());
+        let label = label(config, i, urls);
         reports.push(ramp(&label, urls, config.clients, &plan, config.quiet).await?);
     }
     if config.json {

@@ -66,6 +66,35 @@ pub async fn connect_with(base: &str, auth: Value) -> (Probe, Welcome) {
     (probe, welcome)
 }
 
+/// What one sending client sent: when (after `start`), the message id, and the delivery.
+pub type SentLog = Vec<(Duration, String, Delivery)>;
+
+/// Each `(instance index, client index, probe)` sends a numbered `message` every 100 ms until
+/// `send_for` after `start`; each task gives back its instance index, its probe and what it sent.
+pub fn send_steadily(
+    connected: Vec<(usize, usize, Probe)>,
+    start: Instant,
+    send_for: Duration,
+) -> Vec<tokio::task::JoinHandle<(usize, Probe, SentLog)>> {
+    connected
+        .into_iter()
+        .map(|(n, k, mut probe)| {
+            tokio::spawn(async move {
+                let mut sent = Vec::new();
+                let mut i = 0;
+                while start.elapsed() < send_for {
+                    let text = format!("c{n}.{k}-{i}");
+                    let (id, delivery) = send(&mut probe, event::MESSAGE, vec![json!(text)]).await;
+                    sent.push((start.elapsed(), id, delivery));
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (n, probe, sent)
+            })
+        })
+        .collect()
+}
+
 /// A client leaves instance A, misses broadcasts, a room message and a direct message, and comes
 /// back on instance B with its offset and session: it gets exactly what it missed, in order,
 /// once, then live messages, with its name and rooms restored. Every feature that touches Redis
