@@ -178,14 +178,16 @@ pub async fn run(
             let mut seen = Seen::default();
             let mut replaying = 0u64;
             let mut lost_at: Option<(Instant, String, String)> = None;
+            // One timer for the whole run, not one per message; a follower still looking for an
+            // instance when the time is up is given up on.
+            let stop = tokio::time::sleep_until(stop_at);
+            tokio::pin!(stop);
             loop {
-                let left = stop_at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                // A follower still looking for an instance when the time is up is given up on.
-                let next = tokio::time::timeout(left + Duration::from_secs(1), follower.next(left));
-                let Ok(next) = next.await else { break };
+                let next = tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    next = follower.recv() => next,
+                };
                 match next {
                     Ok(Update::Event { event, args, at }) if event == event::MESSAGE => {
                         let Some(text) = args.first().and_then(Value::as_str) else {
@@ -232,7 +234,6 @@ pub async fn run(
                             });
                         }
                     }
-                    Err(ProbeError::Timeout(..)) => break,
                     Err(_) => {
                         // No live instance answered: this client is gone; the rest is lost.
                         if let Some((lost, url, reason)) = lost_at.take() {

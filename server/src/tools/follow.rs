@@ -13,6 +13,7 @@ use std::{
 use gridcast_shared::{
     InstanceList, MessageMeta, Welcome, event, message::Draining, presence::Routed,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -86,12 +87,8 @@ impl std::fmt::Debug for Follower {
 /// The offset in a broadcast's metadata, if it has one.
 pub fn offset_of(event: &str, args: &[Value]) -> Option<String> {
     let meta: MessageMeta = match event {
-        event::MESSAGE => serde_json::from_value(args.get(1)?.clone()).ok()?,
-        event::ROOM_MESSAGE | event::DIRECT => {
-            serde_json::from_value::<Routed>(args.first()?.clone())
-                .ok()?
-                .meta
-        }
+        event::MESSAGE => MessageMeta::deserialize(args.get(1)?).ok()?,
+        event::ROOM_MESSAGE | event::DIRECT => Routed::deserialize(args.first()?).ok()?.meta,
         _ => return None,
     };
     meta.offset.map(|o| o.to_string())
@@ -136,25 +133,35 @@ impl Follower {
     /// The next update, waiting at most `wait` for the server; reconnects (and says so) when the
     /// connection is lost. Fails only with a timeout, or when no instance answered for 30 s.
     pub async fn next(&mut self, wait: Duration) -> Result<Update, ProbeError> {
+        self.update(Some(wait)).await
+    }
+
+    /// [`next`](Self::next) with no timer per update: for a caller that bounds the wait once for
+    /// many updates (the load generator); fails only when no instance answered for 30 s.
+    pub async fn recv(&mut self) -> Result<Update, ProbeError> {
+        self.update(None).await
+    }
+
+    async fn update(&mut self, wait: Option<Duration>) -> Result<Update, ProbeError> {
         if !self.pending.is_empty() {
             return Ok(self.pending.remove(0));
         }
-        match self.probe.next(wait).await? {
+        let incoming = match wait {
+            Some(wait) => self.probe.next(wait).await?,
+            None => self.probe.recv().await?,
+        };
+        match incoming {
             Incoming::Event { event, args, at } => {
                 if let Some(offset) = offset_of(&event, &args) {
                     self.offset = Some(offset);
                 }
                 if event == event::WELCOME
-                    && let Some(welcome) = args
-                        .first()
-                        .and_then(|w| serde_json::from_value::<Welcome>(w.clone()).ok())
+                    && let Some(welcome) = args.first().and_then(|w| Welcome::deserialize(w).ok())
                 {
                     self.session = Some(welcome.session);
                 }
                 if event == event::DRAINING
-                    && let Some(draining) = args
-                        .first()
-                        .and_then(|d| serde_json::from_value::<Draining>(d.clone()).ok())
+                    && let Some(draining) = args.first().and_then(|d| Draining::deserialize(d).ok())
                 {
                     self.drained_to = Some(draining.instances);
                 }
