@@ -15,7 +15,7 @@ use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     ErrorEvent, InstanceInfo, MessageMeta, Welcome, event,
     message::Draining,
-    presence::{Member, PresenceDelta, RoomRef, Routed, SetName, ToRoom, ToSocket},
+    presence::{Member, PresenceDelta, PresencePage, RoomRef, Routed, SetName, ToRoom, ToSocket},
     session::Happening,
     validate,
 };
@@ -204,7 +204,7 @@ impl Connection {
     /// `welcome`, when the instance list changes, and every half minute).
     pub fn refresh_presence(self) {
         if matches!(self.state.get_untracked(), ConnState::Connected { .. }) {
-            self.request(event::PRESENCE, vec![], Awaiting::Presence);
+            self.request(event::PRESENCE, vec![], Awaiting::Presence { first: true });
         }
     }
 
@@ -295,7 +295,33 @@ fn on_happening(conn: Connection, happening: Happening, attempt: &mut u32) {
             };
             match model::on_ack(awaiting, args.pop(), js_sys::Date::now()) {
                 AckOutcome::Notice(notice) => conn.notify(notice),
-                AckOutcome::Members(members) => conn.members.set(members),
+                AckOutcome::Members {
+                    members,
+                    first,
+                    next,
+                } => {
+                    if first {
+                        conn.members.set(members);
+                    } else {
+                        conn.members.update(|ms| {
+                            for member in members {
+                                model::upsert(ms, member);
+                            }
+                        });
+                    }
+                    // A large cluster's list comes in pages: ask for the next one.
+                    if let Some(cursor) = next {
+                        let page = PresencePage {
+                            cursor: Some(cursor),
+                            limit: None,
+                        };
+                        conn.request(
+                            event::PRESENCE,
+                            vec![payload(&page)],
+                            Awaiting::Presence { first: false },
+                        );
+                    }
+                }
                 AckOutcome::Member(member) => conn.members.update(|ms| model::upsert(ms, member)),
             }
         }

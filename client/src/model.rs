@@ -321,8 +321,11 @@ pub fn by_instance(members: &[Member]) -> Vec<(String, Vec<Member>)> {
 pub enum Awaiting {
     /// The ack of a message sent at this time (ms).
     Sent(f64),
-    /// A presence snapshot.
-    Presence,
+    /// A page of the presence list; the first replaces the store, later ones add to it.
+    Presence {
+        /// Whether it is the first page.
+        first: bool,
+    },
     /// A set_name/join/leave reply.
     Change,
 }
@@ -332,8 +335,15 @@ pub enum Awaiting {
 pub enum AckOutcome {
     /// Tell the user.
     Notice(Notice),
-    /// Replace the presence store.
-    Members(Vec<Member>),
+    /// A page of the presence list.
+    Members {
+        /// Its members.
+        members: Vec<Member>,
+        /// The first page: replace the store with it (later pages add to it).
+        first: bool,
+        /// Where the next page starts; ask for it with this cursor.
+        next: Option<String>,
+    },
     /// Update one member (ours, after a change).
     Member(Member),
 }
@@ -367,8 +377,12 @@ pub fn on_ack(awaiting: Awaiting, reply: Option<Value>, now_ms: f64) -> AckOutco
             }
             Err(e) => AckOutcome::Notice(Notice::unreadable("an ack", e)),
         },
-        Awaiting::Presence => match serde_json::from_value::<Reply<Members>>(reply) {
-            Ok(Reply::Ok(Members { members })) => AckOutcome::Members(members),
+        Awaiting::Presence { first } => match serde_json::from_value::<Reply<Members>>(reply) {
+            Ok(Reply::Ok(Members { members, next })) => AckOutcome::Members {
+                members,
+                first,
+                next,
+            },
             Ok(Reply::Err(error)) => refused(error),
             Err(e) => AckOutcome::Notice(Notice::unreadable("a presence list", e)),
         },
@@ -585,12 +599,32 @@ mod tests {
             AckOutcome::Notice(Notice::error("room name is empty"))
         );
         let members = on_ack(
-            Awaiting::Presence,
+            Awaiting::Presence { first: true },
             Some(json!({"ok": true, "members": []})),
             0.0,
         );
-        assert_eq!(members, AckOutcome::Members(vec![]));
-        let garbage = on_ack(Awaiting::Presence, Some(json!([1, 2])), 0.0);
+        assert_eq!(
+            members,
+            AckOutcome::Members {
+                members: vec![],
+                first: true,
+                next: None
+            }
+        );
+        let page = on_ack(
+            Awaiting::Presence { first: false },
+            Some(json!({"ok": true, "members": [], "next": "3:a1b2c3d4"})),
+            0.0,
+        );
+        assert_eq!(
+            page,
+            AckOutcome::Members {
+                members: vec![],
+                first: false,
+                next: Some("3:a1b2c3d4".into())
+            }
+        );
+        let garbage = on_ack(Awaiting::Presence { first: true }, Some(json!([1, 2])), 0.0);
         let AckOutcome::Notice(notice) = garbage else {
             panic!("{garbage:?}")
         };

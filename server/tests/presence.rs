@@ -40,7 +40,11 @@ async fn snapshot(probe: &mut Probe) -> Vec<Member> {
         .await
         .unwrap();
     match serde_json::from_value(ack[0].clone()) {
-        Ok(Reply::Ok(Members { members })) => members,
+        // A small cluster's list is one page.
+        Ok(Reply::Ok(Members {
+            members,
+            next: None,
+        })) => members,
         other => panic!("{other:?}: {ack:?}"),
     }
 }
@@ -118,6 +122,99 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
 
 /// A connect storm costs each instance one batch per window, sent only to the clients that asked
 /// for the list: those get every arrival, coalesced; the others get no presence traffic at all.
+#[tokio::test]
+async fn a_large_list_comes_in_pages_and_hostile_page_requests_are_refused() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let clients = futures_util::future::join_all((0..5).map(|n| client(&cluster[n % 2]))).await;
+    let mut asker = client(&cluster[0]).await;
+    let mut everyone: std::collections::HashSet<String> =
+        clients.iter().map(|p| p.id().to_owned()).collect();
+    everyone.insert(asker.id().to_owned());
+
+    // Pages of (about: HSCAN's COUNT is a hint) one member, instance after instance; every
+    // member is on a page, and the last page says so.
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut listed = std::collections::HashSet::new();
+    loop {
+        let page = json!({"cursor": cursor, "limit": 1});
+        let ack = asker
+            .emit_with_ack(event::PRESENCE, vec![page], WAIT)
+            .await
+            .unwrap();
+        let Ok(Reply::Ok(Members { members, next })) = serde_json::from_value(ack[0].clone())
+        else {
+            panic!("{ack:?}")
+        };
+        pages += 1;
+        // Only the last page may be empty (a hash's scan can end with an empty read).
+        assert!(
+            !members.is_empty() || next.is_none(),
+            "page {pages} is empty"
+        );
+        listed.extend(members.into_iter().map(|m| m.id));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "the paging ends");
+    }
+    assert!(pages >= 2, "at least a page per instance, got {pages}");
+    assert_eq!(listed, everyone);
+
+    // Bad pages are refused with a readable reason; the connection and the list are unharmed.
+    let too_long = format!("1:{}", "a".repeat(65));
+    let hostile = [
+        json!({"cursor": "nonsense"}),
+        json!({"cursor": "18446744073709551616:a1b2c3d4"}),
+        json!({"cursor": too_long}),
+        json!({"cursor": 7}),
+        json!({"limit": 0}),
+        json!({"limit": 501}),
+        json!("presence please"),
+    ];
+    for arg in hostile {
+        let ack = asker
+            .emit_with_ack(event::PRESENCE, vec![arg.clone()], WAIT)
+            .await
+            .unwrap();
+        match serde_json::from_value::<Reply<Members>>(ack[0].clone()) {
+            Ok(Reply::Err(error)) => {
+                assert_eq!(error.code, RejectionCode::BadRequest, "{arg}: {error:?}");
+                assert!(
+                    error.message.contains("cursor")
+                        || error.message.contains("limit")
+                        || error.message.contains("expected"),
+                    "{arg}: {}",
+                    error.message
+                );
+            }
+            other => panic!("{arg} accepted: {other:?}"),
+        }
+    }
+    // A cursor of an instance that is gone is not an error: the paging goes on after it.
+    let ack = asker
+        .emit_with_ack(event::PRESENCE, vec![json!({"cursor": "0:00000000"})], WAIT)
+        .await
+        .unwrap();
+    let Ok(Reply::Ok(Members {
+        members,
+        next: None,
+    })) = serde_json::from_value(ack[0].clone())
+    else {
+        panic!("{ack:?}")
+    };
+    assert_eq!(
+        members
+            .into_iter()
+            .map(|m| m.id)
+            .collect::<std::collections::HashSet<_>>(),
+        everyone
+    );
+    assert_eq!(snapshot(&mut asker).await.len(), everyone.len());
+}
+
 #[tokio::test]
 async fn presence_changes_are_batched_and_only_go_to_subscribers() {
     let redis = redis().await;
@@ -385,7 +482,7 @@ async fn presence_is_rebuilt_after_redis_restarts_empty() {
             .emit_with_ack(event::PRESENCE, vec![], WAIT)
             .await
             .unwrap();
-        if let Ok(Reply::Ok(Members { members: all })) = serde_json::from_value(ack[0].clone())
+        if let Ok(Reply::Ok(Members { members: all, .. })) = serde_json::from_value(ack[0].clone())
             && all.iter().any(|m| m.id == a_sid && m.name == "Ada")
             && all.iter().any(|m| m.id == b.id())
         {

@@ -78,7 +78,7 @@ async fn session_ids_never_reach_other_clients_and_public_ids_act_on_nobody() {
         .emit_with_ack(event::PRESENCE, vec![], WAIT)
         .await
         .unwrap();
-    let Ok(Reply::Ok(Members { members })) = serde_json::from_value(presence[0].clone()) else {
+    let Ok(Reply::Ok(Members { members, .. })) = serde_json::from_value(presence[0].clone()) else {
         panic!("{presence:?}")
     };
     websocket

@@ -71,10 +71,12 @@ pub const DIRECT: &str = "direct";
 
 /// `presence`, both directions.
 ///
-/// - **Client to server**, with ack: no payload; the ack is every
-///   [`Member`](crate::presence::Member) of the cluster, `{"ok":true,"members":[..]}` (a
-///   [`Reply`](crate::Reply)`<`[`Members`](crate::Members)`>`). Example: `26["presence"]`.
-///   Asking subscribes the socket to the changes.
+/// - **Client to server**, with ack: no payload, or a [`PresencePage`](crate::presence::PresencePage);
+///   the ack is a page of the cluster's [`Member`](crate::presence::Member)s,
+///   `{"ok":true,"members":[..],"next":".."}` (a [`Reply`](crate::Reply)`<`[`Members`](crate::Members)`>`;
+///   `next` absent on the last page, otherwise ask again with `{"cursor": next}`). Examples:
+///   `26["presence"]`, `27["presence",{"cursor":"0:5f1c..","limit":100}]`. Asking subscribes the
+///   socket to the changes.
 /// - **Server to the clients that asked**: an array of
 ///   [`PresenceDelta`](crate::presence::PresenceDelta)s, the changes of one instance within
 ///   100 ms (a later change of a member replaces an earlier one). Example:

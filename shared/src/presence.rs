@@ -30,6 +30,22 @@ pub struct Member {
     pub rooms: Vec<String>,
 }
 
+/// Most members in one `presence` page: a 10,000-client cluster's list is about 1.5 MB of JSON,
+/// too much for one ack.
+pub const PRESENCE_PAGE: usize = 500;
+
+/// Argument of [`PRESENCE`](crate::event::PRESENCE) (optional: none asks for the first page of
+/// [`PRESENCE_PAGE`] members).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresencePage {
+    /// The previous page's `next`; absent for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Most members wanted, 1 to [`PRESENCE_PAGE`] (the default).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
 /// A presence change, pushed to every client as the [`PRESENCE`](crate::event::PRESENCE) event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `message`, `room_message`, `direct` | [`Sent`] | `{"ok":true,"id":"a1b2c3d4-7","delivery":"cluster"}` |
 //! | `set_name`, `join`, `leave` | [`Changed`] | `{"ok":true,"member":{"id":"..","name":"Ada",..}}` |
-//! | `presence` | [`Members`] | `{"ok":true,"members":[{"id":"..",..}]}` |
+//! | `presence` | [`Members`] | `{"ok":true,"members":[{"id":"..",..}],"next":".."}` (`next` absent on the last page) |
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -39,11 +39,17 @@ pub struct Changed {
     pub member: Member,
 }
 
-/// Body of an accepted `presence`: every member of the cluster.
+/// Body of an accepted `presence`: one page of the cluster's members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Members {
-    /// Sorted by instance URL, then connection time.
+    /// At most the page's `limit` ([`PRESENCE_PAGE`](crate::presence::PRESENCE_PAGE) unless
+    /// asked for fewer), sorted by instance URL, then connection time.
     pub members: Vec<Member>,
+    /// Where the next page starts (ask `presence` again with `{"cursor": next}`); absent on the
+    /// last page. A member present throughout is on some page (maybe on two: keep the last);
+    /// changes during the paging arrive as deltas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -146,10 +152,20 @@ mod tests {
             serde_json::from_str::<Reply<Sent>>(r#"{"ok":false,"id":"x","delivery":"cluster"}"#)
                 .is_err()
         );
-        let members = Reply::Ok(Members { members: vec![] });
+        let members = Reply::Ok(Members {
+            members: vec![],
+            next: None,
+        });
         assert_eq!(
             serde_json::to_string(&members).unwrap(),
             r#"{"ok":true,"members":[]}"#
         );
+        let page = Reply::Ok(Members {
+            members: vec![],
+            next: Some("7:abc".into()),
+        });
+        let json = serde_json::to_string(&page).unwrap();
+        assert_eq!(json, r#"{"ok":true,"members":[],"next":"7:abc"}"#);
+        assert_eq!(serde_json::from_str::<Reply<Members>>(&json).unwrap(), page);
     }
 }

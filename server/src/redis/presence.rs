@@ -102,19 +102,118 @@ impl Presence {
         Ok(None)
     }
 
-    /// Every member of every live instance, sorted by instance URL then connection time.
-    pub async fn all(&self) -> Result<Vec<Member>, LinkError> {
+    /// One page of the members of every live instance: up to about `limit` (a hash is read with
+    /// `HSCAN`, whose `COUNT` is a hint, so a page may run a little over), from `from` (`None`:
+    /// the start), sorted by instance URL then connection time; with where the next page starts,
+    /// `None` after the last. Instances are paged in id order; an instance that went away between
+    /// two pages is skipped, one that came is read when the paging reaches its id.
+    pub async fn page(
+        &self,
+        from: Option<&PageCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<PageCursor>), LinkError> {
+        let mut ids: Vec<String> = self
+            .registry
+            .live()
+            .await?
+            .into_iter()
+            .map(|i| i.info.id)
+            .collect();
+        ids.sort();
+        let (mut at, mut scan) = match from {
+            None => (0, 0),
+            Some(cursor) => match ids.binary_search(&cursor.instance) {
+                Ok(i) => (i, cursor.scan),
+                Err(i) => (i, 0),
+            },
+        };
+        let limit = limit.max(1);
         let mut members = Vec::new();
-        for instance in self.registry.live().await? {
-            let entries: std::collections::HashMap<String, String> = self
+        while at < ids.len() && members.len() < limit {
+            let (next, flat): (u64, Vec<String>) = self
                 .link
-                .command(redis::cmd("HGETALL").arg(self.key(&instance.info.id)))
+                .command(
+                    redis::cmd("HSCAN")
+                        .arg(self.key(&ids[at]))
+                        .arg(scan)
+                        .arg("COUNT")
+                        .arg(limit - members.len()),
+                )
                 .await?;
-            members.extend(entries.values().filter_map(|j| self.parse(j)));
+            // Field, value, field, value…: the values are the members.
+            members.extend(flat.iter().skip(1).step_by(2).filter_map(|j| self.parse(j)));
+            if next == 0 {
+                at += 1;
+                scan = 0;
+            } else {
+                scan = next;
+            }
         }
         members.sort_by(|a, b| {
             (&a.instance_url, a.since, &a.id).cmp(&(&b.instance_url, b.since, &b.id))
         });
-        Ok(members)
+        let next = ids.get(at).map(|instance| PageCursor {
+            instance: instance.clone(),
+            scan,
+        });
+        Ok((members, next))
+    }
+}
+
+/// Where a presence page starts: an instance's hash and a position in it (`HSCAN`'s cursor). On
+/// the wire, `<scan>:<instance id>`: opaque to clients, and checked when it comes back (a client
+/// may send anything; a bad one is a `bad_request`, never a wrong page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCursor {
+    instance: String,
+    scan: u64,
+}
+
+impl std::fmt::Display for PageCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.scan, self.instance)
+    }
+}
+
+impl std::str::FromStr for PageCursor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || "not a cursor this cluster gave (pass the previous page's `next`)".to_owned();
+        let (scan, instance) = text.split_once(':').ok_or_else(bad)?;
+        let valid_id = (1..=64).contains(&instance.len())
+            && instance
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_id {
+            return Err(bad());
+        }
+        Ok(Self {
+            instance: instance.to_owned(),
+            scan: scan.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageCursor;
+
+    #[test]
+    fn a_cursor_round_trips_and_hostile_ones_are_refused() {
+        let cursor: PageCursor = "17:a1b2c3d4".parse().unwrap();
+        assert_eq!(cursor.to_string(), "17:a1b2c3d4");
+        for bad in [
+            "",
+            "17",
+            ":a1",
+            "x:a1",
+            "-1:a1",
+            "1:a b",
+            "1:",
+            &format!("1:{}", "a".repeat(65)),
+        ] {
+            assert!(bad.parse::<PageCursor>().is_err(), "{bad:?}");
+        }
     }
 }

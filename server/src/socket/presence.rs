@@ -7,8 +7,8 @@
 use gridcast_shared::{
     Changed, Members, Rejection, RejectionCode, Sent, event,
     presence::{
-        MAX_ROOMS_PER_SOCKET, Member, PresenceDelta, RoomRef, Routed, SetName, ToRoom, ToSocket,
-        check_display_name, check_room,
+        MAX_ROOMS_PER_SOCKET, Member, PRESENCE_PAGE, PresenceDelta, PresencePage, RoomRef, Routed,
+        SetName, ToRoom, ToSocket, check_display_name, check_room,
     },
     validate,
 };
@@ -17,6 +17,7 @@ use super::request::{Arg, Request};
 use crate::{
     hub::{Payload, Target},
     instance::Instance,
+    redis::presence::PageCursor,
 };
 
 /// The socketioxide room of the user-facing room `room`.
@@ -212,15 +213,37 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
     publish(req, id, target, Payload::Routed(event::DIRECT, routed)).await
 }
 
-/// Handles `presence`: the ack is every member of the cluster, and from then on the socket gets
-/// the changes (joined before the list is read, so no change falls between the two).
-pub async fn on_presence(mut req: Request) {
-    let result = match req.rate_limit() {
-        Ok(()) => {
-            req.socket.join(super::presence_batch::SUBSCRIBED);
-            req.instance.presence().all().await.map_err(unavailable)
-        }
-        Err(limited) => Err(limited),
-    };
-    let _ = req.respond(event::PRESENCE, result.map(|members| Members { members }));
+/// Handles `presence`: the ack is a page of the cluster's members, and from then on the socket
+/// gets the changes (joined before the first page is read, so no change falls between the two).
+pub async fn on_presence(mut req: Request, arg: Arg<PresencePage>) {
+    let result = presence_page(&req, arg).await;
+    let _ = req.respond(event::PRESENCE, result);
+}
+
+async fn presence_page(req: &Request, arg: Arg<PresencePage>) -> Result<Members, Rejection> {
+    req.rate_limit()?;
+    let page = arg
+        .optional(r#"nothing, or {"cursor"?: string, "limit"?: number}"#)?
+        .unwrap_or_default();
+    let bad = |message: String| Rejection::new(RejectionCode::BadRequest, message);
+    let limit = page.limit.unwrap_or(PRESENCE_PAGE);
+    if !(1..=PRESENCE_PAGE).contains(&limit) {
+        return Err(bad(format!("limit must be 1 to {PRESENCE_PAGE}")));
+    }
+    let from = page
+        .cursor
+        .map(|c| c.parse::<PageCursor>())
+        .transpose()
+        .map_err(bad)?;
+    req.socket.join(super::presence_batch::SUBSCRIBED);
+    let (members, next) = req
+        .instance
+        .presence()
+        .page(from.as_ref(), limit)
+        .await
+        .map_err(unavailable)?;
+    Ok(Members {
+        members,
+        next: next.map(|n| n.to_string()),
+    })
 }

@@ -186,4 +186,12 @@ impl<T> Arg<T> {
             )
         })
     }
+
+    /// [`expect`](Self::expect) for an optional argument: none given is `None`.
+    pub fn optional(self, expected: &str) -> Result<Option<T>, Rejection> {
+        match self.0 {
+            Err(Unreadable::Missing) => Ok(None),
+            other => Self(other).expect(expected).map(Some),
+        }
+    }
 }

@@ -194,7 +194,7 @@ pub async fn client_back_on_another_instance(cluster: &[Cluster]) {
         .emit_with_ack(event::PRESENCE, vec![], WAIT)
         .await
         .unwrap();
-    let Reply::Ok(Members { members }) = serde_json::from_value(ack[0].clone()).unwrap() else {
+    let Reply::Ok(Members { members, .. }) = serde_json::from_value(ack[0].clone()).unwrap() else {
         panic!("presence refused");
     };
     let me = members.iter().find(|m| m.id == x_id).expect("listed");
