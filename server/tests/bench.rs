@@ -55,6 +55,9 @@ async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     assert_eq!(parsed.duplicates, 0);
     assert!(parsed.reached > 200, "{report:#}");
     assert_eq!(parsed.received, parsed.expected);
+    // Every client was welcomed (the bench counts it and fails when one is not).
+    assert_eq!(parsed.welcomed, parsed.clients, "{report:#}");
+    assert_eq!(parsed.unwelcomed(), 0);
     // The four clients on the victim moved, and the fault is in the report.
     assert_eq!(parsed.connections_lost.len(), 4, "{report:#}");
     for lost in &parsed.connections_lost {
@@ -78,6 +81,8 @@ async fn a_node_reference_server_killed_during_the_load_is_a_reported_loss_not_a
     let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
     assert_eq!(code, 1, "a loss is a failure: {report:#}");
     assert!(parsed.lost > 0, "{report:#}");
+    // The reference sends no `welcome`: not counted against it.
+    assert_eq!((parsed.welcomed, parsed.unwelcomed()), (0, 0));
     assert_eq!(parsed.connections_lost.len(), 6, "{report:#}");
     assert!(
         parsed

@@ -37,6 +37,11 @@ pub struct BenchReport {
     pub clients: usize,
     /// Clients that could not connect at the start (the load ran with the others).
     pub connect_failed: usize,
+    /// Clients that received gridcast's `welcome` (at least once: again after a reconnect). A
+    /// gridcast cluster welcomes every client; servers that send none (the Node.js reference,
+    /// the bare peer) show 0.
+    #[serde(default)]
+    pub welcomed: usize,
     /// How long all clients took to connect, [`CONNECTING_AT_ONCE`] at a time (a connect
     /// storm: each connection's cost includes telling the others it arrived).
     pub connect_ms: f64,
@@ -72,6 +77,17 @@ pub struct BenchReport {
     pub connections_lost: Vec<ConnectionLost>,
     /// The faults run, and how the cluster took them.
     pub faults: Vec<FaultReport>,
+}
+
+impl BenchReport {
+    /// Connected clients of a cluster that welcomes (some client got a `welcome`) that never
+    /// got theirs.
+    pub fn unwelcomed(&self) -> usize {
+        if self.welcomed == 0 {
+            return 0;
+        }
+        (self.clients - self.connect_failed).saturating_sub(self.welcomed)
+    }
 }
 
 /// A client's connection that ended during the load.
@@ -118,6 +134,7 @@ struct Seen {
     latencies: Vec<u32>,
     recovered: u64,
     refused: u64,
+    welcomed: bool,
     lost: Vec<ConnectionLost>,
 }
 
@@ -213,6 +230,7 @@ pub async fn run(
                             .unwrap_or(0);
                         replaying = replayed;
                         seen.recovered += replayed;
+                        seen.welcomed = true;
                     }
                     // Our own sends that the server refused (a gridcast server says why).
                     Ok(Update::Event { event, args, .. })
@@ -425,6 +443,7 @@ fn summarise(
         urls: urls.to_vec(),
         clients,
         connect_failed,
+        welcomed: all_seen.iter().filter(|s| s.welcomed).count(),
         connect_ms,
         sent,
         refused,
@@ -489,7 +508,9 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
             render(&reports, &config.labels, config.rate, config.duration)
         );
     }
-    let lossy = reports.iter().any(|r| r.lost > 0 || r.duplicates > 0);
+    let lossy = reports
+        .iter()
+        .any(|r| r.lost > 0 || r.duplicates > 0 || r.unwelcomed() > 0);
     Ok(if lossy {
         ExitCode::FAILURE
     } else {
@@ -611,6 +632,7 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
     out.push_str(&count_row("clients not connected", &|r| {
         r.connect_failed as u64
     }));
+    out.push_str(&count_row("welcomed (gridcast)", &|r| r.welcomed as u64));
     out.push_str(&row(
         "all connected in",
         reports.iter().map(|r| r.connect_ms).collect(),
