@@ -213,6 +213,19 @@ async fn a_large_list_comes_in_pages_and_hostile_page_requests_are_refused() {
         everyone
     );
     assert_eq!(snapshot(&mut asker).await.len(), everyone.len());
+    // `null` is no argument (JavaScript's `emit("presence", undefined, ack)`).
+    let ack = asker
+        .emit_with_ack(event::PRESENCE, vec![Value::Null], WAIT)
+        .await
+        .unwrap();
+    let Ok(Reply::Ok(Members {
+        members,
+        next: None,
+    })) = serde_json::from_value(ack[0].clone())
+    else {
+        panic!("{ack:?}")
+    };
+    assert_eq!(members.len(), everyone.len());
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ pub const DIRECT: &str = "direct";
 
 /// `presence`, both directions.
 ///
-/// - **Client to server**, with ack: no payload, or a [`PresencePage`](crate::presence::PresencePage);
+/// - **Client to server**, with ack: no payload (or `null`), or a [`PresencePage`](crate::presence::PresencePage);
 ///   the ack is a page of the cluster's [`Member`](crate::presence::Member)s,
 ///   `{"ok":true,"members":[..],"next":".."}` (a [`Reply`](crate::Reply)`<`[`Members`](crate::Members)`>`;
 ///   `next` absent on the last page, otherwise ask again with `{"cursor": next}`). Examples:

@@ -34,8 +34,8 @@ pub struct Member {
 /// too much for one ack.
 pub const PRESENCE_PAGE: usize = 500;
 
-/// Argument of [`PRESENCE`](crate::event::PRESENCE) (optional: none asks for the first page of
-/// [`PRESENCE_PAGE`] members).
+/// Argument of [`PRESENCE`](crate::event::PRESENCE) (optional: none, or `null`, asks for the
+/// first page of [`PRESENCE_PAGE`] members).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresencePage {
     /// The previous page's `next`; absent for the first page.

@@ -215,15 +215,21 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
 
 /// Handles `presence`: the ack is a page of the cluster's members, and from then on the socket
 /// gets the changes (joined before the first page is read, so no change falls between the two).
-pub async fn on_presence(mut req: Request, arg: Arg<PresencePage>) {
+/// No argument and `null` (JavaScript's `emit("presence", undefined, ack)`) both ask for the
+/// first page.
+pub async fn on_presence(mut req: Request, arg: Arg<Option<PresencePage>>) {
     let result = presence_page(&req, arg).await;
     let _ = req.respond(event::PRESENCE, result);
 }
 
-async fn presence_page(req: &Request, arg: Arg<PresencePage>) -> Result<Members, Rejection> {
+async fn presence_page(
+    req: &Request,
+    arg: Arg<Option<PresencePage>>,
+) -> Result<Members, Rejection> {
     req.rate_limit()?;
     let page = arg
         .optional(r#"nothing, or {"cursor"?: string, "limit"?: number}"#)?
+        .flatten()
         .unwrap_or_default();
     let bad = |message: String| Rejection::new(RejectionCode::BadRequest, message);
     let limit = page.limit.unwrap_or(PRESENCE_PAGE);
