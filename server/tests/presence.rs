@@ -34,19 +34,28 @@ fn refusal(reply: Reply<Changed>) -> (RejectionCode, String) {
     }
 }
 
+/// The presence list: a small cluster's is one page.
 async fn snapshot(probe: &mut Probe) -> Vec<Member> {
+    only_page(probe, vec![]).await
+}
+
+/// The page `presence` answers with `args`, which must be the last one.
+async fn only_page(probe: &mut Probe, args: Vec<Value>) -> Vec<Member> {
     let ack = probe
-        .emit_with_ack(event::PRESENCE, vec![], WAIT)
+        .emit_with_ack(event::PRESENCE, args, WAIT)
         .await
         .unwrap();
     match serde_json::from_value(ack[0].clone()) {
-        // A small cluster's list is one page.
         Ok(Reply::Ok(Members {
             members,
             next: None,
         })) => members,
         other => panic!("{other:?}: {ack:?}"),
     }
+}
+
+fn ids(members: Vec<Member>) -> std::collections::HashSet<String> {
+    members.into_iter().map(|m| m.id).collect()
 }
 
 async fn send(probe: &mut Probe, name: &str, arg: Value) -> Reply<Sent> {
@@ -194,38 +203,14 @@ async fn a_large_list_comes_in_pages_and_hostile_page_requests_are_refused() {
         }
     }
     // A cursor of an instance that is gone is not an error: the paging goes on after it.
-    let ack = asker
-        .emit_with_ack(event::PRESENCE, vec![json!({"cursor": "0:00000000"})], WAIT)
-        .await
-        .unwrap();
-    let Ok(Reply::Ok(Members {
-        members,
-        next: None,
-    })) = serde_json::from_value(ack[0].clone())
-    else {
-        panic!("{ack:?}")
-    };
-    assert_eq!(
-        members
-            .into_iter()
-            .map(|m| m.id)
-            .collect::<std::collections::HashSet<_>>(),
-        everyone
-    );
+    let after_gone = only_page(&mut asker, vec![json!({"cursor": "0:00000000"})]).await;
+    assert_eq!(ids(after_gone), everyone);
     assert_eq!(snapshot(&mut asker).await.len(), everyone.len());
     // `null` is no argument (JavaScript's `emit("presence", undefined, ack)`).
-    let ack = asker
-        .emit_with_ack(event::PRESENCE, vec![Value::Null], WAIT)
-        .await
-        .unwrap();
-    let Ok(Reply::Ok(Members {
-        members,
-        next: None,
-    })) = serde_json::from_value(ack[0].clone())
-    else {
-        panic!("{ack:?}")
-    };
-    assert_eq!(members.len(), everyone.len());
+    assert_eq!(
+        ids(only_page(&mut asker, vec![Value::Null]).await),
+        everyone
+    );
 }
 
 #[tokio::test]
