@@ -6,17 +6,10 @@
 #   (after `cargo build --release -p gridcast-server` and `npm ci` in interop/)
 set -u
 cd "$(dirname "$0")/.."
-trap 'kill $(jobs -p) 2>/dev/null' EXIT
-T="${CARGO_TARGET_DIR:-target}/release"
+. scripts/common.sh
 CLIENTS=${CLIENTS:-100}; RATE=${RATE:-400}; DURATION=${DURATION:-10}
-fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-r=$(fp); g1=$(fp); g2=$(fp)
-redis-server --port $r --save "" --appendonly no --loglevel warning >/dev/null &
-sleep 0.5
-RUST_LOG=warn $T/gridcast serve --ports $g1,$g2 --redis-url redis://127.0.0.1:$r --static-dir /nonexistent \
-    --max-connections-per-address 0 >/dev/null 2>&1 &
-sleep 2
-urls=http://127.0.0.1:$g1,http://127.0.0.1:$g2
+start_redis redis
+start_gridcast urls "$redis"
 # gridcast bench: CPU of the whole process (connects and the final report included).
 /usr/bin/time -f "%U %S" -o /tmp/bench-cpu.txt $T/gridcast bench --urls $urls --clients $CLIENTS \
     --rate $RATE --duration ${DURATION}s --json --quiet > /tmp/bench-gen.json

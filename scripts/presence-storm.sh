@@ -7,24 +7,19 @@
 #        `npm ci` in interop/)
 set -u
 cd "$(dirname "$0")/.."
-trap 'kill $(jobs -p) 2>/dev/null' EXIT
-T="${CARGO_TARGET_DIR:-target}/release"
+. scripts/common.sh
 N=${N:-2000}
-fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 count() { node interop/presence-count.mjs "$1"; }
 members() { python3 -c 'import json,sys;print(json.load(sys.stdin)["members"])'; }
-r=$(fp); g1=$(fp); g2=$(fp)
-redis-server --port $r --save "" --appendonly no --loglevel warning >/dev/null &
-sleep 0.5
-RUST_LOG=warn $T/gridcast serve --ports $g1,$g2 --redis-url redis://127.0.0.1:$r --static-dir /nonexistent \
-    --max-connections-per-address 0 >/dev/null 2>&1 &
-sleep 2
-$T/gridcast bench --urls http://127.0.0.1:$g1,http://127.0.0.1:$g2 --clients $N --rate 5 --duration 8s \
+start_redis redis
+start_gridcast urls "$redis"
+first=${urls%%,*}; second=${urls#*,}
+$T/gridcast bench --urls $urls --clients $N --rate 5 --duration 8s \
     --quiet > /tmp/presence-storm-bench.txt 2>&1 & B=$!
 start=$(date +%s.%N)
 listed=no
 for _ in $(seq 100); do
-    out=$(count http://127.0.0.1:$g1)
+    out=$(count $first)
     if [ "$(echo "$out" | members)" -ge $((N + 1)) ]; then
         echo "all $N listed $(python3 -c "print(round($(date +%s.%N) - $start, 2))") s after the storm began: $out"
         listed=yes
@@ -33,8 +28,8 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 [ $listed = yes ] || echo "not all $N listed within the polling window: $out"
-echo "read through the other instance: $(count http://127.0.0.1:$g2)"
+echo "read through the other instance: $(count $second)"
 wait $B
 grep -E "welcomed|connected in|delivered /" /tmp/presence-storm-bench.txt
 sleep 5
-echo "after the clients left: $(count http://127.0.0.1:$g1)"
+echo "after the clients left: $(count $first)"
