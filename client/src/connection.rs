@@ -454,7 +454,11 @@ fn push_line(conn: Connection, text: String, meta: Option<MessageMeta>, channel:
         now_ms,
         time: clock(now_ms),
     };
-    let fallback = format!("plain-{now_ms}-{}", js_sys::Math::random());
+    let fallback = format!(
+        "plain-{}-{}",
+        now_ms as u64,
+        (js_sys::Math::random() * 1e15) as u64
+    );
     let line = model::line(text, meta, channel, &my_id, at, fallback);
     conn.lines.update(|lines| {
         model::push_line(lines, line);

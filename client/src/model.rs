@@ -149,7 +149,7 @@ pub fn on_recovery(
         .unwrap_or_default();
     let text = format!("messages sent while this page was away are missing{count}: {why}");
     let gap = Line {
-        key: format!("gap-{}", at.now_ms),
+        key: format!("gap-{}", at.now_ms as u64),
         text: text.clone(),
         origin_url: String::new(),
         origin: String::new(),
@@ -394,6 +394,13 @@ pub fn on_ack(awaiting: Awaiting, reply: Option<Value>, now_ms: f64) -> AckOutco
     }
 }
 
+/// `12.3 ms`: milliseconds with one decimal, by integer arithmetic (the bundle then carries no
+/// float formatting); negative values show as 0.
+pub fn tenths_ms(ms: f64) -> String {
+    let tenths = (ms.max(0.0) * 10.0).round() as u64;
+    format!("{}.{} ms", tenths / 10, tenths % 10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,5 +643,13 @@ mod tests {
             on_ack(Awaiting::Change, None, 0.0),
             AckOutcome::Notice(Notice { error: true, .. })
         ));
+    }
+
+    #[test]
+    fn latency_shows_one_decimal() {
+        assert_eq!(tenths_ms(12.34), "12.3 ms");
+        assert_eq!(tenths_ms(0.96), "1.0 ms");
+        assert_eq!(tenths_ms(-3.0), "0.0 ms");
+        assert_eq!(tenths_ms(1500.05), "1500.1 ms");
     }
 }

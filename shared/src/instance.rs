@@ -100,16 +100,55 @@ pub struct HistoryHealth {
     pub attach_dropped: u64,
 }
 
-/// An instance as the cluster registry sees it (refreshed every second through Redis).
+/// An instance as the cluster registry sees it (refreshed every second through Redis). On the
+/// wire its [`InstanceInfo`] fields sit beside the others (`{"id","url","port","started_at",
+/// "clients"}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "LiveWire", into = "LiveWire")]
 pub struct LiveInstance {
     /// Who it is.
-    #[serde(flatten)]
     pub info: InstanceInfo,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_at: u64,
     /// Socket.IO clients connected to it at its last heartbeat.
     pub clients: usize,
+}
+
+/// [`LiveInstance`] as sent: flat, spelled out rather than `#[serde(flatten)]`, which buffers
+/// the input generically and costs the browser bundle several kilobytes.
+#[derive(Serialize, Deserialize)]
+struct LiveWire {
+    id: String,
+    url: String,
+    port: u16,
+    started_at: u64,
+    clients: usize,
+}
+
+impl From<LiveWire> for LiveInstance {
+    fn from(w: LiveWire) -> Self {
+        Self {
+            info: InstanceInfo {
+                id: w.id,
+                url: w.url,
+                port: w.port,
+            },
+            started_at: w.started_at,
+            clients: w.clients,
+        }
+    }
+}
+
+impl From<LiveInstance> for LiveWire {
+    fn from(l: LiveInstance) -> Self {
+        Self {
+            id: l.info.id,
+            url: l.info.url,
+            port: l.info.port,
+            started_at: l.started_at,
+            clients: l.clients,
+        }
+    }
 }
 
 /// Where an [`InstanceList`] came from.
@@ -137,7 +176,27 @@ pub struct InstanceList {
 
 #[cfg(test)]
 mod tests {
-    use super::same_instance;
+    use super::{InstanceInfo, LiveInstance, same_instance};
+
+    #[test]
+    fn a_live_instance_is_flat_on_the_wire() {
+        let live = LiveInstance {
+            info: InstanceInfo {
+                id: "a1b2c3d4".into(),
+                url: "http://127.0.0.1:3000".into(),
+                port: 3000,
+            },
+            started_at: 7,
+            clients: 2,
+        };
+        let json = serde_json::to_value(&live).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "a1b2c3d4", "url": "http://127.0.0.1:3000", "port": 3000,
+                "started_at": 7, "clients": 2})
+        );
+        assert_eq!(serde_json::from_value::<LiveInstance>(json).unwrap(), live);
+    }
 
     #[test]
     fn loopback_aliases_are_one_instance() {

@@ -10,7 +10,10 @@
 //! | `set_name`, `join`, `leave` | [`Changed`] | `{"ok":true,"member":{"id":"..","name":"Ada",..}}` |
 //! | `presence` | [`Members`] | `{"ok":true,"members":[{"id":"..",..}],"next":".."}` (`next` absent on the last page) |
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned, de::Error as _,
+};
+use serde_json::Value;
 
 use crate::{Delivery, ErrorEvent, message::monostate, presence::Member};
 
@@ -65,28 +68,6 @@ struct ErrOut<'a> {
     error: &'a ErrorEvent,
 }
 
-#[derive(Deserialize)]
-struct OkIn<T> {
-    #[allow(dead_code)]
-    ok: monostate::True,
-    #[serde(flatten)]
-    body: T,
-}
-
-#[derive(Deserialize)]
-struct ErrIn {
-    #[allow(dead_code)]
-    ok: monostate::False,
-    error: ErrorEvent,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum In<T> {
-    Err(ErrIn),
-    Ok(OkIn<T>),
-}
-
 impl<T: Serialize> Serialize for Reply<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -104,12 +85,25 @@ impl<T: Serialize> Serialize for Reply<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Reply<T> {
+/// Told apart by `ok` by hand rather than by an untagged enum over a flattened body: serde's
+/// untagged and flatten buffer the input in a generic form for every body type, which cost the
+/// browser bundle code per reply type.
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Reply<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match In::deserialize(d)? {
-            In::Ok(ok) => Self::Ok(ok.body),
-            In::Err(err) => Self::Err(err.error),
-        })
+        let Value::Object(mut fields) = Value::deserialize(d)? else {
+            return Err(D::Error::custom("a reply is a JSON object"));
+        };
+        match fields.remove("ok") {
+            Some(Value::Bool(true)) => T::deserialize(Value::Object(fields)).map(Self::Ok),
+            Some(Value::Bool(false)) => {
+                let error = fields
+                    .remove("error")
+                    .ok_or_else(|| D::Error::custom("a refused reply has an `error`"))?;
+                ErrorEvent::deserialize(error).map(Self::Err)
+            }
+            _ => return Err(D::Error::custom("a reply has `ok`: true or false")),
+        }
+        .map_err(D::Error::custom)
     }
 }
 
@@ -167,5 +161,22 @@ mod tests {
         let json = serde_json::to_string(&page).unwrap();
         assert_eq!(json, r#"{"ok":true,"members":[],"next":"7:abc"}"#);
         assert_eq!(serde_json::from_str::<Reply<Members>>(&json).unwrap(), page);
+    }
+
+    #[test]
+    fn malformed_replies_are_errors_that_say_what_is_wrong() {
+        for (json, says) in [
+            (r#"[true]"#, "a reply is a JSON object"),
+            (r#"{"id":"x","delivery":"cluster"}"#, "a reply has `ok`"),
+            (
+                r#"{"ok":"yes","id":"x","delivery":"cluster"}"#,
+                "a reply has `ok`",
+            ),
+            (r#"{"ok":false}"#, "a refused reply has an `error`"),
+            (r#"{"ok":true,"id":"x"}"#, "missing field `delivery`"),
+        ] {
+            let err = serde_json::from_str::<Reply<Sent>>(json).unwrap_err();
+            assert!(err.to_string().contains(says), "{json}: {err}");
+        }
     }
 }

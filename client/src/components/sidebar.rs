@@ -254,7 +254,7 @@ fn GridMatrix(
                 .iter()
                 .map(|cell| {
                     let (class, text) = match cell {
-                        Cell::Ok { latency_ms } => ("cell ok", format!("{latency_ms:.1} ms")),
+                        Cell::Ok { latency_ms } => ("cell ok", crate::model::tenths_ms(*latency_ms)),
                         Cell::Duplicate { count, .. } => ("cell dup", format!("×{count}")),
                         Cell::Missing => ("cell missing", "missing".to_owned()),
                         Cell::Unreachable => ("cell unreachable", "unreachable".to_owned()),
