@@ -205,11 +205,25 @@ impl Ready {
     }
 }
 
-/// Bounded set of recently delivered message ids.
-#[derive(Debug, Default)]
+/// Bounded set of recently delivered message ids: one allocation per id, shared by the set and
+/// the order, and a table sized once. Sized for [`RECENT_IDS`] alone, the table doubles after
+/// about 150,000 ids of a steady stream (removals leave tombstones; once they use up the spare
+/// slots, a table more than half full grows instead of rehashing in place): a heap profile of a
+/// soak showed it as a 1.7 MB step in RSS three minutes in (two instances, 850 messages/s).
+#[derive(Debug)]
 struct RecentIds {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    order: VecDeque<Arc<str>>,
+    set: HashSet<Arc<str>>,
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        Self {
+            order: VecDeque::with_capacity(RECENT_IDS),
+            // At most half full: rehashing in place is always possible.
+            set: HashSet::with_capacity(2 * RECENT_IDS),
+        }
+    }
 }
 
 impl RecentIds {
@@ -223,8 +237,9 @@ impl RecentIds {
         {
             self.set.remove(&old);
         }
-        self.order.push_back(id.to_owned());
-        self.set.insert(id.to_owned());
+        let id: Arc<str> = Arc::from(id);
+        self.order.push_back(id.clone());
+        self.set.insert(id);
         true
     }
 }
@@ -807,5 +822,21 @@ mod tests {
             recent.insert(&n.to_string());
         }
         assert!(recent.insert("a"), "forgotten after RECENT_IDS others");
+    }
+
+    #[test]
+    fn recent_ids_keep_their_size_under_a_steady_stream() {
+        let mut recent = RecentIds::default();
+        // What the table holds without reallocating; tombstones lower it until a rehash, a
+        // larger table would raise it.
+        let (set, order) = (recent.set.capacity(), recent.order.capacity());
+        for n in 0..16 * RECENT_IDS {
+            assert!(recent.insert(&format!("i{n}")));
+            assert!(
+                recent.set.capacity() <= set && recent.order.capacity() == order,
+                "the tables grew after {n} ids"
+            );
+        }
+        assert_eq!(recent.set.len(), RECENT_IDS);
     }
 }
