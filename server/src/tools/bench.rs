@@ -185,6 +185,8 @@ pub async fn run(
     let prefix = format!("gcb {run_id} ");
     let received = Arc::new(AtomicU64::new(0));
 
+    // Every client receives every message.
+    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
     // Receivers: one task per client.
     let stop_at = start + duration + Duration::from_secs(3);
     let mut readers = Vec::with_capacity(followers.len());
@@ -192,7 +194,14 @@ pub async fn run(
         let prefix = prefix.clone();
         let received = received.clone();
         readers.push(tokio::spawn(async move {
-            let mut seen = Seen::default();
+            // Room for every delivery up front: grown by doubling, the 200 clients of a soak
+            // reallocated their records at the same moments (65,536, 131,072, 262,144 messages
+            // in), stalling the generator long enough to leave steps in the servers' RSS.
+            let mut seen = Seen {
+                deliveries: Vec::with_capacity(total as usize),
+                latencies: Vec::with_capacity(total as usize),
+                ..Seen::default()
+            };
             let mut replaying = 0u64;
             let mut lost_at: Option<(Instant, String, String)> = None;
             // One timer for the whole run, not one per message; a follower still looking for an
@@ -290,7 +299,6 @@ pub async fn run(
         .collect();
 
     // Senders: a shared ticker; each tick the next client in turn sends.
-    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut sent = 0u64;
