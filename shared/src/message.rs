@@ -84,35 +84,3 @@ pub struct Draining {
     /// Base URLs of the other live instances.
     pub instances: Vec<String>,
 }
-
-/// Booleans that serialize as a fixed JSON literal, so that the two [`Reply`](crate::reply::Reply)
-/// shapes are told apart by their `ok` field alone.
-pub mod monostate {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
-
-    macro_rules! literal_bool {
-        ($name:ident, $value:literal) => {
-            #[doc = concat!("The JSON literal `", stringify!($value), "`.")]
-            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-            pub struct $name;
-
-            impl Serialize for $name {
-                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    s.serialize_bool($value)
-                }
-            }
-
-            impl<'de> Deserialize<'de> for $name {
-                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                    if bool::deserialize(d)? == $value {
-                        Ok($name)
-                    } else {
-                        Err(D::Error::custom(concat!("expected ", stringify!($value))))
-                    }
-                }
-            }
-        };
-    }
-    literal_bool!(True, true);
-    literal_bool!(False, false);
-}

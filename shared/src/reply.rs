@@ -15,7 +15,7 @@ use serde::{
 };
 use serde_json::Value;
 
-use crate::{Delivery, ErrorEvent, message::monostate, presence::Member};
+use crate::{Delivery, ErrorEvent, presence::Member};
 
 /// The answer to a request that asked for an ack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,32 +55,26 @@ pub struct Members {
     pub next: Option<String>,
 }
 
+/// An accepted reply as sent: `"ok": true` beside the body's fields.
 #[derive(Serialize)]
 struct OkOut<'a, T> {
-    ok: monostate::True,
+    ok: bool,
     #[serde(flatten)]
     body: &'a T,
 }
 
+/// A refused reply as sent.
 #[derive(Serialize)]
 struct ErrOut<'a> {
-    ok: monostate::False,
+    ok: bool,
     error: &'a ErrorEvent,
 }
 
 impl<T: Serialize> Serialize for Reply<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Ok(body) => OkOut {
-                ok: monostate::True,
-                body,
-            }
-            .serialize(s),
-            Self::Err(error) => ErrOut {
-                ok: monostate::False,
-                error,
-            }
-            .serialize(s),
+            Self::Ok(body) => OkOut { ok: true, body }.serialize(s),
+            Self::Err(error) => ErrOut { ok: false, error }.serialize(s),
         }
     }
 }
