@@ -8,10 +8,11 @@
 //! used, so the same load runs against a Node.js socket.io + @socket.io/redis-adapter cluster.
 
 use std::{
+    borrow::Cow,
     collections::HashSet,
     process::ExitCode,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -23,8 +24,8 @@ use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{
-    follow::{Follower, Update},
-    probe::ProbeError,
+    follow::{Follower, Update, offset_of},
+    probe::{ProbeError, SharedTap, Tap},
 };
 use crate::cli::{BenchConfig, Fault};
 
@@ -138,6 +139,137 @@ struct Seen {
     lost: Vec<ConnectionLost>,
 }
 
+/// One client's [`Tap`]: records each `message` of the run as its frame is read, in the
+/// connection's reader task, reading only the text and the offset out of the JSON (no tree, no
+/// channel hop per delivery: a generator that costs less than the servers it measures).
+struct Recorder {
+    /// Texts of this run start with it.
+    prefix: Arc<str>,
+    /// The run's clock (set when the load starts).
+    start: Instant,
+    /// Deliveries of the run so far, all clients together (for progress).
+    received: Arc<AtomicU64>,
+    seen: Seen,
+    /// How many of the next deliveries are replays (from the last `welcome`), not live.
+    replaying: u64,
+    /// The offset of the last broadcast, to resume from after a reconnect.
+    offset: Option<String>,
+}
+
+/// A broadcast `message` frame's arguments, borrowed from the frame: `[event, text, meta?]`.
+#[derive(Deserialize)]
+struct MessageArgs<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow, default)] Option<MetaOffset<'a>>,
+);
+
+/// The one field of [`MessageMeta`](gridcast_shared::MessageMeta) the generator needs.
+#[derive(Deserialize)]
+struct MetaOffset<'a> {
+    #[serde(borrow, default)]
+    offset: Option<Cow<'a, str>>,
+}
+
+impl Recorder {
+    fn new(prefix: Arc<str>, received: Arc<AtomicU64>, capacity: usize) -> Self {
+        Self {
+            prefix,
+            start: Instant::now(),
+            received,
+            // Room for every delivery up front: grown by doubling, the 200 clients of a soak
+            // reallocated their records at the same moments (65,536, 131,072, 262,144 messages
+            // in), stalling the generator long enough to leave steps in the servers' RSS.
+            seen: Seen {
+                deliveries: Vec::with_capacity(capacity),
+                latencies: Vec::with_capacity(capacity),
+                ..Seen::default()
+            },
+            replaying: 0,
+            offset: None,
+        }
+    }
+
+    /// A broadcast `message`, its arguments still in JSON; false if it is not one.
+    fn message(&mut self, json: &str, at: Instant) -> bool {
+        let Ok(MessageArgs(name, text, meta)) = serde_json::from_str::<MessageArgs>(json) else {
+            return false;
+        };
+        if name != event::MESSAGE {
+            return false;
+        }
+        if let Some(offset) = meta.and_then(|m| m.offset) {
+            self.offset = Some(offset.into_owned());
+        }
+        let Some((seq, sent_us)) = parse(&text, &self.prefix) else {
+            return true;
+        };
+        self.received.fetch_add(1, Ordering::Relaxed);
+        let at_us = at.saturating_duration_since(self.start).as_micros() as u64;
+        self.seen.deliveries.push((seq, at_us, sent_us));
+        if self.replaying > 0 {
+            self.replaying -= 1;
+        } else {
+            let latency = at_us.saturating_sub(sent_us);
+            self.seen
+                .latencies
+                .push(latency.min(u64::from(u32::MAX)) as u32);
+        }
+        true
+    }
+
+    /// Any other event: decoded in full (they are few), and left to the follower.
+    fn other(&mut self, json: &str) {
+        let Ok(mut args) = serde_json::from_str::<Vec<Value>>(json) else {
+            return;
+        };
+        let event = match args.first() {
+            Some(Value::String(_)) => match args.remove(0) {
+                Value::String(event) => event,
+                _ => return,
+            },
+            _ => return,
+        };
+        if let Some(offset) = offset_of(&event, &args) {
+            self.offset = Some(offset);
+        }
+        match event.as_str() {
+            event::WELCOME => {
+                let replayed = args
+                    .first()
+                    .and_then(|w| w["recovery"]["replayed"].as_u64())
+                    .unwrap_or(0);
+                self.replaying = replayed;
+                self.seen.recovered += replayed;
+                self.seen.welcomed = true;
+            }
+            // Our own sends that the server refused (a gridcast server says why).
+            event::ERROR if args.first().is_some_and(|e| e["code"] == "rate_limited") => {
+                self.seen.refused += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
+    recorder.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Tap for Recorder {
+    fn event(&mut self, json: &str, at: Instant) -> bool {
+        if json.starts_with("[\"message\",") && self.message(json, at) {
+            return true;
+        }
+        self.other(json);
+        false
+    }
+
+    fn offset(&self) -> Option<String> {
+        self.offset.clone()
+    }
+}
+
 /// Clients connecting at the same time at the start (each waits for its namespace connection).
 pub const CONNECTING_AT_ONCE: usize = 100;
 
@@ -153,11 +285,27 @@ pub async fn run(
 ) -> Result<BenchReport, ProbeError> {
     use futures_util::StreamExt;
     let run_id = format!("{:08x}", rand::random::<u32>());
+    let prefix: Arc<str> = format!("gcb {run_id} ").into();
+    let received = Arc::new(AtomicU64::new(0));
+    // Every client receives every message.
+    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
     let mut followers = Vec::with_capacity(clients);
     let mut connect_failed = 0;
     let connecting = Instant::now();
     let mut connects = futures_util::stream::iter(0..clients)
-        .map(|i| Follower::connect(urls.to_vec(), i % urls.len().max(1)))
+        .map(|i| {
+            let recorder = Arc::new(Mutex::new(Recorder::new(
+                prefix.clone(),
+                received.clone(),
+                total as usize,
+            )));
+            let tap: SharedTap = recorder.clone();
+            async move {
+                Follower::connect_tapped(urls.to_vec(), i % urls.len().max(1), Some(tap))
+                    .await
+                    .map(|follower| (follower, recorder))
+            }
+        })
         .buffer_unordered(CONNECTING_AT_ONCE);
     while let Some(connected) = connects.next().await {
         match connected {
@@ -181,28 +329,18 @@ pub async fn run(
     // Let every subscription settle before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
-    let senders: Vec<_> = followers.iter().map(Follower::sender).collect();
-    let prefix = format!("gcb {run_id} ");
-    let received = Arc::new(AtomicU64::new(0));
+    for (_, recorder) in &followers {
+        lock(recorder).start = start;
+    }
+    let senders: Vec<_> = followers.iter().map(|(f, _)| f.sender()).collect();
 
-    // Every client receives every message.
-    let total = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
-    // Receivers: one task per client.
+    // Receivers: the recorders take the deliveries; one task per client follows its connection
+    // (moves, losses) and hands the record over when the time is up.
     let stop_at = start + duration + Duration::from_secs(3);
     let mut readers = Vec::with_capacity(followers.len());
-    for mut follower in followers {
-        let prefix = prefix.clone();
-        let received = received.clone();
+    for (mut follower, recorder) in followers {
         readers.push(tokio::spawn(async move {
-            // Room for every delivery up front: grown by doubling, the 200 clients of a soak
-            // reallocated their records at the same moments (65,536, 131,072, 262,144 messages
-            // in), stalling the generator long enough to leave steps in the servers' RSS.
-            let mut seen = Seen {
-                deliveries: Vec::with_capacity(total as usize),
-                latencies: Vec::with_capacity(total as usize),
-                ..Seen::default()
-            };
-            let mut replaying = 0u64;
+            let mut lost = Vec::new();
             let mut lost_at: Option<(Instant, String, String)> = None;
             // One timer for the whole run, not one per message; a follower still looking for an
             // instance when the time is up is given up on.
@@ -215,57 +353,24 @@ pub async fn run(
                     next = follower.recv() => next,
                 };
                 match next {
-                    Ok(Update::Event { event, args, at }) if event == event::MESSAGE => {
-                        let Some(text) = args.first().and_then(Value::as_str) else {
-                            continue;
-                        };
-                        let Some((seq, sent_us)) = parse(text, &prefix) else {
-                            continue;
-                        };
-                        received.fetch_add(1, Ordering::Relaxed);
-                        let at_us = at.duration_since(start).as_micros() as u64;
-                        seen.deliveries.push((seq, at_us, sent_us));
-                        if replaying > 0 {
-                            replaying -= 1;
-                        } else {
-                            let latency = at_us.saturating_sub(sent_us);
-                            seen.latencies.push(latency.min(u64::from(u32::MAX)) as u32);
-                        }
-                    }
-                    Ok(Update::Event { event, args, .. }) if event == event::WELCOME => {
-                        let replayed = args
-                            .first()
-                            .and_then(|w| w["recovery"]["replayed"].as_u64())
-                            .unwrap_or(0);
-                        replaying = replayed;
-                        seen.recovered += replayed;
-                        seen.welcomed = true;
-                    }
-                    // Our own sends that the server refused (a gridcast server says why).
-                    Ok(Update::Event { event, args, .. })
-                        if event == event::ERROR
-                            && args.first().is_some_and(|e| e["code"] == "rate_limited") =>
-                    {
-                        seen.refused += 1;
-                    }
                     Ok(Update::Event { .. }) => {}
                     Ok(Update::Lost { url, reason, at }) => lost_at = Some((at, url, reason)),
                     Ok(Update::Moved { to, at, .. }) => {
-                        if let Some((lost, url, reason)) = lost_at.take() {
-                            seen.lost.push(ConnectionLost {
-                                at_ms: ms(lost.duration_since(start)),
+                        if let Some((at_lost, url, reason)) = lost_at.take() {
+                            lost.push(ConnectionLost {
+                                at_ms: ms(at_lost.duration_since(start)),
                                 url,
                                 reason,
                                 moved_to: Some(to),
-                                moved_after_ms: Some(ms(at.duration_since(lost))),
+                                moved_after_ms: Some(ms(at.duration_since(at_lost))),
                             });
                         }
                     }
                     Err(_) => {
                         // No live instance answered: this client is gone; the rest is lost.
-                        if let Some((lost, url, reason)) = lost_at.take() {
-                            seen.lost.push(ConnectionLost {
-                                at_ms: ms(lost.duration_since(start)),
+                        if let Some((at_lost, url, reason)) = lost_at.take() {
+                            lost.push(ConnectionLost {
+                                at_ms: ms(at_lost.duration_since(start)),
                                 url,
                                 reason,
                                 moved_to: None,
@@ -276,6 +381,9 @@ pub async fn run(
                     }
                 }
             }
+            // Frames read from now on are recorded into a record nobody reads.
+            let mut seen = std::mem::take(&mut lock(&recorder).seen);
+            seen.lost = lost;
             seen
         }));
     }
@@ -724,4 +832,75 @@ pub fn render(reports: &[BenchReport], labels: &[String], rate: u32, duration: D
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorder() -> Recorder {
+        let mut recorder = Recorder::new("gcb r1 ".into(), Arc::default(), 4);
+        recorder.start = Instant::now();
+        recorder
+    }
+
+    #[test]
+    fn the_recorder_takes_this_runs_messages_with_or_without_metadata() {
+        let mut r = recorder();
+        let at = r.start + Duration::from_millis(5);
+        // From a gridcast server: text, then metadata with the offset.
+        let gridcast = r#"["message","gcb r1 7 1000",{"id":"a-1","origin":"a","origin_url":"http://x","sender":"p","received_at":1,"offset":"1700000000000-3"}]"#;
+        assert!(r.event(gridcast, at));
+        assert_eq!(r.offset().as_deref(), Some("1700000000000-3"));
+        // From a server that sends the text alone (Node.js reference, bare peer).
+        assert!(r.event(r#"["message","gcb r1 8 2000"]"#, at));
+        // An escaped text is read as what it says.
+        assert!(r.event(r#"["message","gcb\u0020r1 9 3000"]"#, at));
+        // Someone else's message is taken (nobody else wants it) but not recorded; its offset is.
+        assert!(r.event(
+            r#"["message","hello",{"id":"b-1","origin":"b","origin_url":"http://y","sender":"q","received_at":2,"offset":"1700000000000-4"}]"#,
+            at
+        ));
+        assert_eq!(r.offset().as_deref(), Some("1700000000000-4"));
+        assert_eq!(
+            r.seen.deliveries,
+            vec![(7, 5000, 1000), (8, 5000, 2000), (9, 5000, 3000)]
+        );
+        assert_eq!(r.seen.latencies, vec![4000, 3000, 2000]);
+        assert_eq!(r.received.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_recorder_leaves_other_events_to_the_follower_and_reads_what_it_needs() {
+        let mut r = recorder();
+        let at = r.start + Duration::from_millis(9);
+        // A welcome after a reconnect: the next two deliveries are replays, not latency samples.
+        assert!(!r.event(
+            r#"["welcome",{"id":"p","session":"s","recovery":{"replayed":2}}]"#,
+            at
+        ));
+        assert!(r.seen.welcomed);
+        assert_eq!(r.seen.recovered, 2);
+        for seq in 1..=3 {
+            assert!(r.event(&format!(r#"["message","gcb r1 {seq} 1000"]"#), at));
+        }
+        assert_eq!(r.seen.deliveries.len(), 3);
+        assert_eq!(r.seen.latencies, vec![8000]);
+        // A refusal of our own send is counted.
+        assert!(!r.event(
+            r#"["error",{"event":"message","code":"rate_limited","message":"slow down"}]"#,
+            at
+        ));
+        assert_eq!(r.seen.refused, 1);
+        // Offsets of other broadcasts are kept too, for the resume.
+        assert!(!r.event(
+            r#"["room_message",{"room":"r","from_name":"P","text":"t","meta":{"id":"a-2","origin":"a","origin_url":"http://x","sender":"p","received_at":3,"offset":"1700000000001-0"}}]"#,
+            at
+        ));
+        assert_eq!(r.offset().as_deref(), Some("1700000000001-0"));
+        // Not JSON, or not a message after all: left alone, nothing recorded.
+        assert!(!r.event(r#"["message",5]"#, at));
+        assert!(!r.event("[oops", at));
+        assert_eq!(r.seen.deliveries.len(), 3);
+    }
 }

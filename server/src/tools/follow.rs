@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::probe::{Incoming, Probe, ProbeError};
+use super::probe::{Incoming, Probe, ProbeError, SharedTap};
 
 /// Attempts on the same instance before moving on.
 const RETRIES: u32 = 2;
@@ -73,6 +73,8 @@ pub struct Follower {
     pending: Vec<Update>,
     /// The instances a draining server named: go there next, without retrying it.
     drained_to: Option<Vec<String>>,
+    /// Looks at every frame first, on every connection; it keeps the offset when there is one.
+    tap: Option<SharedTap>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -98,8 +100,20 @@ impl Follower {
     /// Connects to `urls[start]`; `urls` are the instances it may move to (refreshed from the
     /// registry of any reachable one when it moves).
     pub async fn connect(urls: Vec<String>, start: usize) -> Result<Self, ProbeError> {
+        Self::connect_tapped(urls, start, None).await
+    }
+
+    /// [`connect`](Self::connect) with a [`Tap`](super::probe::Tap) on every connection it
+    /// makes. The tap sees each frame before anything else does, so the follower asks it
+    /// ([`Tap::offset`](super::probe::Tap::offset)) for the offset to resume from instead of
+    /// tracking one itself.
+    pub async fn connect_tapped(
+        urls: Vec<String>,
+        start: usize,
+        tap: Option<SharedTap>,
+    ) -> Result<Self, ProbeError> {
         let current = start % urls.len().max(1);
-        let mut probe = Probe::connect(&urls[current]).await?;
+        let mut probe = Probe::connect_tapped(&urls[current], None, tap.clone()).await?;
         probe.ignore(event::PRESENCE);
         let send = Arc::new(Mutex::new(Box::new(probe.sender()) as SendFn));
         Ok(Self {
@@ -111,6 +125,7 @@ impl Follower {
             send,
             pending: Vec::new(),
             drained_to: None,
+            tap,
         })
     }
 
@@ -120,8 +135,11 @@ impl Follower {
     }
 
     /// The last offset seen.
-    pub fn offset(&self) -> Option<&str> {
-        self.offset.as_deref()
+    pub fn offset(&self) -> Option<String> {
+        match &self.tap {
+            Some(tap) => tap.lock().unwrap_or_else(|p| p.into_inner()).offset(),
+            None => self.offset.clone(),
+        }
     }
 
     /// A function that emits `message` with a text through whichever connection is current.
@@ -152,7 +170,10 @@ impl Follower {
         };
         match incoming {
             Incoming::Event { event, args, at } => {
-                if let Some(offset) = offset_of(&event, &args) {
+                // With a tap, the tap keeps the offset (it may have taken the broadcasts).
+                if self.tap.is_none()
+                    && let Some(offset) = offset_of(&event, &args)
+                {
                     self.offset = Some(offset);
                 }
                 if event == event::WELCOME
@@ -187,7 +208,7 @@ impl Follower {
 
     fn auth(&self) -> Value {
         let mut auth = json!({});
-        if let Some(offset) = &self.offset {
+        if let Some(offset) = self.offset() {
             auth["offset"] = json!(offset);
         }
         if let Some(session) = &self.session {
@@ -240,7 +261,9 @@ impl Follower {
     }
 
     async fn try_url(&mut self, i: usize) -> bool {
-        let Ok(mut probe) = Probe::connect_with(&self.urls[i], Some(self.auth())).await else {
+        let tap = self.tap.clone();
+        let Ok(mut probe) = Probe::connect_tapped(&self.urls[i], Some(self.auth()), tap).await
+        else {
             return false;
         };
         probe.ignore(event::PRESENCE);

@@ -69,6 +69,25 @@ pub enum Incoming {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 
+/// Sees every event in the connection's reader task, in order, before it is decoded, and may
+/// take it: a taken event is neither decoded nor handed up. A load generator records its
+/// deliveries this way, without a JSON tree per event or a channel hop per delivery.
+pub trait Tap: Send {
+    /// Looks at the arguments of one event on the default namespace without an ack id, still in
+    /// JSON (`["name",arg,...]`), read at `at` after the handshake; `true` takes it.
+    fn event(&mut self, json: &str, at: Instant) -> bool;
+
+    /// The offset of the last broadcast it saw, for a tap on a
+    /// [`Follower`](super::follow::Follower) (which then resumes from it); `None` by default.
+    fn offset(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A [`Tap`] shared between the connection's reader task and its owner, and kept across
+/// reconnects.
+pub type SharedTap = Arc<std::sync::Mutex<dyn Tap>>;
+
 /// A connected client on the default namespace.
 #[derive(Debug)]
 pub struct Probe {
@@ -90,6 +109,16 @@ impl Probe {
     /// [`connect`](Self::connect), sending `auth` in the CONNECT packet (e.g. `{"offset": ..,
     /// "session": ..}` to catch up after a reconnect).
     pub async fn connect_with(base: &str, auth: Option<Value>) -> Result<Self, ProbeError> {
+        Self::connect_tapped(base, auth, None).await
+    }
+
+    /// [`connect_with`](Self::connect_with), with `tap` looking at every frame after the
+    /// handshake before this client decodes it.
+    pub async fn connect_tapped(
+        base: &str,
+        auth: Option<Value>,
+        tap: Option<SharedTap>,
+    ) -> Result<Self, ProbeError> {
         let url = engine_url(base);
         let connect_err = |reason: String| ProbeError::Connect {
             url: url.clone(),
@@ -137,6 +166,8 @@ impl Probe {
                         None => { let _ = sink.close().await; break "client closed".to_owned() }
                     },
                     frame = stream.next() => match frame {
+                        Some(Ok(Message::Text(text)))
+                            if tap.as_ref().is_some_and(|tap| tapped(tap, text.as_str())) => {}
                         Some(Ok(Message::Text(text))) => match session.receive(text.as_str()) {
                             Ok(happenings) => {
                                 if let Err(e) = hand_up(happenings, &mut sink, &in_tx, &acks).await {
@@ -322,6 +353,18 @@ impl Probe {
         for frame in ClientSession::goodbye() {
             let _ = self.send_frame(frame);
         }
+    }
+}
+
+/// Shows `tap` the arguments of an event frame (`42[...]`: an Engine.IO message carrying a
+/// Socket.IO event on `/`, no ack id); whether it took them.
+fn tapped(tap: &SharedTap, frame: &str) -> bool {
+    match frame.strip_prefix("42") {
+        Some(json) if json.starts_with('[') => tap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event(json, Instant::now()),
+        _ => false,
     }
 }
 
