@@ -17,6 +17,7 @@ use crate::{
     hub::{HistoryLimits, Hub},
     instance::{ClusterAdapter, Instance, Io, Settings},
     redis::{self, PrivateRedis},
+    runtime::DeliveryRuntime,
 };
 
 /// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
@@ -35,6 +36,8 @@ pub struct Cluster {
     instances: Vec<Running>,
     redis: redis::Target,
     private_redis: Option<PrivateRedis>,
+    /// Runs the Redis connections and the history readers; stopped last.
+    delivery: DeliveryRuntime,
 }
 
 #[derive(Debug)]
@@ -104,6 +107,7 @@ impl Cluster {
             config.instances.clone()
         };
 
+        let delivery = DeliveryRuntime::start().map_err(Error::Serve)?;
         let mut instances = Vec::with_capacity(listeners.len());
         for ((listener, port), url) in listeners.into_iter().zip(own_urls) {
             let info = InstanceInfo {
@@ -111,11 +115,26 @@ impl Cluster {
                 url,
                 port,
             };
-            let link =
-                redis::connect(&target, config.publish_timeout, &config.redis_prefix).await?;
-            let history = link
-                .history(&config.redis_prefix, config.history_length)
-                .await?;
+            // Opened on the delivery runtime, so that the connections' tasks run there.
+            let (link, history) = {
+                let (to, timeout, prefix, length) = (
+                    target.clone(),
+                    config.publish_timeout,
+                    config.redis_prefix.clone(),
+                    config.history_length,
+                );
+                delivery
+                    .run(async move {
+                        let link = redis::connect(&to, timeout, &prefix).await?;
+                        let history = link.history(&prefix, length).await?;
+                        Ok::<_, Error>((link, history))
+                    })
+                    .await
+                    .map_err(|e| Error::RedisConnect {
+                        target: target.to_string(),
+                        reason: format!("opening the connections failed: {e}"),
+                    })??
+            };
             let hub = Arc::new(Hub::new(
                 info.id.clone(),
                 history,
@@ -138,7 +157,7 @@ impl Cluster {
                     rate: config.rate_limit.0,
                 },
             ));
-            let running = serve(instance, link, listener, &config).await?;
+            let running = serve(instance, link, listener, &config, delivery.handle()).await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
@@ -151,6 +170,7 @@ impl Cluster {
             instances,
             redis: target,
             private_redis,
+            delivery,
         })
     }
 
@@ -225,6 +245,8 @@ impl Cluster {
             redis.stop().await;
             tracing::info!("private redis-server stopped");
         }
+        // Last: the links above closed over it.
+        drop(self.delivery);
     }
 }
 
@@ -233,6 +255,7 @@ async fn serve(
     link: redis::LinkDriver,
     listener: TcpListener,
     config: &ServeConfig,
+    delivery: &tokio::runtime::Handle,
 ) -> Result<Running, Error> {
     let target = link.target().to_string();
     let adapter = redis::adapter::state(link, &config.redis_prefix);
@@ -266,15 +289,14 @@ async fn serve(
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
-    let hub_tasks =
-        instance
-            .hub()
-            .start(io.clone())
-            .await
-            .map_err(|reason| Error::RedisConnect {
-                target: target.clone(),
-                reason: format!("reading the history failed: {reason}"),
-            })?;
+    let hub_tasks = instance
+        .hub()
+        .start(io.clone(), delivery)
+        .await
+        .map_err(|reason| Error::RedisConnect {
+            target: target.clone(),
+            reason: format!("reading the history failed: {reason}"),
+        })?;
     crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());
     let allowed = Arc::new(crate::origin::AllowedOrigins::new(
         &config.public_host(),

@@ -371,11 +371,13 @@ impl Hub {
             .len()
     }
 
-    /// Starts live delivery on `io` from the newest history entry: spawns the reader and the
-    /// outbox flusher.
+    /// Starts live delivery on `io` from the newest history entry: spawns the reader (on
+    /// `delivery`, the runtime of the Redis connections: see [`crate::runtime`]) and the outbox
+    /// flusher.
     pub async fn start(
         self: &Arc<Self>,
         io: Io,
+        delivery: &tokio::runtime::Handle,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
         let at = self.history.last_id().await.map_err(|e| e.to_string())?;
         self.cursor.lock().await.at = at;
@@ -383,7 +385,7 @@ impl Hub {
             .set(io)
             .map_err(|_| "hub started twice".to_owned())?;
         Ok(vec![
-            tokio::spawn(self.clone().run_reader()),
+            delivery.spawn(self.clone().run_reader()),
             tokio::spawn(self.clone().run_flusher()),
         ])
     }

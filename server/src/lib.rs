@@ -19,6 +19,8 @@
 //!   summarised in the log.
 //! - [`redis`]: the Redis link (reconnecting driver for socketioxide-redis) and the private
 //!   `redis-server` started when none is configured. Nothing else in the workspace knows Redis.
+//! - [`runtime`]: the one-thread runtime of a cluster's Redis connections and history readers,
+//!   and the allocator-cache hook of every runtime thread.
 //! - [`error`]: the crate's error type.
 //!
 //! Client-side tools, which talk to a cluster from the outside:
@@ -37,6 +39,7 @@ pub mod limit;
 pub mod metrics;
 pub mod origin;
 pub mod redis;
+pub mod runtime;
 pub mod socket;
 pub mod tools;
 

@@ -1,12 +1,7 @@
 //! The `gridcast` binary: parses the command line, sets up logging, and hands over to the library
 //! (which renders results and chooses exit codes).
 
-use std::{
-    cell::Cell,
-    io::IsTerminal,
-    process::ExitCode,
-    time::{Duration, Instant},
-};
+use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Result;
 use clap::Parser;
@@ -15,7 +10,6 @@ use gridcast_server::{
     cli::{Cli, Command},
     tools,
 };
-use tikv_jemalloc_ctl::{Access, AsName};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// jemalloc, configured in `.cargo/config.toml` to return freed memory within about a second:
@@ -27,35 +21,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> Result<ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_park(release_thread_cache)
+        .on_thread_park(gridcast_server::runtime::release_thread_cache)
         .build()?
         .block_on(run())
-}
-
-/// How often at most a worker thread hands its allocator cache back.
-const CACHE_RELEASE_EVERY: Duration = Duration::from_secs(1);
-
-/// Called each time a runtime worker goes idle: at most once per [`CACHE_RELEASE_EVERY`], hands
-/// the thread's jemalloc cache of freed blocks back to the allocator. A worker that goes quiet
-/// after a connect storm never allocates again to trigger the cache's own trimming, and the
-/// blocks it holds keep whole pages in use: 2000 clients left 22.4 MB RSS 10 s later where
-/// 11.2 MB were in use before they came; with this, 14.3 MB of 10.7 (what stays is tables that
-/// keep their capacity and allocator metadata, reused by the next storm: `scripts/memory.sh`).
-fn release_thread_cache() {
-    thread_local! {
-        static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
-    }
-    let now = Instant::now();
-    if LAST
-        .get()
-        .is_some_and(|last| now - last < CACHE_RELEASE_EVERY)
-    {
-        return;
-    }
-    LAST.set(Some(now));
-    // Disabling a thread's cache flushes it; enabling it again starts an empty one.
-    let key = b"thread.tcache.enabled\0".name();
-    let _ = key.write(false).and_then(|()| key.write(true));
 }
 
 async fn run() -> Result<ExitCode> {
