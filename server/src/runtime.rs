@@ -6,9 +6,9 @@
 //! connection (a `send` each), and a task woken there waits its turn behind them. A broadcast
 //! crosses three such wake-ups between the sender's handler and the receivers' queues (the
 //! `XADD` leaving on the Redis connection, its entry arriving on the reader's connection, the
-//! reader delivering it). On a 2-core machine at 200k deliveries/s that queueing was the whole gap
-//! to the bare peer: p50 2.9 vs 1.7 ms, p99 7.6 vs 4.8 ms; with the Redis side here, p50 1.9 vs
-//! 1.8 ms and p99 5.0 vs 5.8 ms (README, benchmarks).
+//! reader delivering it). On a 2-core machine at 200k deliveries/s that queueing was most of the
+//! gap to the bare peer: p99 1.5–2.0x the peer's before, 0.86–1.29x in seven of eight runs after
+//! (README, benchmarks). The price is a park and a wake-up of this thread per message at low load.
 
 use std::{cell::Cell, future::Future, time::Duration, time::Instant};
 
