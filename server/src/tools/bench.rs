@@ -168,10 +168,11 @@ struct Recorder {
     offset: Option<String>,
 }
 
-/// A broadcast `message` frame's arguments, borrowed from the frame: `[event, text, meta?]`.
+/// A broadcast `message` frame's arguments, borrowed from the frame: `[event, text, meta?]` (the
+/// event name is checked on the raw JSON before).
 #[derive(Deserialize)]
 struct MessageArgs<'a>(
-    #[serde(borrow)] Cow<'a, str>,
+    serde::de::IgnoredAny,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow, default)] Option<MetaOffset<'a>>,
 );
@@ -204,14 +205,17 @@ impl Recorder {
 
     /// A broadcast `message`, its arguments still in JSON; false if it is not one.
     fn message(&mut self, json: &str, at: Instant) -> bool {
-        let Ok(MessageArgs(name, text, meta)) = serde_json::from_str::<MessageArgs>(json) else {
-            return false;
-        };
-        if name != event::MESSAGE {
+        if !json.starts_with("[\"message\",") {
             return false;
         }
+        let Ok(MessageArgs(_, text, meta)) = serde_json::from_str::<MessageArgs>(json) else {
+            return false;
+        };
         if let Some(offset) = meta.and_then(|m| m.offset) {
-            self.offset = Some(offset.into_owned());
+            // Into the same buffer every time: this runs for every delivery.
+            let kept = self.offset.get_or_insert_with(String::new);
+            kept.clear();
+            kept.push_str(&offset);
         }
         let Some((seq, sent_us)) = parse(&text, &self.prefix) else {
             return true;
@@ -235,17 +239,13 @@ impl Recorder {
 
     /// Any other event: decoded in full (they are few), and left to the follower.
     fn other(&mut self, json: &str) {
-        let Ok(mut args) = serde_json::from_str::<Vec<Value>>(json) else {
+        let Ok(all) = serde_json::from_str::<Vec<Value>>(json) else {
             return;
         };
-        let event = match args.first() {
-            Some(Value::String(_)) => match args.remove(0) {
-                Value::String(event) => event,
-                _ => return,
-            },
-            _ => return,
+        let Some((Value::String(event), args)) = all.split_first() else {
+            return;
         };
-        if let Some(offset) = offset_of(&event, &args) {
+        if let Some(offset) = offset_of(event, args) {
             self.offset = Some(offset);
         }
         match event.as_str() {
@@ -273,7 +273,7 @@ fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
 
 impl Tap for Recorder {
     fn event(&mut self, json: &str, at: Instant) -> bool {
-        if json.starts_with("[\"message\",") && self.message(json, at) {
+        if self.message(json, at) {
             return true;
         }
         self.other(json);

@@ -81,7 +81,7 @@ impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Follower")
             .field("url", &self.urls[self.current])
-            .field("offset", &self.offset)
+            .field("offset", &self.offset())
             .finish()
     }
 }
