@@ -7,8 +7,8 @@
 //! crosses three such wake-ups between the sender's handler and the receivers' queues (the
 //! `XADD` leaving on the Redis connection, its entry arriving on the reader's connection, the
 //! reader delivering it). On a 2-core machine at 200k deliveries/s that queueing was most of the
-//! gap to the bare peer: p99 1.35–2.0x the peer's in four runs before, 0.86–1.40x in eight of
-//! nine runs after (README, benchmarks). The price is a park and a wake-up of this thread per
+//! gap to the bare peer: p99 1.35–2.0x the peer's in four runs before, 0.86–1.58x in eleven of
+//! twelve runs after (README, benchmarks). The price is a park and a wake-up of this thread per
 //! message at low load.
 
 use std::{cell::Cell, future::Future, time::Duration, time::Instant};
