@@ -43,7 +43,7 @@ use tokio::{
 
 /// Limits on connections that have not become (or are not) Socket.IO sessions.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnLimits {
+pub(crate) struct ConnLimits {
     /// How long a connection may take to send a complete request head, from when the server
     /// starts waiting for it (at accept, and after each response on a kept-alive connection).
     pub idle_timeout: Duration,
@@ -212,7 +212,7 @@ impl AsyncWrite for Counted {
 
 /// Serves `router` on `listener` under `limits` until `stop` resolves, then lets open requests
 /// finish for up to `drain`.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,

@@ -11,13 +11,22 @@ use socketioxide::{ParserConfig, SocketIo};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
-    Error, ServeConfig,
     accept::{self, ConnLimits},
+    cli::ServeConfig,
+    drops::{self, Drops},
+    error::Error,
     http::app,
-    hub::{HistoryLimits, Hub},
-    instance::{ClusterAdapter, Instance, Io, Settings},
-    redis::{self, PrivateRedis},
+    hub::Hub,
+    instance::{Instance, Settings},
+    origin::AllowedOrigins,
+    presence_batch,
+    redis::{
+        self, PrivateRedis,
+        adapter::{self, ClusterAdapter, Io},
+        history::History,
+    },
     runtime::DeliveryRuntime,
+    socket,
 };
 
 /// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
@@ -34,7 +43,6 @@ const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Cluster {
     instances: Vec<Running>,
-    redis: redis::Target,
     private_redis: Option<PrivateRedis>,
     /// Runs the Redis connections and the history readers; stopped last.
     delivery: DeliveryRuntime,
@@ -117,16 +125,17 @@ impl Cluster {
             };
             // Opened on the delivery runtime, so that the connections' tasks run there.
             let (link, history) = {
-                let (to, timeout, prefix, length) = (
+                let (to, timeout, prefix, length, age) = (
                     target.clone(),
                     config.publish_timeout,
                     config.redis_prefix.clone(),
                     config.history_length,
+                    config.history_age,
                 );
                 delivery
                     .run(async move {
                         let link = redis::connect(&to, timeout, &prefix).await?;
-                        let history = link.history(&prefix, length).await?;
+                        let history = History::connect(link.clone(), &prefix, length, age).await?;
                         Ok::<_, Error>((link, history))
                     })
                     .await
@@ -135,29 +144,28 @@ impl Cluster {
                         reason: format!("opening the connections failed: {e}"),
                     })??
             };
-            let hub = Arc::new(Hub::new(
+            let drops = Arc::new(Drops::default());
+            let hub = Hub::new(
                 info.id.clone(),
                 history,
                 link.clone(),
-                HistoryLimits {
-                    max_len: config.history_length,
-                    max_age: config.history_age,
-                    outbox: config.outbox_capacity,
-                },
+                config.outbox_capacity,
                 config.publish_timeout,
-            ));
+                drops.clone(),
+            );
             let instance = Arc::new(Instance::new(
                 info,
                 listed.clone(),
                 link.clone(),
                 hub,
-                link.sessions(&config.redis_prefix, config.session_ttl),
+                drops.clone(),
                 Settings {
                     prefix: config.redis_prefix.clone(),
                     rate: config.rate_limit.0,
+                    session_ttl: config.session_ttl,
                 },
             ));
-            let running = serve(instance, link, listener, &config, delivery.handle()).await?;
+            let running = serve(instance, drops, listener, &config, delivery.handle()).await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
@@ -168,7 +176,6 @@ impl Cluster {
         }
         Ok(Self {
             instances,
-            redis: target,
             private_redis,
             delivery,
         })
@@ -182,14 +189,9 @@ impl Cluster {
             .collect()
     }
 
-    /// The instances' shared state.
+    /// The instances, to read their identity and health.
     pub fn instances(&self) -> impl Iterator<Item = &Arc<Instance>> {
         self.instances.iter().map(|r| &r.instance)
-    }
-
-    /// The Redis (or Redis Cluster) the instances use.
-    pub fn redis(&self) -> &redis::Target {
-        &self.redis
     }
 
     /// Drains and stops: leaves the registry, tells every client which other instances are live
@@ -252,13 +254,14 @@ impl Cluster {
 
 async fn serve(
     instance: Arc<Instance>,
-    link: redis::LinkDriver,
+    drops: Arc<Drops>,
     listener: TcpListener,
     config: &ServeConfig,
     delivery: &tokio::runtime::Handle,
 ) -> Result<Running, Error> {
+    let link = instance.link().clone();
     let target = link.target().to_string();
-    let adapter = redis::adapter::state(link, &config.redis_prefix);
+    let adapter = adapter::state(link, &config.redis_prefix);
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PACKET_BYTES)
         // engineioxide applies `max_payload` to polling only; WebSocket messages have their own
@@ -282,7 +285,7 @@ async fn serve(
         .with_state(instance.clone())
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
-    crate::socket::register(&io)
+    socket::register(&io)
         .await
         .map_err(|e| Error::RedisConnect {
             target: target.clone(),
@@ -293,12 +296,12 @@ async fn serve(
         .hub()
         .start(io.clone(), delivery)
         .await
-        .map_err(|reason| Error::RedisConnect {
+        .map_err(|e| Error::RedisConnect {
             target: target.clone(),
-            reason: format!("reading the history failed: {reason}"),
+            reason: format!("reading the history failed: {e}"),
         })?;
-    crate::drops::watch(io.config().server_id.to_string(), instance.relay_dropped());
-    let allowed = Arc::new(crate::origin::AllowedOrigins::new(
+    drops.watch(io.config().server_id.to_string());
+    let allowed = Arc::new(AllowedOrigins::new(
         &config.public_host(),
         &config.allowed_origins,
     ));
@@ -329,17 +332,20 @@ async fn serve(
     ));
     let heartbeat = tokio::spawn(instance.clone().heartbeat(
         io.clone(),
-        crate::socket::local_members,
-        crate::socket::local_sessions,
+        socket::local_members,
+        socket::local_sessions,
     ));
-    let drop_report = tokio::spawn(crate::drops::report(
-        instance.clone(),
+    let drop_report = tokio::spawn(drops::report(
+        drops.clone(),
+        instance.info.id.clone(),
         config.report_interval,
     ));
     let mut hub_tasks = hub_tasks;
-    hub_tasks.push(tokio::spawn(crate::socket::presence_batch::run(
+    hub_tasks.push(tokio::spawn(presence_batch::run(
+        instance.presence_batch().clone(),
         io.clone(),
-        instance.clone(),
+        instance.info.id.clone(),
+        drops,
     )));
     Ok(Running {
         instance,

@@ -1,14 +1,15 @@
-//! Packets dropped for clients that cannot keep up: counted on every instance, logged as one
-//! summary line per interval.
+//! Packets dropped for clients that cannot keep up: counted on every instance ([`Drops`]), logged
+//! as one summary line per interval ([`report`]).
 //!
 //! socketioxide gives each client a bounded buffer; when it is full the packet is dropped
-//! (`InternalChannelFull`). For broadcasts this instance *originates*, the error comes back to
-//! the caller and [`crate::socket`] counts it. For broadcasts that arrive *through Redis* from
-//! another instance, socketioxide's adapter delivers them inside its own task and only logs a
-//! warning per packet (naming its `node_id`), which flooded the log (~101k lines in 15 s with 100
-//! paused sockets) and was counted nowhere. [`DropLayer`] is a `tracing` layer that turns those
-//! warnings into counts on the instance with that node id; [`quiet`] keeps them out of the log,
-//! and [`report`] writes one summary line per interval instead.
+//! (`InternalChannelFull`). Where gridcast emits (the hub's live delivery and replay, presence
+//! batches), the error comes back to the caller, which counts it with [`Drops::count_error`] or
+//! [`Drops::count`]: as *origin* when this instance originated the broadcast, as *relayed* when
+//! another one did. Presence batches that arrive *through Redis* from another instance are
+//! delivered by socketioxide's adapter inside its own task, which only logs a warning per packet
+//! (naming its `node_id`): that flooded the log and was counted nowhere. [`DropLayer`] is a
+//! `tracing` layer that turns those warnings into counts on the instance with that node id;
+//! [`quiet`] keeps them out of the log.
 //!
 //! What happens to the slow client: socketioxide's public API cannot close a socket whose buffer
 //! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does. A client
@@ -36,7 +37,7 @@ use tracing_subscriber::{
     layer::{Context, Layer},
 };
 
-use crate::instance::Instance;
+use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
 
 /// The module of socketioxide that logs a warning per packet it could not deliver.
 const SOURCE: &str = "socketioxide_core::adapter::request";
@@ -47,12 +48,54 @@ fn counters() -> &'static Mutex<HashMap<String, Weak<AtomicU64>>> {
     COUNTERS.get_or_init(Default::default)
 }
 
-/// Counts the packets socketioxide drops while relaying broadcasts to the instance whose
-/// socketioxide node id is `node_id`, into `counter`, for as long as `counter` lives.
-pub fn watch(node_id: String, counter: &Arc<AtomicU64>) {
-    let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
-    map.retain(|_, c| c.strong_count() > 0);
-    map.insert(node_id, Arc::downgrade(counter));
+/// The packets one instance dropped for full client buffers.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    /// Of broadcasts this instance originated.
+    origin: AtomicU64,
+    /// Of broadcasts other instances originated (also fed by [`DropLayer`]).
+    relayed: Arc<AtomicU64>,
+}
+
+impl Drops {
+    /// Counts `n` packets dropped, of a broadcast this instance originated (`own`) or not.
+    pub(crate) fn count(&self, own: bool, n: u64) {
+        let counter = if own { &self.origin } else { &*self.relayed };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts the full buffers among the failures of a broadcast; other failures are logged (for
+    /// `instance`), since a full buffer is the only one a client can cause.
+    pub(crate) fn count_error(&self, instance: &str, own: bool, error: BroadcastError) {
+        match error {
+            BroadcastError::Socket(errors) => {
+                let full = errors
+                    .iter()
+                    .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                    .count() as u64;
+                if full > 0 {
+                    self.count(own, full);
+                }
+            }
+            other => tracing::warn!(instance, "broadcast failed: {other}"),
+        }
+    }
+
+    /// Packets dropped so far: (of broadcasts this instance originated, of relayed ones).
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (
+            self.origin.load(Ordering::Relaxed),
+            self.relayed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts, as relayed, the packets socketioxide drops while relaying to the instance whose
+    /// socketioxide node id is `node_id`, for as long as these counters live.
+    pub(crate) fn watch(&self, node_id: String) {
+        let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, c| c.strong_count() > 0);
+        map.insert(node_id, Arc::downgrade(&self.relayed));
+    }
 }
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
@@ -60,7 +103,7 @@ pub fn watch(node_id: String, counter: &Arc<AtomicU64>) {
 /// every debug and trace event of the hot path reach the subscriber), and [`quiet`] on the log
 /// filter.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct DropLayer;
+pub(crate) struct DropLayer;
 
 fn is_drop_warning(meta: &tracing::Metadata<'_>) -> bool {
     meta.target() == SOURCE && *meta.level() == tracing::Level::WARN
@@ -138,18 +181,18 @@ pub fn quiet(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFi
     )
 }
 
-/// Logs, once per `every` in which something was dropped, how many packets this instance
-/// dropped for clients that could not keep up.
-pub async fn report(instance: Arc<Instance>, every: Duration) {
+/// Logs, once per `every` in which something was dropped, how many packets `instance` dropped
+/// for clients that could not keep up.
+pub(crate) async fn report(drops: Arc<Drops>, instance: String, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut last_origin, mut last_relayed) = (0, 0);
     loop {
         tick.tick().await;
-        let (origin, relayed) = instance.dropped();
+        let (origin, relayed) = drops.totals();
         if (origin, relayed) != (last_origin, last_relayed) {
             tracing::warn!(
-                instance = %instance.info.id,
+                %instance,
                 origin = origin - last_origin,
                 relayed = relayed - last_relayed,
                 total = origin + relayed,

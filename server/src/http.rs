@@ -18,8 +18,10 @@ use tower_http::{
 };
 
 use crate::{
-    instance::{ClusterAdapter, Instance, Io},
+    instance::Instance,
+    metrics,
     origin::AllowedOrigins,
+    redis::adapter::{ClusterAdapter, Io},
 };
 
 #[derive(Clone)]
@@ -32,7 +34,7 @@ struct AppState {
 /// and the UI from `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has
 /// no routes of its own). Browser pages from origins `allowed` refuses get `403` on Socket.IO and
 /// no CORS grant elsewhere.
-pub fn app(
+pub(crate) fn app(
     instance: Arc<Instance>,
     io: Io,
     socket_layer: SocketIoLayer<ClusterAdapter>,
@@ -109,12 +111,9 @@ async fn not_found() -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = crate::metrics::render(&state.instance, state.io.sockets().len());
+    let body = metrics::render(&state.instance, state.io.sockets().len());
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            crate::metrics::CONTENT_TYPE,
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         body,
     )
 }

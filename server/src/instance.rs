@@ -1,30 +1,38 @@
-//! One instance: its identity, its counters and its Redis link.
+//! One instance: its identity, the parts its handlers use (hub, Redis stores, presence batch),
+//! its counters, and the heartbeat that keeps it listed.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use gridcast_shared::{
     Health, HistoryHealth, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
-    instance::UnsentCounts, presence::Member,
+    instance::UnsentCounts, limits::Rate, presence::Member,
 };
-use socketioxide::SocketIo;
 
-pub use crate::redis::ClusterAdapter;
 use crate::{
+    clock::now_ms,
+    drops::Drops,
     hub::Hub,
-    now_ms,
-    redis::{self, LinkDriver, Presence, Registry, Sessions},
+    presence_batch::PresenceBatch,
+    redis::{
+        self,
+        adapter::Io,
+        link::{LinkDriver, LinkError},
+        presence::Presence,
+        registry::{HEARTBEAT, Registry},
+        sessions::Sessions,
+    },
 };
-
-/// The Socket.IO handle of an instance.
-pub type Io = SocketIo<ClusterAdapter>;
 
 /// Something the server meant to send to one client and could not (its buffer was full or it
 /// was gone), counted by cause in `/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unsent {
+pub(crate) enum Unsent {
     /// The `welcome` event at connect.
     Welcome,
     /// An ack, or an `error` event answering a request.
@@ -33,78 +41,82 @@ pub enum Unsent {
 
 /// How an instance is set up, beside its identity and Redis parts.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The cluster's key and channel prefix.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// The per-socket rate limit (`None`: off).
-    pub rate: Option<gridcast_shared::limits::Rate>,
+    pub(crate) rate: Option<Rate>,
+    /// How long a session outlives its client.
+    pub(crate) session_ttl: Duration,
 }
 
 /// Heartbeats between two refreshes of the local clients' session TTLs.
 const SESSION_TOUCH_EVERY: u64 = 30;
 
-/// Shared state of one instance, handed to HTTP routes and Socket.IO handlers.
+/// One instance, as its HTTP routes and Socket.IO handlers see it.
 #[derive(Debug)]
 pub struct Instance {
     /// Who this instance is.
     pub info: InstanceInfo,
     /// URLs listed by `GET /instances` when the registry cannot be read.
-    pub instances: Vec<String>,
+    instances: Vec<String>,
     /// When it started, in milliseconds since the Unix epoch.
-    pub started_at: u64,
+    started_at: u64,
     /// The per-socket rate limit (`None`: off).
-    pub rate: Option<gridcast_shared::limits::Rate>,
+    pub(crate) rate: Option<Rate>,
     link: LinkDriver,
     registry: Registry,
     presence: Presence,
-    hub: Arc<Hub>,
+    hub: Hub,
     sessions: Sessions,
+    /// Broadcasts stamped so far (the last message id's number).
     seq: AtomicU64,
-    dropped: AtomicU64,
-    relay_dropped: Arc<AtomicU64>,
+    drops: Arc<Drops>,
     unsent: [AtomicU64; 2],
-    local_only: AtomicU64,
-    presence_batch: crate::socket::presence_batch::PresenceBatch,
+    presence_batch: Arc<PresenceBatch>,
 }
 
 impl Instance {
-    /// A new instance with zeroed counters, registering under `settings.prefix`.
-    pub fn new(
+    /// A new instance with zeroed counters, registering under `settings.prefix`; packets dropped
+    /// for full client buffers are counted in `drops` (which `hub` counts in too).
+    pub(crate) fn new(
         info: InstanceInfo,
         instances: Vec<String>,
         link: LinkDriver,
-        hub: Arc<Hub>,
-        sessions: Sessions,
+        hub: Hub,
+        drops: Arc<Drops>,
         settings: Settings,
     ) -> Self {
-        let Settings { prefix, rate } = settings;
-        let prefix = prefix.as_str();
+        let Settings {
+            prefix,
+            rate,
+            session_ttl,
+        } = settings;
+        let registry = Registry::new(link.clone(), &prefix);
         Self {
             hub,
-            sessions,
+            sessions: Sessions::new(link.clone(), &prefix, session_ttl),
+            presence: Presence::new(link.clone(), &prefix, registry.clone()),
+            registry,
             info,
             instances,
             started_at: now_ms(),
             rate,
-            registry: link.registry(prefix),
-            presence: link.presence(prefix),
             link,
             seq: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            relay_dropped: Arc::default(),
+            drops,
             unsent: Default::default(),
-            local_only: AtomicU64::new(0),
-            presence_batch: Default::default(),
+            presence_batch: Arc::default(),
         }
     }
 
     /// Presence changes waiting to be sent.
-    pub fn presence_batch(&self) -> &crate::socket::presence_batch::PresenceBatch {
+    pub(crate) fn presence_batch(&self) -> &Arc<PresenceBatch> {
         &self.presence_batch
     }
 
     /// Provenance for a message this instance just received from `sender`.
-    pub fn stamp(&self, sender: &str, received_at: u64) -> MessageMeta {
+    pub(crate) fn stamp(&self, sender: &str, received_at: u64) -> MessageMeta {
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         MessageMeta {
             id: format!("{}-{n}", self.info.id),
@@ -118,63 +130,33 @@ impl Instance {
 
     /// Broadcasts this instance originated so far: each is stamped once, with the next sequence
     /// number.
-    pub fn broadcasts(&self) -> u64 {
+    pub(crate) fn broadcasts(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)
     }
 
-    /// Counts outgoing packets of broadcasts this instance originated, dropped because a
-    /// client's buffer was full.
-    pub fn count_dropped(&self, n: u64) {
-        self.dropped.fetch_add(n, Ordering::Relaxed);
-    }
-
     /// Counts a packet for one client that could not be sent, and why.
-    pub fn count_unsent(&self, what: Unsent) {
+    pub(crate) fn count_unsent(&self, what: Unsent) {
         self.unsent[what as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counter of packets dropped while relaying broadcasts from other instances (fed by
-    /// [`crate::drops::DropLayer`]).
-    pub fn relay_dropped(&self) -> &Arc<AtomicU64> {
-        &self.relay_dropped
-    }
-
-    /// Packets dropped for full client buffers so far: (of broadcasts this instance originated,
-    /// of broadcasts relayed from other instances).
-    pub fn dropped(&self) -> (u64, u64) {
-        let hub = &self.hub.counters;
-        (
-            self.dropped.load(Ordering::Relaxed) + hub.dropped_origin.load(Ordering::Relaxed),
-            self.relay_dropped.load(Ordering::Relaxed)
-                + hub.dropped_relayed.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Counts a broadcast that only reached this instance.
-    pub fn count_local_only(&self) {
-        self.local_only.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// The delivery core: history, replay, outbox.
-    pub fn hub(&self) -> &Arc<Hub> {
+    pub(crate) fn hub(&self) -> &Hub {
         &self.hub
     }
 
-    /// The session store.
-    pub fn sessions(&self) -> &Sessions {
+    pub(crate) fn sessions(&self) -> &Sessions {
         &self.sessions
     }
 
-    /// The Redis link.
-    pub fn link(&self) -> &LinkDriver {
+    pub(crate) fn link(&self) -> &LinkDriver {
         &self.link
     }
 
-    /// The body of `GET /health`.
+    /// The body of `GET /health`, with `clients` connected.
     pub fn health(&self, clients: usize) -> Health {
-        let (origin, relayed) = self.dropped();
+        let (origin, relayed) = self.drops.totals();
         let unsent = |what: Unsent| self.unsent[what as usize].load(Ordering::Relaxed);
-        let hub = &self.hub.counters;
+        let hub = self.hub.counters();
         let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Health {
             instance: self.info.clone(),
@@ -188,7 +170,7 @@ impl Instance {
                 bad_registry_entries: self.registry.skipped(),
                 bad_presence_members: self.presence.skipped(),
             },
-            local_only_broadcasts: self.local_only.load(Ordering::Relaxed) + count(&hub.overflowed),
+            local_only_broadcasts: self.presence_batch.local_only() + count(&hub.overflowed),
             history: HistoryHealth {
                 outbox: self.hub.outbox_len(),
                 queued: count(&hub.queued),
@@ -201,26 +183,24 @@ impl Instance {
         }
     }
 
-    /// The cluster registry.
-    pub fn registry(&self) -> &Registry {
+    pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The cluster presence store.
-    pub fn presence(&self) -> &Presence {
+    pub(crate) fn presence(&self) -> &Presence {
         &self.presence
     }
 
     /// Keeps this instance and its clients (as `members` lists them) in the registry and
-    /// presence while it runs (one beat per [`HEARTBEAT`](redis::registry::HEARTBEAT)); logs when
-    /// that starts failing and when it recovers.
-    pub async fn heartbeat(
+    /// presence while it runs (one beat per [`HEARTBEAT`]); logs when that starts failing and
+    /// when it recovers.
+    pub(crate) async fn heartbeat(
         self: Arc<Self>,
         io: Io,
         members: fn(&Io) -> Vec<Member>,
         sessions: fn(&Io) -> Vec<(String, String)>,
     ) {
-        let mut tick = tokio::time::interval(redis::registry::HEARTBEAT);
+        let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         for beats in 0u64.. {
@@ -232,7 +212,7 @@ impl Instance {
                 if beats % SESSION_TOUCH_EVERY == 0 {
                     self.sessions.touch(&sessions(&io)).await?;
                 }
-                Ok::<_, redis::LinkError>(())
+                Ok::<_, LinkError>(())
             };
             match beat.await {
                 Ok(()) if failing => {
@@ -250,7 +230,7 @@ impl Instance {
     }
 
     /// This instance as the registry shows it.
-    pub fn live(&self, clients: usize) -> LiveInstance {
+    pub(crate) fn live(&self, clients: usize) -> LiveInstance {
         LiveInstance {
             info: self.info.clone(),
             started_at: self.started_at,
@@ -260,7 +240,7 @@ impl Instance {
 
     /// The body of `GET /instances`: the live registry, or this instance's configuration when
     /// Redis cannot be read.
-    pub async fn instance_list(&self, clients: usize) -> InstanceList {
+    pub(crate) async fn instance_list(&self, clients: usize) -> InstanceList {
         let (mut live, source) = match self.registry.live().await {
             Ok(live) => (live, ListSource::Registry),
             Err(e) => {

@@ -1,55 +1,60 @@
-//! gridcast server: Socket.IO instances joined by Redis pub/sub, so that a message any client
-//! sends reaches every client on every instance.
+//! gridcast server: Socket.IO instances that share one Redis, so that a message any client sends
+//! reaches every client on every instance, and none is lost when an instance or Redis goes away.
+//! Broadcasts travel through a Redis Stream (the *history*, which every instance reads in one
+//! order and replays from); presence changes through the socketioxide-redis adapter's pub/sub.
 //!
 //! # Layout
-//! The server:
-//! - [`cli`]: the command line (`serve`, `check`, `bench`), every flag also read from the
-//!   environment.
-//! - [`cluster`]: starts the instances of one process and stops them gracefully.
-//! - [`instance`]: one instance's identity, counters and Socket.IO handle.
-//! - [`accept`]: the accept loop: idle/slow-connection timeout and a cap per remote address.
-//! - [`http`]: the axum router of an instance: `/health`, `/instances`, `/metrics`, the UI files.
-//! - [`metrics`]: `/metrics` in the Prometheus/OpenMetrics text format.
-//! - [`origin`]: which browser origins may use an instance (CORS and the Socket.IO guard).
-//! - [`hub`]: broadcasts through the history: live delivery in one order, replay on reconnect,
-//!   the outbox while Redis is away.
-//! - [`socket`]: Socket.IO handlers (connect, `message`), validation and rate limiting.
-//! - [`limit`]: the per-socket token bucket.
-//! - [`drops`]: packets dropped for slow clients: counted on origin and relaying instances,
-//!   summarised in the log.
-//! - [`redis`]: the Redis link (reconnecting driver for socketioxide-redis) and the private
-//!   `redis-server` started when none is configured. Nothing else in the workspace knows Redis.
-//! - [`runtime`]: the one-thread runtime of a cluster's Redis connections and history readers,
-//!   and the allocator-cache hook of every runtime thread.
-//! - [`error`]: the crate's error type.
+//! Dependencies run one way, from the leaves up: `redis` → `hub` → `instance` → `socket` →
+//! `cluster` (`scripts/module-cycles.py`, run by `./dev lint`, finds any circle between files).
 //!
-//! Client-side tools, which talk to a cluster from the outside:
-//! - [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
-#![warn(missing_docs)]
+//! - `redis`: everything that knows Redis: the link (reconnecting connections and the
+//!   socketioxide-redis driver), the history stream, sessions, presence, the registry, and the
+//!   private `redis-server` started when none is configured.
+//! - `hub`: broadcasts through the history: live delivery in one order, attaching and replay on
+//!   reconnect, the outbox while Redis is away.
+//! - `presence_batch`: presence changes coalesced per instance and sent to subscribers.
+//! - `instance`: one instance's identity, parts, counters and heartbeat.
+//! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
+//! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
+//!   per-address and idle limits, the origin guard, `/metrics`.
+//! - `cluster`: starts the instances of one process and stops them gracefully.
+//! - Leaves: `cli` (the command line), `error`, `clock`, `rooms` (room names), `limit` (the
+//!   per-socket token bucket), `drops` (packets dropped for slow clients, counted and
+//!   summarised), `runtime` (the delivery thread, the allocator-cache hook).
+//!
+//! Client-side tools, which talk to a cluster from the outside and which `serve` never uses:
+//! [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
+//!
+//! # Surface
+//! `main.rs`, the integration tests and the examples use: [`run`] and [`Cluster`] with its
+//! [`ServeConfig`] (from [`cli`]), [`Instance`] (identity and health), [`Error`],
+//! [`PrivateRedis`] and [`free_port`], the tracing pieces [`counting_layer`] and [`quiet`],
+//! [`release_thread_cache`], and [`tools`].
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod accept;
+mod accept;
 pub mod cli;
-pub mod cluster;
-pub mod drops;
-pub mod error;
-pub mod http;
-pub mod hub;
-pub mod instance;
-pub mod limit;
-pub mod metrics;
-pub mod origin;
-pub mod redis;
-pub mod runtime;
-pub mod socket;
+mod clock;
+mod cluster;
+mod drops;
+mod error;
+mod http;
+mod hub;
+mod instance;
+mod limit;
+mod metrics;
+mod origin;
+mod presence_batch;
+mod redis;
+mod rooms;
+mod runtime;
+mod socket;
 pub mod tools;
 
 pub use cli::ServeConfig;
 pub use cluster::{Cluster, run};
+pub use drops::{counting_layer, quiet};
 pub use error::Error;
-
-/// Milliseconds since the Unix epoch, by this machine's clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use instance::Instance;
+pub use redis::private::{PrivateRedis, free_port};
+pub use runtime::release_thread_cache;

@@ -9,7 +9,7 @@ use gridcast_shared::limits::Rate;
 
 /// Allows `burst` events at once, refilled at `per_second`; or everything, when off.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     rate: Option<Rate>,
     /// Tokens left, and when they were counted.
     state: Mutex<(f64, Instant)>,
@@ -17,7 +17,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// A full bucket for `rate`; `None` allows everything.
-    pub fn from_rate(rate: Option<Rate>) -> Self {
+    pub(crate) fn from_rate(rate: Option<Rate>) -> Self {
         let tokens = rate.map_or(0.0, |r| f64::from(r.burst));
         Self {
             rate,
@@ -25,18 +25,13 @@ impl RateLimit {
         }
     }
 
-    /// A full bucket of `burst` tokens, refilled at `per_second`.
-    pub fn new(burst: u32, per_second: u32) -> Self {
-        Self::from_rate(Some(Rate { per_second, burst }))
-    }
-
     /// The limit this bucket enforces (`None`: off).
-    pub fn rate(&self) -> Option<Rate> {
+    pub(crate) fn rate(&self) -> Option<Rate> {
         self.rate
     }
 
     /// Takes one token at `now`, or says how long until one is available.
-    pub fn take_at(&self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn take_at(&self, now: Instant) -> Result<(), Duration> {
         let Some(rate) = self.rate else {
             return Ok(());
         };
@@ -55,7 +50,7 @@ impl RateLimit {
     }
 
     /// Takes one token now.
-    pub fn take(&self) -> Result<(), Duration> {
+    pub(crate) fn take(&self) -> Result<(), Duration> {
         self.take_at(Instant::now())
     }
 }
@@ -66,7 +61,10 @@ mod tests {
 
     #[test]
     fn burst_then_steady_rate() {
-        let limit = RateLimit::new(3, 10);
+        let limit = RateLimit::from_rate(Some(Rate {
+            per_second: 10,
+            burst: 3,
+        }));
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limit.take_at(t0).is_ok());

@@ -5,7 +5,6 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Result;
 use clap::Parser;
-use gridcast_server::drops;
 use gridcast_server::{
     cli::{Cli, Command},
     tools,
@@ -21,15 +20,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> Result<ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_park(gridcast_server::runtime::release_thread_cache)
+        .on_thread_park(gridcast_server::release_thread_cache)
         .build()?
         .block_on(run())
 }
 
 async fn run() -> Result<ExitCode> {
     // socketioxide's per-packet drop warnings are counted and summarised instead (drops).
-    let filter =
-        drops::quiet(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    let filter = gridcast_server::quiet(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    );
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -39,7 +39,7 @@ async fn run() -> Result<ExitCode> {
                 .with_filter(filter),
         )
         // Counts what socketioxide drops for slow clients (whatever RUST_LOG says).
-        .with(drops::counting_layer())
+        .with(gridcast_server::counting_layer())
         .init();
     let code = match Cli::parse().command {
         Command::Serve(config) => {

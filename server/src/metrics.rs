@@ -20,7 +20,7 @@ use prometheus_client::{
 use crate::instance::Instance;
 
 /// The content type of the text this module renders.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type ByCause = Family<Vec<(String, String)>, Counter>;
 
@@ -47,7 +47,7 @@ fn gauge(value: i64) -> Gauge {
 }
 
 /// The current values of `instance` (with `clients` connected) as OpenMetrics text.
-pub fn render(instance: &Instance, clients: usize) -> String {
+pub(crate) fn render(instance: &Instance, clients: usize) -> String {
     let health = instance.health(clients);
     let mut registry = Registry::with_prefix("gridcast");
     registry.register("clients", "Connected clients", gauge(clients as i64));

@@ -11,7 +11,7 @@
 
 /// The origins an instance accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedOrigins {
+pub(crate) struct AllowedOrigins {
     any: bool,
     hosts: Vec<String>,
     exact: Vec<String>,
@@ -20,7 +20,7 @@ pub struct AllowedOrigins {
 impl AllowedOrigins {
     /// The cluster's own host names (`public_host` and loopback), plus `configured` origins (`*`
     /// for any).
-    pub fn new(public_host: &str, configured: &[String]) -> Self {
+    pub(crate) fn new(public_host: &str, configured: &[String]) -> Self {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
             .into_iter()
             .map(str::to_owned)
@@ -41,7 +41,7 @@ impl AllowedOrigins {
     }
 
     /// Whether a page from `origin` (the `Origin` header's value) may use this instance.
-    pub fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         if self.any {
             return true;
         }

@@ -49,13 +49,13 @@ pub fn release_thread_cache() {
 /// One thread running a cluster's Redis connections and history readers (see the module docs).
 /// Dropping it stops the thread without waiting for its tasks.
 #[derive(Debug)]
-pub struct DeliveryRuntime {
+pub(crate) struct DeliveryRuntime {
     runtime: Option<Runtime>,
 }
 
 impl DeliveryRuntime {
     /// Starts the thread.
-    pub fn start() -> std::io::Result<Self> {
+    pub(crate) fn start() -> std::io::Result<Self> {
         let runtime = Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gridcast-delivery")
@@ -68,7 +68,7 @@ impl DeliveryRuntime {
     }
 
     /// Where to spawn onto it.
-    pub fn handle(&self) -> &Handle {
+    pub(crate) fn handle(&self) -> &Handle {
         self.runtime
             .as_ref()
             .expect("the runtime is only taken when dropped")
@@ -77,7 +77,7 @@ impl DeliveryRuntime {
 
     /// Runs `task` there and waits for it from wherever the caller runs (e.g. to open a Redis
     /// connection, whose tasks then live there too). Fails only if `task` panics.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         task: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, JoinError> {

@@ -183,7 +183,7 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
 
 /// One cluster of `n` instances on `redis` with rate limit `rate`.
 async fn with_rate(
-    redis: &gridcast_server::redis::PrivateRedis,
+    redis: &gridcast_server::PrivateRedis,
     rate: Option<limits::Rate>,
 ) -> gridcast_server::Cluster {
     let mut config = gridcast_server::ServeConfig::new(vec![0], Some(redis.url()));

@@ -42,7 +42,7 @@ async fn bench(args: &[&str]) -> (i32, Value) {
 async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
-    let port = gridcast_server::redis::private::free_port().unwrap();
+    let port = gridcast_server::free_port().unwrap();
     let victim = support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
     support::connect_with_retry(&victim_url).await;

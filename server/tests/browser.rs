@@ -14,10 +14,7 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator, key::Key};
-use gridcast_server::{
-    Cluster, ServeConfig,
-    redis::{PrivateRedis, private::free_port},
-};
+use gridcast_server::{Cluster, PrivateRedis, ServeConfig, free_port};
 use serde_json::{Value, json};
 use support::redis;
 

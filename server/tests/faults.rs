@@ -7,9 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gridcast_server::{
-    Cluster, Error, ServeConfig, redis::private::free_port, tools::probe::Probe,
-};
+use gridcast_server::{Cluster, Error, ServeConfig, free_port, tools::probe::Probe};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
 use support::{QUIET, WAIT, client, connect_with_retry, instances, redis};

@@ -6,7 +6,7 @@ mod support;
 use gridcast_server::{Cluster, ServeConfig};
 use support::{redis, request};
 
-async fn instance(redis: &gridcast_server::redis::PrivateRedis, dist: &std::path::Path) -> Cluster {
+async fn instance(redis: &gridcast_server::PrivateRedis, dist: &std::path::Path) -> Cluster {
     let mut config = ServeConfig::new(vec![0], Some(redis.url()));
     config.static_dir = dist.to_owned();
     Cluster::start(config).await.unwrap()

@@ -91,7 +91,7 @@ async fn official_js_client_with_the_readme_recipe_loses_nothing_through_failove
     let mut redis = redis().await;
     let cluster = instances(&redis, 2).await;
     // Instance A in a process of its own, to be killed.
-    let port = gridcast_server::redis::private::free_port().unwrap();
+    let port = gridcast_server::free_port().unwrap();
     let mut a_process = support::spawn_gridcast(port, &redis.url());
     let a = format!("http://127.0.0.1:{port}");
     support::connect_with_retry(&a).await;

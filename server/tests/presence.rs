@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use gridcast_server::{
-    redis::private::free_port,
+    free_port,
     tools::probe::{Incoming, Probe},
 };
 use gridcast_shared::{

@@ -219,7 +219,7 @@ async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
     use gridcast_server::tools::follow::Follower;
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
-    let port = gridcast_server::redis::private::free_port().unwrap();
+    let port = gridcast_server::free_port().unwrap();
     let mut victim = support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
     support::connect_with_retry(&victim_url).await;

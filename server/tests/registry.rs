@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use gridcast_server::redis::private::free_port;
+use gridcast_server::free_port;
 use gridcast_shared::{InstanceList, ListSource};
 use support::{get, instances, redis, url};
 

@@ -205,7 +205,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn binary_attachments_are_refused_and_cannot_pin_memory() {
     let redis = redis().await;
-    let port = gridcast_server::redis::private::free_port().unwrap();
+    let port = gridcast_server::free_port().unwrap();
     let mut server = support::spawn_gridcast(port, &redis.url());
     let base = format!("http://localhost:{port}");
     let mut bystander = support::connect_with_retry(&base).await;
@@ -368,7 +368,7 @@ async fn connect_from(from: [u8; 4], server: std::net::SocketAddr) -> tokio::net
 #[tokio::test]
 async fn idle_and_slow_connections_cannot_lock_out_real_clients() {
     let redis = redis().await;
-    let port = gridcast_server::redis::private::free_port().unwrap();
+    let port = gridcast_server::free_port().unwrap();
     // A low file limit, as in the attack report: 300 idle connections used to exhaust it.
     let idle_timeout = Duration::from_secs(3);
     let flags = [

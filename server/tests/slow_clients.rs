@@ -63,7 +63,7 @@ async fn health(base: &str) -> Value {
 /// Two gridcast processes on one Redis: senders' instance A, and B with `flags` and its log
 /// captured; 100 clients on A.
 struct SlowScenario {
-    _redis: gridcast_server::redis::PrivateRedis,
+    _redis: gridcast_server::PrivateRedis,
     _a: tokio::process::Child,
     b: tokio::process::Child,
     /// B's log, read as it is written (a full pipe would block B).
@@ -75,7 +75,7 @@ struct SlowScenario {
 impl SlowScenario {
     async fn start(b_flags: &[&str]) -> Self {
         let redis = redis().await;
-        let free = || gridcast_server::redis::private::free_port().unwrap();
+        let free = || gridcast_server::free_port().unwrap();
         let (pa, pb) = (free(), free());
         let a_flags = ["--publish-timeout", "10s"];
         let a = support::spawn_gridcast_with(pa, &redis.url(), &a_flags, None, false);

@@ -7,13 +7,13 @@
 //! # Layout
 //! - [`event`]: event names, one constant per event, each documented with direction, payload and an
 //!   example frame.
-//! - [`message`]: [`MessageMeta`], [`ErrorEvent`], [`Welcome`]: the JSON objects that travel as
-//!   event arguments.
+//! - [`message`]: [`MessageMeta`], [`Welcome`]: the JSON objects that travel as event arguments.
 //! - [`recovery`]: offsets, the CONNECT auth that carries them, and the outcome of catching up.
 //! - [`reply`]: [`Reply`], the one envelope of every ack, and its bodies.
 //! - [`presence`]: presence, rooms and direct messages: payloads and naming rules.
 //! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
-//! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`].
+//! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`]
+//!   (sent to its sender as an [`ErrorEvent`]).
 //! - [`codec`]: Engine.IO and Socket.IO packet encoding and decoding (text frames only).
 //! - [`session`]: the client side of a session as a state machine without I/O (handshake, pings,
 //!   events, acks), driven by the browser client and the native probe alike.
@@ -36,6 +36,6 @@ pub mod validate;
 pub use instance::{
     Health, HistoryHealth, InstanceInfo, InstanceList, ListSource, LiveInstance, RedisLink,
 };
-pub use message::{Delivery, ErrorEvent, MessageMeta, Welcome};
+pub use message::{Delivery, MessageMeta, Welcome};
 pub use reply::{Changed, Members, Reply, Sent};
-pub use validate::{Rejection, RejectionCode, Unreadable};
+pub use validate::{ErrorEvent, Rejection, RejectionCode, Unreadable};

@@ -3,10 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    InstanceInfo,
+    instance::InstanceInfo,
     limits::Limits,
     recovery::{Offset, Recovery},
-    validate::RejectionCode,
 };
 
 /// Second argument of a broadcast [`message`](crate::event::MESSAGE): where the text came from.
@@ -43,18 +42,6 @@ pub enum Delivery {
     Queued,
     /// Redis was unreachable and the queue full: only the clients of the origin instance got it.
     LocalOnly,
-}
-
-/// Payload of the [`error`](crate::event::ERROR) event, and of a rejecting
-/// [`Reply`](crate::reply::Reply).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorEvent {
-    /// The event that was rejected, e.g. `message`.
-    pub event: String,
-    /// Machine-readable reason.
-    pub code: RejectionCode,
-    /// Human-readable reason, fit to show to the sender as is.
-    pub message: String,
 }
 
 /// Payload of the [`welcome`](crate::event::WELCOME) event.

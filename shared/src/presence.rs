@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MessageMeta, Rejection, RejectionCode};
+use crate::{
+    message::MessageMeta,
+    validate::{Rejection, RejectionCode},
+};
 
 /// Longest display name or room name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;

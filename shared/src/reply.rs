@@ -15,7 +15,7 @@ use serde::{
 };
 use serde_json::Value;
 
-use crate::{Delivery, ErrorEvent, presence::Member};
+use crate::{message::Delivery, presence::Member, validate::ErrorEvent};
 
 /// The answer to a request that asked for an ack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ impl<T> From<Result<T, ErrorEvent>> for Reply<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RejectionCode;
+    use crate::validate::RejectionCode;
 
     #[test]
     fn wire_shapes_round_trip_and_are_told_apart_by_ok() {

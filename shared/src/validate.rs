@@ -2,7 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorEvent, limits::MAX_MESSAGE_BYTES};
+use crate::limits::MAX_MESSAGE_BYTES;
+
+/// Payload of the [`error`](crate::event::ERROR) event, and of a rejecting
+/// [`Reply`](crate::reply::Reply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    /// The event that was rejected, e.g. `message`.
+    pub event: String,
+    /// Machine-readable reason.
+    pub code: RejectionCode,
+    /// Human-readable reason, fit to show to the sender as is.
+    pub message: String,
+}
 
 /// Machine-readable reason an input was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

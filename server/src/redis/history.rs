@@ -16,11 +16,11 @@ use std::{collections::HashMap, time::Duration};
 use gridcast_shared::recovery::StreamId;
 use redis::{FromRedisValue, Value};
 
-use super::{LinkDriver, LinkError, link::Conn};
+use super::link::{Conn, LinkDriver, LinkError, query};
 
 /// One broadcast as the history holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// The event name (`message`, `room_message`, `direct`).
     pub event: String,
     /// Who gets it: `*` (everyone), `r:<room>`, or `d:<to>:<from>` (public ids).
@@ -37,7 +37,7 @@ pub struct Record {
 
 /// A record with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// The entry id: the offset.
     pub id: StreamId,
     /// The broadcast.
@@ -46,14 +46,13 @@ pub struct Stored {
 
 /// Access to the history of one cluster prefix.
 #[derive(Clone)]
-pub struct History {
+pub(crate) struct History {
     link: LinkDriver,
     /// The connection blocking reads wait on.
     reader: Conn,
     key: String,
     max_len: u64,
-    /// Entries skipped because they could not be read (written by something else).
-    skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    max_age: Duration,
 }
 
 impl std::fmt::Debug for History {
@@ -69,7 +68,7 @@ impl std::fmt::Debug for History {
 type RawEntry = (String, HashMap<String, String>);
 
 /// Longest a blocking read waits for new entries before it asks again.
-pub const READ_BLOCK: Duration = Duration::from_secs(2);
+pub(crate) const READ_BLOCK: Duration = Duration::from_secs(2);
 
 fn parse_id(text: &str) -> Result<StreamId, LinkError> {
     text.parse()
@@ -108,18 +107,19 @@ fn read_entries(value: Value) -> Result<Vec<RawEntry>, LinkError> {
 }
 
 /// The stream's key for key prefix `prefix`.
-pub(super) fn key(prefix: &str) -> String {
+pub(crate) fn key(prefix: &str) -> String {
     format!("{prefix}:history")
 }
 
 impl History {
     /// The history under `prefix`, written and ranged over `link`, read live over a connection
-    /// of its own, capped at about `max_len` entries.
-    pub(super) async fn connect(
+    /// of its own, capped at about `max_len` entries and trimmed of entries older than `max_age`.
+    pub(crate) async fn connect(
         link: LinkDriver,
         prefix: &str,
         max_len: u64,
-    ) -> Result<Self, crate::Error> {
+        max_age: Duration,
+    ) -> Result<Self, crate::error::Error> {
         let reader = link
             .open_another(READ_BLOCK + Duration::from_secs(2))
             .await?;
@@ -128,7 +128,7 @@ impl History {
             reader,
             key: key(prefix),
             max_len,
-            skipped: Default::default(),
+            max_age,
         })
     }
 
@@ -157,7 +157,11 @@ impl History {
     }
 
     /// Appends `record`, waiting up to `timeout`; its offset.
-    pub async fn append(&self, record: &Record, timeout: Duration) -> Result<StreamId, LinkError> {
+    pub(crate) async fn append(
+        &self,
+        record: &Record,
+        timeout: Duration,
+    ) -> Result<StreamId, LinkError> {
         let id: String = self
             .link
             .command_within(&self.xadd(record), timeout)
@@ -167,7 +171,7 @@ impl History {
 
     /// Appends `records` in order, in one pipeline (one key, so one node of a cluster): all of
     /// them, or an error (some may have been written then; readers deliver a message id once).
-    pub async fn append_all(&self, records: &[Record]) -> Result<(), LinkError> {
+    pub(crate) async fn append_all(&self, records: &[Record]) -> Result<(), LinkError> {
         let mut pipe = redis::pipe();
         for record in records {
             pipe.add_command(self.xadd(record));
@@ -193,8 +197,6 @@ impl History {
         match (parse_id(&id), record) {
             (Ok(id), Some(record)) => Some(Stored { id, record }),
             _ => {
-                self.skipped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(key = %self.key, %id, "unreadable history entry skipped");
                 None
             }
@@ -203,8 +205,12 @@ impl History {
 
     /// Up to `count` entries after `after`, waiting up to [`READ_BLOCK`] for the first one
     /// (empty when none came).
-    pub async fn read_after(&self, after: StreamId, count: u64) -> Result<Vec<Stored>, LinkError> {
-        let read: Value = super::link::query(
+    pub(crate) async fn read_after(
+        &self,
+        after: StreamId,
+        count: u64,
+    ) -> Result<Vec<Stored>, LinkError> {
+        let read: Value = query(
             &self.reader,
             redis::cmd("XREAD")
                 .arg("COUNT")
@@ -247,7 +253,7 @@ impl History {
     }
 
     /// Up to `count` entries after `after` (exclusive) up to `upto` (inclusive), in order.
-    pub async fn range(
+    pub(crate) async fn range(
         &self,
         after: StreamId,
         upto: StreamId,
@@ -263,13 +269,13 @@ impl History {
     }
 
     /// Whether an entry with id `id` is still held.
-    pub async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
+    pub(crate) async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
         let id = id.to_string();
         Ok(!self.entries_between(&id, &id, 1, false).await?.is_empty())
     }
 
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).
-    pub async fn last_id(&self) -> Result<StreamId, LinkError> {
+    pub(crate) async fn last_id(&self) -> Result<StreamId, LinkError> {
         match self.entries_between("+", "-", 1, true).await?.first() {
             Some((id, _)) => parse_id(id),
             None => Ok(StreamId::ZERO),
@@ -277,7 +283,7 @@ impl History {
     }
 
     /// The id of the oldest entry still held, if any.
-    pub async fn first_id(&self) -> Result<Option<StreamId>, LinkError> {
+    pub(crate) async fn first_id(&self) -> Result<Option<StreamId>, LinkError> {
         self.entries_between("-", "+", 1, false)
             .await?
             .first()
@@ -285,10 +291,15 @@ impl History {
             .transpose()
     }
 
-    /// Drops entries written more than `max_age` ago (by Redis' clock, roughly).
-    pub async fn trim(&self, max_age: Duration) -> Result<(), LinkError> {
-        let now_ms = crate::now_ms();
-        let min = now_ms.saturating_sub(max_age.as_millis() as u64);
+    /// How much the history keeps at most: about this many entries, none older than this.
+    pub(crate) fn bounds(&self) -> (u64, Duration) {
+        (self.max_len, self.max_age)
+    }
+
+    /// Drops entries written more than the configured age ago (by Redis' clock, roughly).
+    pub(crate) async fn trim(&self) -> Result<(), LinkError> {
+        let now_ms = crate::clock::now_ms();
+        let min = now_ms.saturating_sub(self.max_age.as_millis() as u64);
         self.link
             .command(
                 redis::cmd("XTRIM")
@@ -298,10 +309,5 @@ impl History {
                     .arg(format!("{min}-0")),
             )
             .await
-    }
-
-    /// Entries skipped so far because they could not be read.
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -9,11 +9,14 @@
 
 use gridcast_shared::presence::Member;
 
-use super::{LinkDriver, LinkError, Registry, registry::TTL};
+use super::{
+    link::{LinkDriver, LinkError},
+    registry::{Registry, TTL},
+};
 
 /// Presence access for one cluster prefix.
 #[derive(Clone)]
-pub struct Presence {
+pub(crate) struct Presence {
     link: LinkDriver,
     prefix: String,
     registry: Registry,
@@ -29,7 +32,7 @@ impl std::fmt::Debug for Presence {
 }
 
 impl Presence {
-    pub(super) fn new(link: LinkDriver, prefix: &str, registry: Registry) -> Self {
+    pub(crate) fn new(link: LinkDriver, prefix: &str, registry: Registry) -> Self {
         Self {
             link,
             prefix: prefix.to_owned(),
@@ -43,7 +46,7 @@ impl Presence {
     }
 
     /// Records `member` as it is now.
-    pub async fn upsert(&self, member: &Member) -> Result<(), LinkError> {
+    pub(crate) async fn upsert(&self, member: &Member) -> Result<(), LinkError> {
         let json = serde_json::to_string(member).expect("Member serializes");
         let key = self.key(&member.instance);
         self.link
@@ -55,7 +58,7 @@ impl Presence {
     }
 
     /// Forgets the member with public id `id` of `instance`.
-    pub async fn remove(&self, instance: &str, id: &str) -> Result<(), LinkError> {
+    pub(crate) async fn remove(&self, instance: &str, id: &str) -> Result<(), LinkError> {
         self.link
             .command(redis::cmd("HDEL").arg(self.key(instance)).arg(id))
             .await
@@ -63,7 +66,7 @@ impl Presence {
 
     /// Extends `instance`'s presence for another [`TTL`]; `false` when its hash is gone (expired
     /// or never written), so the caller can write its members again.
-    pub async fn refresh(&self, instance: &str) -> Result<bool, LinkError> {
+    pub(crate) async fn refresh(&self, instance: &str) -> Result<bool, LinkError> {
         self.link
             .command(
                 redis::cmd("PEXPIRE")
@@ -74,7 +77,7 @@ impl Presence {
     }
 
     /// Members skipped so far because they could not be parsed.
-    pub fn skipped(&self) -> u64 {
+    pub(crate) fn skipped(&self) -> u64 {
         self.skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -89,7 +92,7 @@ impl Presence {
     }
 
     /// The member with public id `id`, on any live instance.
-    pub async fn get(&self, id: &str) -> Result<Option<Member>, LinkError> {
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<Member>, LinkError> {
         for instance in self.registry.live().await? {
             let json: Option<String> = self
                 .link
@@ -107,7 +110,7 @@ impl Presence {
     /// the start), sorted by instance URL then connection time; with where the next page starts,
     /// `None` after the last. Instances are paged in id order; an instance that went away between
     /// two pages is skipped, one that came is read when the paging reaches its id.
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         from: Option<&PageCursor>,
         limit: usize,
@@ -164,7 +167,7 @@ impl Presence {
 /// the wire, `<scan>:<instance id>`: opaque to clients, and checked when it comes back (a client
 /// may send anything; a bad one is a `bad_request`, never a wrong page).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageCursor {
+pub(crate) struct PageCursor {
     instance: String,
     scan: u64,
 }

@@ -13,7 +13,7 @@ use tokio::{
     time::{Instant, sleep},
 };
 
-use crate::Error;
+use crate::error::Error;
 
 /// A `redis-server` this process started; killed when dropped.
 #[derive(Debug)]

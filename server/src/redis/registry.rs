@@ -11,22 +11,22 @@ use std::time::Duration;
 
 use gridcast_shared::LiveInstance;
 
-use super::{LinkDriver, LinkError};
+use super::link::{LinkDriver, LinkError};
 
 /// How long an instance stays listed after its last heartbeat.
-pub const TTL: Duration = Duration::from_secs(3);
+pub(crate) const TTL: Duration = Duration::from_secs(3);
 
 /// How often an instance sends a heartbeat.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// The key of the set of registered ids, for key prefix `prefix`.
-pub(super) fn set_key(prefix: &str) -> String {
+pub(crate) fn set_key(prefix: &str) -> String {
     format!("{{{prefix}}}:instances")
 }
 
 /// Registry access for one cluster prefix.
 #[derive(Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     link: LinkDriver,
     set_key: String,
     prefix: String,
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    pub(super) fn new(link: LinkDriver, prefix: &str) -> Self {
+    pub(crate) fn new(link: LinkDriver, prefix: &str) -> Self {
         Self {
             link,
             set_key: set_key(prefix),
@@ -56,7 +56,7 @@ impl Registry {
     }
 
     /// Announces `me` for the next [`TTL`].
-    pub async fn beat(&self, me: &LiveInstance) -> Result<(), LinkError> {
+    pub(crate) async fn beat(&self, me: &LiveInstance) -> Result<(), LinkError> {
         let json = serde_json::to_string(me).expect("LiveInstance serializes");
         self.link
             .command::<()>(
@@ -73,7 +73,7 @@ impl Registry {
     }
 
     /// Removes `id` at once (graceful shutdown).
-    pub async fn leave(&self, id: &str) -> Result<(), LinkError> {
+    pub(crate) async fn leave(&self, id: &str) -> Result<(), LinkError> {
         self.link
             .command::<()>(redis::cmd("DEL").arg(self.key(id)))
             .await?;
@@ -83,12 +83,12 @@ impl Registry {
     }
 
     /// Registry entries skipped so far because they could not be parsed.
-    pub fn skipped(&self) -> u64 {
+    pub(crate) fn skipped(&self) -> u64 {
         self.skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every instance with a live heartbeat, sorted by URL.
-    pub async fn live(&self) -> Result<Vec<LiveInstance>, LinkError> {
+    pub(crate) async fn live(&self) -> Result<Vec<LiveInstance>, LinkError> {
         let ids: Vec<String> = self
             .link
             .command(redis::cmd("SMEMBERS").arg(&self.set_key))

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LinkDriver, LinkError};
+use super::link::{LinkDriver, LinkError};
 
 /// What a session restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Saved {
+pub(crate) struct Saved {
     /// The public id.
     pub id: String,
     /// The display name.
@@ -26,7 +26,7 @@ pub struct Saved {
 
 /// Session access for one cluster prefix.
 #[derive(Clone)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     link: LinkDriver,
     prefix: String,
     ttl: Duration,
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    pub(super) fn new(link: LinkDriver, prefix: &str, ttl: Duration) -> Self {
+    pub(crate) fn new(link: LinkDriver, prefix: &str, ttl: Duration) -> Self {
         Self {
             link,
             prefix: prefix.to_owned(),
@@ -59,7 +59,7 @@ impl Sessions {
     }
 
     /// Records `saved` under `token` for the next TTL.
-    pub async fn save(&self, token: &str, saved: &Saved) -> Result<(), LinkError> {
+    pub(crate) async fn save(&self, token: &str, saved: &Saved) -> Result<(), LinkError> {
         let json = serde_json::to_string(saved).expect("Saved serializes");
         let ttl = self.ttl.as_millis() as u64;
         let session = redis::cmd("SET")
@@ -83,14 +83,14 @@ impl Sessions {
     }
 
     /// Whether a session with public id `id` lives (connected or not).
-    pub async fn is_known(&self, id: &str) -> Result<bool, LinkError> {
+    pub(crate) async fn is_known(&self, id: &str) -> Result<bool, LinkError> {
         self.link
             .command(redis::cmd("EXISTS").arg(self.known_key(id)))
             .await
     }
 
     /// The session under `token`, if it is known and readable.
-    pub async fn load(&self, token: &str) -> Result<Option<Saved>, LinkError> {
+    pub(crate) async fn load(&self, token: &str) -> Result<Option<Saved>, LinkError> {
         let json: Option<String> = self
             .link
             .command(redis::cmd("GET").arg(self.key(token)))
@@ -99,7 +99,7 @@ impl Sessions {
     }
 
     /// Extends the sessions of `live` (token, public id) for another TTL (pipelined).
-    pub async fn touch(&self, live: &[(String, String)]) -> Result<(), LinkError> {
+    pub(crate) async fn touch(&self, live: &[(String, String)]) -> Result<(), LinkError> {
         let ttl = self.ttl.as_millis() as u64;
         let commands: Vec<redis::Cmd> = live
             .iter()

@@ -8,7 +8,7 @@ use super::request::{Arg, Request};
 use crate::hub::{Payload, Target};
 
 /// Handles `message`.
-pub async fn on_message(mut req: Request, arg: Arg<serde_json::Value>) {
+pub(super) async fn on_message(mut req: Request, arg: Arg<serde_json::Value>) {
     let result = message(&req, arg).await;
     let _ = req.respond(event::MESSAGE, result);
 }
@@ -22,7 +22,11 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
     let delivery = req
         .instance
         .hub()
-        .publish(Target::All, Payload::Message(text.to_owned(), meta))
+        .publish(
+            &req.io,
+            Target::All,
+            Payload::Message(text.to_owned(), meta),
+        )
         .await;
     Ok(Sent { id, delivery })
 }

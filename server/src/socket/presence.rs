@@ -1,45 +1,30 @@
-//! Display names, rooms, direct messages and the presence list, across instances.
+//! Display names, rooms and the presence list, across instances.
 //!
-//! State lives in Redis ([`crate::redis::Presence`]); changes go to the clients that asked for
-//! the list, as batches of [`PresenceDelta`]s ([`super::presence_batch`]). Room names are prefixed internally (`room:`) so that a
-//! room can never be named like a socket's own room and receive someone's direct messages.
+//! State lives in Redis (`crate::redis::presence`); changes go to the clients that asked for the
+//! list, as batches of [`PresenceDelta`]s (`crate::presence_batch`). Room names are prefixed
+//! internally (`crate::rooms::room_key`) so that a room can never be named like a socket's own
+//! room and receive someone's direct messages.
 
 use gridcast_shared::{
-    Changed, Members, Rejection, RejectionCode, Sent, event,
+    Changed, Members, Rejection, RejectionCode, event,
     presence::{
-        MAX_ROOMS_PER_SOCKET, Member, PRESENCE_PAGE, PresenceDelta, PresencePage, RoomRef, Routed,
-        SetName, ToRoom, ToSocket, check_display_name, check_room,
+        MAX_ROOMS_PER_SOCKET, Member, PRESENCE_PAGE, PresenceDelta, PresencePage, RoomRef, SetName,
+        check_display_name, check_room,
     },
-    validate,
 };
 
-use super::request::{Arg, Request};
+use super::{
+    request::{Arg, Request, unavailable},
+    state::save_session,
+};
 use crate::{
-    hub::{Payload, Target},
     instance::Instance,
     redis::presence::PageCursor,
+    rooms::{PRESENCE_SUBSCRIBED, room_key},
 };
 
-/// The socketioxide room of the user-facing room `room`.
-pub fn room_key(room: &str) -> String {
-    format!("room:{room}")
-}
-
-/// The room only the socket with public id `id` is in, joined at connect: the address of its
-/// direct messages on every instance.
-pub fn own_room(id: &str) -> String {
-    format!("id:{id}")
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Rejection {
-    Rejection::new(
-        RejectionCode::Unavailable,
-        format!("the cluster state is unavailable right now ({e}); try again"),
-    )
-}
-
 /// Records a newly connected or changed member and tells the subscribers (in the next batch).
-pub async fn announce(instance: &Instance, member: Member) {
+pub(super) async fn announce(instance: &Instance, member: Member) {
     if let Err(e) = instance.presence().upsert(&member).await {
         tracing::warn!(instance = %instance.info.id, "presence not recorded: {e}");
     }
@@ -49,7 +34,7 @@ pub async fn announce(instance: &Instance, member: Member) {
 }
 
 /// Forgets a disconnected member (by public id) and tells the subscribers (in the next batch).
-pub async fn depart(instance: &Instance, id: &str) {
+pub(super) async fn depart(instance: &Instance, id: &str) {
     if let Err(e) = instance.presence().remove(&instance.info.id, id).await {
         tracing::warn!(instance = %instance.info.id, "presence not removed: {e}");
     }
@@ -62,13 +47,13 @@ pub async fn depart(instance: &Instance, id: &str) {
 async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rejection>) {
     let result = result.map(|member| Changed { member });
     if let Ok(Changed { member }) = req.respond(event, result) {
-        super::save_session(&req.instance, &req.state).await;
+        save_session(&req.instance, &req.state).await;
         announce(&req.instance, member).await;
     }
 }
 
 /// Handles `set_name`.
-pub async fn on_set_name(req: Request, arg: Arg<SetName>) {
+pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
     let result = req
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"name": string}"#))
@@ -80,7 +65,7 @@ pub async fn on_set_name(req: Request, arg: Arg<SetName>) {
 }
 
 /// Handles `join`.
-pub async fn on_join(req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
     let result = req
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"room": string}"#))
@@ -105,7 +90,7 @@ pub async fn on_join(req: Request, arg: Arg<RoomRef>) {
 }
 
 /// Handles `leave`.
-pub async fn on_leave(req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_leave(req: Request, arg: Arg<RoomRef>) {
     let result = req
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"room": string}"#))
@@ -117,107 +102,11 @@ pub async fn on_leave(req: Request, arg: Arg<RoomRef>) {
     finish_change(req, event::LEAVE, result).await;
 }
 
-/// Sends an accepted message with id `id` through the history; the sender's answer.
-async fn publish(
-    req: &Request,
-    id: String,
-    target: Target,
-    payload: Payload,
-) -> Result<Sent, Rejection> {
-    let delivery = req.instance.hub().publish(target, payload).await;
-    Ok(Sent { id, delivery })
-}
-
-/// Handles `room_message`: to every member of the room, on every instance.
-pub async fn on_room_message(mut req: Request, arg: Arg<ToRoom>) {
-    let result = room_message(&req, arg).await;
-    let _ = req.respond(event::ROOM_MESSAGE, result);
-}
-
-async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection> {
-    req.rate_limit()?;
-    let msg = arg.expect(r#"{"room": string, "text": string}"#)?;
-    check_room(&msg.room)?;
-    validate::check_text(&msg.text)?;
-    let member = req.state.member();
-    if !member.rooms.contains(&msg.room) {
-        return Err(Rejection::new(
-            RejectionCode::NotMember,
-            format!("join room {:?} before sending to it", msg.room),
-        ));
-    }
-    let meta = req.instance.stamp(&req.state.id, req.received_at);
-    let id = meta.id.clone();
-    let target = Target::Room(msg.room.clone());
-    let routed = Routed {
-        room: Some(msg.room),
-        to: None,
-        from_name: member.name,
-        text: msg.text,
-        meta,
-    };
-    publish(
-        req,
-        id,
-        target,
-        Payload::Routed(event::ROOM_MESSAGE, routed),
-    )
-    .await
-}
-
-/// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
-pub async fn on_direct(mut req: Request, arg: Arg<ToSocket>) {
-    let result = direct(&req, arg).await;
-    let _ = req.respond(event::DIRECT, result);
-}
-
-async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
-    req.rate_limit()?;
-    let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
-    validate::check_text(&msg.text)?;
-    // Connected now, or away with a session it can come back to (then it gets it on replay).
-    let known = req
-        .instance
-        .presence()
-        .get(&msg.to)
-        .await
-        .map_err(unavailable)?
-        .is_some()
-        || req
-            .instance
-            .sessions()
-            .is_known(&msg.to)
-            .await
-            .map_err(unavailable)?;
-    if !known {
-        let shown: String = msg.to.chars().take(64).collect();
-        return Err(Rejection::new(
-            RejectionCode::NoSuchClient,
-            format!("no client {shown:?} is connected to the cluster"),
-        ));
-    }
-    let meta = req.instance.stamp(&req.state.id, req.received_at);
-    let id = meta.id.clone();
-    // The sender gets its own copy through the history too, in order with everything else.
-    let target = Target::Direct {
-        to: msg.to.clone(),
-        from: req.state.id.clone(),
-    };
-    let routed = Routed {
-        room: None,
-        to: Some(msg.to),
-        from_name: req.state.member().name,
-        text: msg.text,
-        meta,
-    };
-    publish(req, id, target, Payload::Routed(event::DIRECT, routed)).await
-}
-
 /// Handles `presence`: the ack is a page of the cluster's members, and from then on the socket
 /// gets the changes (joined before the first page is read, so no change falls between the two).
 /// No argument and `null` (JavaScript's `emit("presence", undefined, ack)`) both ask for the
 /// first page.
-pub async fn on_presence(mut req: Request, arg: Arg<Option<PresencePage>>) {
+pub(super) async fn on_presence(mut req: Request, arg: Arg<Option<PresencePage>>) {
     let result = presence_page(&req, arg).await;
     let _ = req.respond(event::PRESENCE, result);
 }
@@ -241,7 +130,7 @@ async fn presence_page(
         .map(|c| c.parse::<PageCursor>())
         .transpose()
         .map_err(bad)?;
-    req.socket.join(super::presence_batch::SUBSCRIBED);
+    req.socket.join(PRESENCE_SUBSCRIBED);
     let (members, next) = req
         .instance
         .presence()

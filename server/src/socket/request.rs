@@ -13,10 +13,11 @@ use socketioxide::{
 };
 use socketioxide_core::Value;
 
-use super::SocketState;
+use super::state::SocketState;
 use crate::{
-    instance::{ClusterAdapter, Instance, Io},
-    now_ms,
+    clock::now_ms,
+    instance::{Instance, Unsent},
+    redis::adapter::{ClusterAdapter, Io},
 };
 
 /// One request from a client: who sent it, to which instance, and how to answer it.
@@ -24,17 +25,16 @@ use crate::{
 /// Answering goes through [`respond`](Self::respond) only: the ack when the client asked for one
 /// (a [`Reply`]), otherwise, for a rejection, an `error` event. Dropping a `Request` without
 /// responding answers nothing, which is right only for events without ack that succeeded.
-pub struct Request {
+pub(super) struct Request {
     /// The sending socket.
-    pub socket: SocketRef<ClusterAdapter>,
-    /// The instance's Socket.IO handle, to broadcast.
-    pub io: Io,
-    /// The instance.
-    pub instance: Arc<Instance>,
+    pub(super) socket: SocketRef<ClusterAdapter>,
+    /// The instance's Socket.IO handle (broadcasts are delivered through it while Redis is away).
+    pub(super) io: Io,
+    pub(super) instance: Arc<Instance>,
     /// The sender's state (public id, rate limit, member record).
-    pub state: Arc<SocketState>,
+    pub(super) state: Arc<SocketState>,
     /// When the request arrived, in milliseconds since the Unix epoch.
-    pub received_at: u64,
+    pub(super) received_at: u64,
     ack: Option<AckSender<ClusterAdapter>>,
 }
 
@@ -50,7 +50,7 @@ impl std::fmt::Debug for Request {
 
 /// Why a [`Request`] could not be built (the handler is then not called).
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(super) enum RequestError {
     /// The socket has no [`SocketState`]: its connect handler did not run.
     #[error("the socket has no gridcast state")]
     NoSocketState,
@@ -91,7 +91,7 @@ impl FromMessageParts<ClusterAdapter> for Request {
 
 impl Request {
     /// Takes one token of the sender's rate limit.
-    pub fn rate_limit(&self) -> Result<(), Rejection> {
+    pub(super) fn rate_limit(&self) -> Result<(), Rejection> {
         let limit = &self.state.limit;
         limit.take().map_err(|wait| {
             let rate = limit.rate().unwrap_or_default();
@@ -110,7 +110,7 @@ impl Request {
     /// Answers the request for `event` with `result`: a [`Reply`] through the ack when the client
     /// asked for one; otherwise an `error` event when it was rejected, nothing when it was done.
     /// Returns the result for what the handler does next.
-    pub fn respond<T: Serialize>(
+    pub(super) fn respond<T: Serialize>(
         &mut self,
         event: &str,
         result: Result<T, Rejection>,
@@ -128,7 +128,7 @@ impl Request {
             (None, Ok(_)) => Ok(()),
         };
         if let Err(e) = sent {
-            self.instance.count_unsent(crate::instance::Unsent::Reply);
+            self.instance.count_unsent(Unsent::Reply);
             tracing::warn!(instance = %self.instance.info.id, socket = %self.socket.id, event, "reply not sent: {e}");
         }
         result
@@ -138,7 +138,7 @@ impl Request {
 /// The first argument of an event, or what made it unreadable (no argument, a binary
 /// attachment, invalid JSON), so that the sender is told what the server received.
 #[derive(Debug)]
-pub struct Arg<T>(pub Result<T, Unreadable>);
+pub(super) struct Arg<T>(pub(super) Result<T, Unreadable>);
 
 impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Arg<T> {
     type Error = Infallible;
@@ -178,7 +178,7 @@ impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Arg<T> {
 
 impl<T> Arg<T> {
     /// The argument, or a `bad_request` rejection saying what shape was `expected`.
-    pub fn expect(self, expected: &str) -> Result<T, Rejection> {
+    pub(super) fn expect(self, expected: &str) -> Result<T, Rejection> {
         self.0.map_err(|unreadable| {
             Rejection::new(
                 RejectionCode::BadRequest,
@@ -188,10 +188,18 @@ impl<T> Arg<T> {
     }
 
     /// [`expect`](Self::expect) for an optional argument: none given is `None`.
-    pub fn optional(self, expected: &str) -> Result<Option<T>, Rejection> {
+    pub(super) fn optional(self, expected: &str) -> Result<Option<T>, Rejection> {
         match self.0 {
             Err(Unreadable::Missing) => Ok(None),
             other => Self(other).expect(expected).map(Some),
         }
     }
+}
+
+/// The rejection of a request that needs the cluster's shared state while Redis cannot give it.
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Rejection {
+    Rejection::new(
+        RejectionCode::Unavailable,
+        format!("the cluster state is unavailable right now ({e}); try again"),
+    )
 }

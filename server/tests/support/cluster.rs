@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use gridcast_server::redis::PrivateRedis;
+use gridcast_server::PrivateRedis;
 use tokio::time::Instant;
 
 /// How long a node may be unreachable before the cluster fails it over (Redis' default is 15 s;

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gridcast_server::{Cluster, ServeConfig, redis::PrivateRedis, tools::probe::Probe};
+use gridcast_server::{Cluster, PrivateRedis, ServeConfig, tools::probe::Probe};
 
 /// `rel` under the repository root, found at run time (cargo sets `CARGO_MANIFEST_DIR` for
 /// `cargo test`): a test binary reused from a build in another checkout sharing the target
@@ -38,11 +38,11 @@ pub fn init_tracing() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_test_writer()
-                .with_filter(gridcast_server::drops::quiet(
+                .with_filter(gridcast_server::quiet(
                     tracing_subscriber::EnvFilter::from_default_env(),
                 )),
         )
-        .with(gridcast_server::drops::counting_layer())
+        .with(gridcast_server::counting_layer())
         .try_init();
 }
 

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use gridcast_server::redis::private::free_port;
+use gridcast_server::free_port;
 use tokio::process::{Child, Command};
 
 /// An nginx in the foreground with its own config and temp dir; killed when dropped.

@@ -2,7 +2,7 @@
 
 use std::{process::Stdio, time::Duration};
 
-use gridcast_server::redis::private::free_port;
+use gridcast_server::free_port;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},

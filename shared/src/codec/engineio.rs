@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CodecError;
+use super::error::CodecError;
 
 /// Body of the Engine.IO open packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 
-use super::CodecError;
+use super::error::CodecError;
 
 /// One Socket.IO packet.
 #[derive(Debug, Clone, PartialEq)]

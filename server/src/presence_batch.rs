@@ -1,35 +1,42 @@
 //! Presence changes, coalesced: the changes of one instance within [`WINDOW`] go out as one
 //! `presence` event (an array of deltas), only to the sockets that asked for the presence list
-//! (room [`SUBSCRIBED`]).
+//! (room [`PRESENCE_SUBSCRIBED`]), through the socketioxide-redis adapter's pub/sub.
 //!
 //! Sending every change to every client at once made a connect storm quadratic: N clients
 //! arriving together cost N² packets. Now each instance sends at most one batch per window to the
 //! subscribers, and a later change of a member replaces an earlier one of the same window (a
 //! connect then a rename is one upsert; a connect then a disconnect is one leave).
+//!
+//! Presence deltas are the one thing gridcast sends through the adapter's pub/sub rather than the
+//! history (a missed delta is repaired by the next snapshot the client reads). When Redis cannot
+//! take a batch, it is delivered on this instance only, counted as local-only: an outage degrades
+//! presence to independent instances instead of silencing it.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use gridcast_shared::{event, presence::PresenceDelta};
+use socketioxide_core::adapter::errors::BroadcastError;
 use tokio::sync::Notify;
 
-use super::deliver::emit_cluster;
-use crate::instance::{Instance, Io};
-
-/// The room of the sockets that asked for the presence list and get its changes.
-pub const SUBSCRIBED: &str = "~presence";
+use crate::{drops::Drops, redis::adapter::Io, rooms::PRESENCE_SUBSCRIBED};
 
 /// How long changes gather before they are sent together.
-pub const WINDOW: Duration = Duration::from_millis(100);
+const WINDOW: Duration = Duration::from_millis(100);
 
 /// The changes waiting to be sent, by public id, each with its order of arrival.
 #[derive(Debug, Default)]
-pub struct PresenceBatch {
+pub(crate) struct PresenceBatch {
     pending: Mutex<Pending>,
     ready: Notify,
+    /// Batches delivered on this instance only, because Redis could not take them.
+    local_only: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +54,7 @@ fn id_of(delta: &PresenceDelta) -> &str {
 
 impl PresenceBatch {
     /// Queues `delta`, replacing a queued change of the same member.
-    pub fn push(&self, delta: PresenceDelta) {
+    pub(crate) fn push(&self, delta: PresenceDelta) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let seq = pending.next;
         pending.next += 1;
@@ -64,11 +71,16 @@ impl PresenceBatch {
         deltas.sort_by_key(|(seq, _)| *seq);
         deltas.into_iter().map(|(_, delta)| delta).collect()
     }
+
+    /// Batches delivered on this instance only so far.
+    pub(crate) fn local_only(&self) -> u64 {
+        self.local_only.load(Ordering::Relaxed)
+    }
 }
 
-/// Sends `instance`'s queued changes, one batch per [`WINDOW`] at most, until aborted.
-pub async fn run(io: Io, instance: Arc<Instance>) {
-    let batch = instance.presence_batch();
+/// Sends the queued changes of instance `own` to the subscribers of the cluster (through `io`),
+/// one batch per [`WINDOW`] at most, until aborted. Full client buffers are counted in `drops`.
+pub(crate) async fn run(batch: Arc<PresenceBatch>, io: Io, own: String, drops: Arc<Drops>) {
     loop {
         batch.ready.notified().await;
         tokio::time::sleep(WINDOW).await;
@@ -76,7 +88,25 @@ pub async fn run(io: Io, instance: Arc<Instance>) {
         if deltas.is_empty() {
             continue;
         }
-        emit_cluster(&instance, || io.to(SUBSCRIBED), event::PRESENCE, &deltas).await;
+        let failed = match io
+            .to(PRESENCE_SUBSCRIBED)
+            .emit(event::PRESENCE, &deltas)
+            .await
+        {
+            Ok(()) => continue,
+            Err(BroadcastError::Adapter(e)) => {
+                tracing::warn!(instance = %own, "presence batch not published, delivering here only: {e}");
+                batch.local_only.fetch_add(1, Ordering::Relaxed);
+                io.local()
+                    .to(PRESENCE_SUBSCRIBED)
+                    .emit(event::PRESENCE, &deltas)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = failed {
+            drops.count_error(&own, true, e);
+        }
     }
 }
 

@@ -1,0 +1,20 @@
+//! What the hub counts, for `/health` and `/metrics`.
+
+use std::sync::atomic::AtomicU64;
+
+/// Counters of one instance's hub.
+#[derive(Debug, Default)]
+pub(crate) struct HubCounters {
+    /// Broadcasts queued in the outbox (ever).
+    pub(crate) queued: AtomicU64,
+    /// Broadcasts that found the outbox full: delivered on this instance only.
+    pub(crate) overflowed: AtomicU64,
+    /// Messages replayed to reconnecting clients.
+    pub(crate) replayed: AtomicU64,
+    /// Reconnects that could not be recovered.
+    pub(crate) unrecovered: AtomicU64,
+    /// Buffered deliveries dropped for an attaching socket (buffer full).
+    pub(crate) attach_dropped: AtomicU64,
+    /// Entries written twice, delivered once.
+    pub(crate) duplicates_skipped: AtomicU64,
+}

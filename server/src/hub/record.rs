@@ -1,0 +1,207 @@
+//! A broadcast as the hub handles it: who it is for ([`Target`]), what it carries ([`Payload`]),
+//! and the two together ready to emit ([`Ready`]), with their encoding as a history entry.
+//!
+//! Invariant: a [`Ready`] decoded from an entry is what was encoded into it: the target and the
+//! payload round-trip (`Ready::from_stored` of `Ready::record`), and an entry that does not decode
+//! is skipped by its reader, never delivered half-read.
+
+use gridcast_shared::{
+    MessageMeta, event,
+    presence::Routed,
+    recovery::{Offset, StreamId},
+};
+use socketioxide::extract::SocketRef;
+
+use crate::redis::{
+    adapter::ClusterAdapter,
+    history::{Record, Stored},
+};
+
+/// Who a broadcast is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Every client.
+    All,
+    /// The members of a room (its user-facing name).
+    Room(String),
+    /// One client and the sender (public ids).
+    Direct {
+        /// The recipient.
+        to: String,
+        /// The sender, who gets its own copy.
+        from: String,
+    },
+}
+
+impl Target {
+    pub(super) fn encode(&self) -> String {
+        match self {
+            Target::All => "*".into(),
+            Target::Room(room) => format!("r:{room}"),
+            Target::Direct { to, from } => format!("d:{to}:{from}"),
+        }
+    }
+
+    pub(super) fn decode(text: &str) -> Option<Self> {
+        if text == "*" {
+            return Some(Target::All);
+        }
+        if let Some(room) = text.strip_prefix("r:") {
+            return Some(Target::Room(room.to_owned()));
+        }
+        let (to, from) = text.strip_prefix("d:")?.split_once(':')?;
+        Some(Target::Direct {
+            to: to.to_owned(),
+            from: from.to_owned(),
+        })
+    }
+
+    /// Whether a socket with public id `id` in `rooms` gets it.
+    pub(super) fn reaches(&self, id: &str, rooms: &[String]) -> bool {
+        match self {
+            Target::All => true,
+            Target::Room(room) => rooms.contains(room),
+            Target::Direct { to, from } => to == id || from == id,
+        }
+    }
+}
+
+/// A broadcast's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Payload {
+    /// `message`: the plain string, then its metadata.
+    Message(String, MessageMeta),
+    /// `room_message` or `direct`: one object.
+    Routed(&'static str, Routed),
+}
+
+impl Payload {
+    pub(super) fn event(&self) -> &'static str {
+        match self {
+            Payload::Message(..) => event::MESSAGE,
+            Payload::Routed(event, _) => event,
+        }
+    }
+
+    pub(super) fn meta_mut(&mut self) -> &mut MessageMeta {
+        match self {
+            Payload::Message(_, meta) => meta,
+            Payload::Routed(_, routed) => &mut routed.meta,
+        }
+    }
+
+    pub(super) fn meta(&self) -> &MessageMeta {
+        match self {
+            Payload::Message(_, meta) => meta,
+            Payload::Routed(_, routed) => &routed.meta,
+        }
+    }
+
+    pub(super) fn encode(&self) -> String {
+        match self {
+            Payload::Message(text, meta) => serde_json::to_string(&(text, meta)),
+            Payload::Routed(_, routed) => serde_json::to_string(routed),
+        }
+        .expect("payloads serialize")
+    }
+
+    pub(super) fn decode(event: &str, json: &str) -> Option<Self> {
+        match event {
+            event::MESSAGE => {
+                let (text, meta) = serde_json::from_str(json).ok()?;
+                Some(Payload::Message(text, meta))
+            }
+            event::ROOM_MESSAGE => Some(Payload::Routed(
+                event::ROOM_MESSAGE,
+                serde_json::from_str(json).ok()?,
+            )),
+            event::DIRECT => Some(Payload::Routed(
+                event::DIRECT,
+                serde_json::from_str(json).ok()?,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A broadcast ready to emit: where it goes and what it carries (its offset set).
+#[derive(Debug, Clone)]
+pub(crate) struct Ready {
+    /// Its history entry; `None` while it is delivered during an outage, before it is written.
+    pub(super) id: Option<StreamId>,
+    /// The instance it was sent through.
+    pub(super) origin: String,
+    /// Its number in the origin's outbox, when it went through the outbox.
+    pub(super) outbox_seq: Option<u64>,
+    pub(super) target: Target,
+    pub(super) payload: Payload,
+}
+
+impl Ready {
+    pub(super) fn from_stored(stored: &Stored) -> Option<Self> {
+        Some(Ready {
+            id: Some(stored.id),
+            origin: stored.record.origin.clone(),
+            outbox_seq: stored.record.outbox_seq,
+            target: Target::decode(&stored.record.target)?,
+            payload: Payload::decode(&stored.record.event, &stored.record.payload)?,
+        })
+    }
+
+    pub(super) fn with_offset(mut self, offset: Option<Offset>) -> Self {
+        self.payload.meta_mut().offset = offset;
+        self
+    }
+}
+
+impl Ready {
+    /// The history entry of a broadcast from `origin` (not yet numbered in any outbox).
+    pub(super) fn record(target: &Target, payload: &Payload, origin: &str) -> Record {
+        Record {
+            event: payload.event().to_owned(),
+            target: target.encode(),
+            payload: payload.encode(),
+            origin: origin.to_owned(),
+            message_id: payload.meta().id.clone(),
+            outbox_seq: None,
+        }
+    }
+
+    /// Emits it to one socket (a replay, or what was buffered while the socket attached); false
+    /// when the socket's buffer was full or it was gone.
+    pub(super) fn emit_to(&self, socket: &SocketRef<ClusterAdapter>) -> bool {
+        match &self.payload {
+            Payload::Message(text, meta) => socket.emit(event::MESSAGE, &(text, meta)),
+            Payload::Routed(event, routed) => socket.emit(*event, routed),
+        }
+        .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip_and_reach_the_right_sockets() {
+        let rooms = vec!["a".to_owned()];
+        for target in [
+            Target::All,
+            Target::Room("a".into()),
+            Target::Direct {
+                to: "x".into(),
+                from: "y".into(),
+            },
+        ] {
+            assert_eq!(Target::decode(&target.encode()), Some(target.clone()));
+        }
+        assert!(Target::Room("a".into()).reaches("z", &rooms));
+        assert!(!Target::Room("b".into()).reaches("z", &rooms));
+        let direct = Target::Direct {
+            to: "x".into(),
+            from: "y".into(),
+        };
+        assert!(direct.reaches("x", &[]) && direct.reaches("y", &[]) && !direct.reaches("z", &[]));
+        assert_eq!(Target::decode("?"), None);
+    }
+}

@@ -1,0 +1,241 @@
+//! Connections: where Redis is ([`Target`]), how a connection is opened (RESP3, TCP_NODELAY,
+//! reconnecting with capped backoff) and how a command is bounded in time. Nothing here knows the
+//! link's state; [`super::state`] decides whether a command is sent at all.
+
+use std::{fmt, time::Duration};
+
+use redis::{
+    Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture,
+    Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::ClusterClientBuilder,
+    cluster_async::ClusterConnection,
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
+    io::tcp::TcpSettings,
+};
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+
+/// How long a ping, a registry or presence command, or an adapter command may wait for Redis.
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long subscribing, unsubscribing and counting servers may take (the adapter's commands;
+/// unsubscribing runs on shutdown, which a dead Redis must not hold up).
+pub(super) const ADAPTER_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the instances' Redis is.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// One Redis server (`redis://host:port[/db]`).
+    Single(String),
+    /// Seed nodes of a Redis Cluster.
+    Cluster(Vec<String>),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Single(url) => f.write_str(&redact(url)),
+            Target::Cluster(urls) => {
+                let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+                write!(f, "cluster {}", urls.join(","))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A Redis failure seen by the link.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    /// Redis answered with an error, or the connection failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The link is down: the command was not sent.
+    #[error("redis: the link is down (reconnecting)")]
+    Down,
+    /// No answer in time.
+    #[error("redis: no answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer of an unexpected shape.
+    #[error("redis: unexpected answer: {0}")]
+    Reply(String),
+}
+
+/// A connection to one Redis or to a cluster, shared by clones (both multiplex).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// One Redis.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Opens a connection to `target`: RESP3, TCP_NODELAY, reconnecting; answers waited for up to
+/// `response_timeout`; pushes (pub/sub messages, disconnections) to `push`, and subscriptions
+/// restored after a reconnect, when given.
+pub(super) async fn open(
+    target: &Target,
+    response_timeout: Duration,
+    push: Option<mpsc::UnboundedSender<PushInfo>>,
+) -> Result<Conn, Error> {
+    let connect_err = |reason: String| Error::RedisConnect {
+        target: target.to_string(),
+        reason,
+    };
+    let tcp = TcpSettings::default().set_nodelay(true);
+    let opening = async {
+        match target {
+            Target::Single(url) => {
+                let info = url.as_str().into_connection_info()?;
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(ProtocolVersion::RESP3);
+                let info = info.set_redis_settings(settings).set_tcp_settings(tcp);
+                let client = redis::Client::open(info)?;
+                let mut config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(3)))
+                    .set_response_timeout(Some(response_timeout))
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500))
+                    .set_exponent_base(2.0);
+                if let Some(push) = push {
+                    config = config.set_push_sender(push).set_automatic_resubscription();
+                }
+                Ok::<_, redis::RedisError>(Conn::Single(
+                    ConnectionManager::new_with_config(client, config).await?,
+                ))
+            }
+            Target::Cluster(urls) => {
+                let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .tcp_settings(tcp)
+                    .connection_timeout(Duration::from_secs(3))
+                    .response_timeout(response_timeout)
+                    .min_retry_wait(50)
+                    .max_retry_wait(500);
+                if let Some(push) = push {
+                    builder = builder.push_sender(push);
+                }
+                let client = builder.build()?;
+                Ok(Conn::Cluster(client.get_async_connection().await?))
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(5), opening).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_err(e.to_string())),
+        Err(_) => Err(connect_err("no answer within 5s".into())),
+    }
+}
+
+/// `request`'s answer, or [`LinkError::Timeout`] after `timeout`.
+pub(super) async fn within<T>(
+    timeout: Duration,
+    request: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, LinkError> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(LinkError::Timeout(timeout)),
+    }
+}
+
+/// Runs `cmd` on `conn`, waiting up to `timeout`.
+pub(crate) async fn query<T: FromRedisValue>(
+    conn: &Conn,
+    cmd: &Cmd,
+    timeout: Duration,
+) -> Result<T, LinkError> {
+    let mut conn = conn.clone();
+    within(timeout, cmd.query_async(&mut conn)).await
+}
+
+/// Opens the connection that holds a cluster's subscriptions (pushes go to `push`).
+pub(super) async fn open_subscriber(
+    target: &Target,
+    response_timeout: Duration,
+    push: mpsc::UnboundedSender<PushInfo>,
+) -> Result<ClusterConnection, Error> {
+    match open(target, response_timeout, Some(push)).await? {
+        Conn::Cluster(conn) => Ok(conn),
+        Conn::Single(_) => unreachable!("a cluster target opens a cluster connection"),
+    }
+}
+
+/// Runs `cmd` on the master serving `key`'s slot.
+pub(super) async fn on_master_of<T: FromRedisValue>(
+    conn: &ClusterConnection,
+    key: &str,
+    cmd: redis::Cmd,
+    timeout: Duration,
+) -> Result<T, LinkError> {
+    let mut conn = conn.clone();
+    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+        key,
+        SlotAddr::Master,
+    )));
+    let value = within(timeout, conn.route_command(cmd, route)).await?;
+    T::from_redis_value(value).map_err(|e| LinkError::Reply(format!("{e}")))
+}
+
+/// Removes the password from a Redis URL, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn targets_hide_passwords() {
+        let single = super::Target::Single("redis://u:secret@h:1".into());
+        assert_eq!(single.to_string(), "redis://***@h:1");
+        let cluster = super::Target::Cluster(vec!["redis://:pw@a:1".into(), "redis://b:2".into()]);
+        assert_eq!(cluster.to_string(), "cluster redis://***@a:1,redis://b:2");
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(super::redact("redis://user:pw@h:1/0"), "redis://***@h:1/0");
+        assert_eq!(super::redact("redis://h:1"), "redis://h:1");
+    }
+}

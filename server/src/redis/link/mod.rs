@@ -1,0 +1,85 @@
+//! The Redis link of one instance: redis-rs connections that come back on their own, and the
+//! driver socketioxide-redis publishes and subscribes through.
+//!
+//! One Redis or a Redis Cluster ([`Target`]); either way the link:
+//! - speaks RESP3 and sets TCP_NODELAY;
+//! - reconnects on its own (redis-rs' `ConnectionManager` for one Redis, its cluster connection for
+//!   a cluster, 50 ms doubling to 500 ms between attempts), and re-subscribes the shard channels
+//!   after a reconnect (redis-rs' automatic resubscription);
+//! - pings Redis every [`PING_EVERY`]: an idle `ConnectionManager` stops retrying after its
+//!   retries run out and only tries again on the next command, and the ping is that command. The
+//!   ping also decides the link's state ([`LinkDriver::state`]);
+//! - after every reconnect, checks that this connection really is subscribed to every channel
+//!   the adapter asked for (redis-rs ignores errors of its resubscription pipeline) and repairs it
+//!   (`CLIENT INFO`'s `ssub` count for one Redis; `SSUBSCRIBE` again on a cluster);
+//! - fails a publish or a command at once while the link is down and after a timeout otherwise,
+//!   so that callers fall back (local delivery, the outbox) instead of stalling.
+//!
+//! Pub/sub messages reach the adapter through one router task, in order, waiting (not dropping)
+//! when an adapter stream is full.
+
+mod conn;
+mod driver;
+mod health;
+mod state;
+mod subscriptions;
+
+use std::{
+    sync::{Arc, Mutex, RwLock, atomic::AtomicBool},
+    time::Duration,
+};
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use tokio::sync::mpsc;
+
+pub(crate) use conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query};
+pub(crate) use state::LinkDriver;
+
+use crate::error::Error;
+use conn::{open, open_subscriber};
+use state::Shared;
+
+/// Connects to `target` and returns the link. On a cluster, the nodes serving `probe_keys` must
+/// answer for the link to count as up (one Redis is pinged).
+///
+/// Fails with a clear error, within a few seconds, when Redis cannot be reached; after that first
+/// connection the link reconnects on its own.
+pub(crate) async fn connect(
+    target: &Target,
+    publish_timeout: Duration,
+    probe_keys: Vec<String>,
+) -> Result<LinkDriver, Error> {
+    let (push_tx, push_rx) = mpsc::unbounded_channel();
+    let response_timeout = COMMAND_TIMEOUT.max(publish_timeout);
+    let (conn, subscriber) = match target {
+        Target::Single(_) => (
+            open(target, response_timeout, Some(push_tx.clone())).await?,
+            None,
+        ),
+        Target::Cluster(_) => (
+            open(target, response_timeout, None).await?,
+            Some(open_subscriber(target, response_timeout, push_tx.clone()).await?),
+        ),
+    };
+    let link = LinkDriver(Arc::new(Shared {
+        target: target.clone(),
+        conn,
+        subscriber: Mutex::new(subscriber),
+        push: push_tx,
+        probe_keys,
+        up: AtomicBool::new(true),
+        handlers: RwLock::default(),
+        publish_timeout,
+        // 100 µs to ~3.3 s.
+        publish_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+        tasks: Mutex::default(),
+    }));
+    let route = tokio::spawn(driver::route(Arc::downgrade(&link.0), push_rx));
+    let watch = tokio::spawn(health::watch(Arc::downgrade(&link.0)));
+    link.0
+        .tasks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend([route, watch]);
+    Ok(link)
+}

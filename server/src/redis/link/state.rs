@@ -1,0 +1,131 @@
+//! The link's shared state: the connections, whether Redis counts as up, the adapter's channel
+//! handlers, and the commands every other module runs through it.
+//!
+//! Invariant: a command is never sent while the link is known to be down, and never waits longer
+//! than its timeout, so no caller (a broadcast, an HTTP request, a handler) stalls on a dead Redis.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use gridcast_shared::RedisLink;
+use prometheus_client::metrics::histogram::Histogram;
+use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, cluster_async::ClusterConnection};
+use socketioxide_redis::drivers::ChanItem;
+use tokio::sync::mpsc;
+
+use super::conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, open, query, within};
+use crate::error::Error;
+
+pub(super) type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
+
+/// What clones of one link share.
+pub(super) struct Shared {
+    pub(super) target: Target,
+    pub(super) conn: Conn,
+    /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
+    pub(super) probe_keys: Vec<String>,
+    /// On a cluster, the connection holding the subscriptions (pub/sub apart from commands: a
+    /// failover can leave it stuck or unsubscribed, and then it is replaced).
+    pub(super) subscriber: Mutex<Option<ClusterConnection>>,
+    /// Where pushes go (for a replacement subscriber connection).
+    pub(super) push: mpsc::UnboundedSender<PushInfo>,
+    pub(super) up: AtomicBool,
+    pub(super) handlers: RwLock<Handlers>,
+    pub(super) publish_timeout: Duration,
+    pub(super) publish_latency: Histogram,
+    pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// socketioxide-redis driver, and the connection the registry, presence, sessions and history
+/// commands use.
+#[derive(Clone)]
+pub(crate) struct LinkDriver(pub(super) Arc<Shared>);
+
+impl fmt::Debug for LinkDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkDriver")
+            .field("target", &self.0.target)
+            .field("publish_timeout", &self.0.publish_timeout)
+            .finish()
+    }
+}
+
+impl LinkDriver {
+    /// Whether the connection to Redis is up right now.
+    pub(crate) fn state(&self) -> RedisLink {
+        if self.0.up.load(Ordering::SeqCst) {
+            RedisLink::Up
+        } else {
+            RedisLink::Reconnecting
+        }
+    }
+
+    /// Where the link goes.
+    pub(crate) fn target(&self) -> &Target {
+        &self.0.target
+    }
+
+    /// Runs `cmd`: at once an error while the link is down, after [`COMMAND_TIMEOUT`] without an
+    /// answer otherwise, so an HTTP request or a handler never waits on a dead Redis.
+    pub(crate) async fn command<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, LinkError> {
+        self.command_within(cmd, COMMAND_TIMEOUT).await
+    }
+
+    /// [`LinkDriver::command`] with another timeout.
+    pub(crate) async fn command_within<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+    ) -> Result<T, LinkError> {
+        if !self.0.up.load(Ordering::SeqCst) {
+            return Err(LinkError::Down);
+        }
+        query(&self.0.conn, cmd, timeout).await
+    }
+
+    /// Runs `pipe` like [`LinkDriver::command`] runs a command.
+    pub(crate) async fn pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, LinkError> {
+        if !self.0.up.load(Ordering::SeqCst) {
+            return Err(LinkError::Down);
+        }
+        let mut conn = self.0.conn.clone();
+        within(COMMAND_TIMEOUT, pipe.query_async(&mut conn)).await
+    }
+
+    /// Opens another connection to the same Redis, without pub/sub, whose answers may take up to
+    /// `response_timeout` (for blocking reads, which would hold up everything else on a shared
+    /// connection).
+    pub(crate) async fn open_another(&self, response_timeout: Duration) -> Result<Conn, Error> {
+        open(&self.0.target, response_timeout, None).await
+    }
+
+    /// How long publishes to Redis take (seconds), failures included.
+    pub(crate) fn publish_latency(&self) -> &Histogram {
+        &self.0.publish_latency
+    }
+
+    /// Stops pinging and routing (used on shutdown); the connections close when the last clone
+    /// is dropped.
+    pub(crate) async fn quit(&self) {
+        for task in self
+            .0
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        self.0.up.store(false, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,237 @@
+//! A client arriving and leaving: the connect middleware (CONNECT auth, session restore, the
+//! start of attaching), the connect handler (handlers, `welcome`, replay, presence), disconnect,
+//! and events no handler knows.
+
+use std::sync::{Arc, Mutex, atomic::Ordering};
+
+use gridcast_shared::{
+    Rejection, RejectionCode, Welcome, event,
+    limits::Limits,
+    presence::Member,
+    recovery::{ConnectAuth, Recovery, RecoveryFailure},
+};
+use socketioxide::{
+    extract::{Event, SocketRef, State, TryData},
+    socket::DisconnectReason,
+};
+
+use super::{
+    broadcast, presence,
+    request::Request,
+    routed,
+    state::{SessionToken, SocketState, public_id, save_session},
+};
+use crate::{
+    clock::now_ms,
+    hub::Attaching,
+    instance::{Instance, Unsent},
+    limit::RateLimit,
+    redis::{
+        adapter::{ClusterAdapter, Io},
+        sessions::Saved,
+    },
+    rooms::{own_room, room_key},
+};
+
+/// A connecting client, as the connect middleware prepared it.
+#[derive(Debug, Clone)]
+struct Arrival {
+    auth: ConnectAuth,
+    session: SessionToken,
+    saved: Saved,
+    restored: bool,
+    attaching: Attaching,
+}
+
+/// Connect middleware, before the client counts as connected: reads the auth, loads the session
+/// it names, and starts attaching the socket (so no live broadcast reaches it before its
+/// `welcome`). Never refuses: what is wrong is told in `welcome`.
+pub(super) async fn arrive(
+    socket: SocketRef<ClusterAdapter>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(instance): State<Arc<Instance>>,
+) -> Result<(), std::convert::Infallible> {
+    let auth = ConnectAuth::read(auth.ok().as_ref());
+    let restored = match &auth.session {
+        Some(token) => match instance.sessions().load(token).await {
+            Ok(saved) => saved.map(|saved| (SessionToken::from_client(token.clone()), saved)),
+            Err(e) => {
+                tracing::debug!(instance = %instance.info.id, "session not loaded: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let is_restored = restored.is_some();
+    let (session, saved) = restored.unwrap_or_else(|| {
+        (
+            SessionToken::new(),
+            Saved {
+                id: public_id(),
+                name: String::new(),
+                rooms: Vec::new(),
+            },
+        )
+    });
+    let mut rooms: Vec<String> = saved.rooms.iter().map(|r| room_key(r)).collect();
+    rooms.push(own_room(&saved.id));
+    let attaching = instance.hub().begin(&socket, rooms).await;
+    socket.extensions.insert(Arrival {
+        auth,
+        session,
+        saved,
+        restored: is_restored,
+        attaching,
+    });
+    Ok(())
+}
+
+pub(super) async fn on_connect(
+    socket: SocketRef<ClusterAdapter>,
+    State(instance): State<Arc<Instance>>,
+) {
+    let Some(Arrival {
+        auth,
+        session,
+        saved,
+        restored,
+        attaching,
+    }) = socket.extensions.remove::<Arrival>()
+    else {
+        tracing::error!(instance = %instance.info.id, socket = %socket.id, "connected without the connect middleware");
+        socket.disconnect().ok();
+        return;
+    };
+    let id = saved.id.clone();
+    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
+    let member = Member {
+        id: id.clone(),
+        instance: instance.info.id.clone(),
+        instance_url: instance.info.url.clone(),
+        name: saved.name,
+        since: now_ms(),
+        rooms: saved.rooms,
+    };
+    let state = Arc::new(SocketState {
+        id: id.clone(),
+        session,
+        limit: RateLimit::from_rate(instance.rate),
+        member: Mutex::new(member.clone()),
+    });
+    socket.extensions.insert(state.clone());
+    // Handlers first: the client may send as soon as it is connected.
+    socket.on(event::MESSAGE, broadcast::on_message);
+    socket.on(event::SET_NAME, presence::on_set_name);
+    socket.on(event::JOIN, presence::on_join);
+    socket.on(event::LEAVE, presence::on_leave);
+    socket.on(event::ROOM_MESSAGE, routed::on_room_message);
+    socket.on(event::DIRECT, routed::on_direct);
+    socket.on(event::PRESENCE, presence::on_presence);
+    socket.on_fallback(on_unknown_event);
+    socket.on_disconnect(on_disconnect);
+
+    let hub = instance.hub();
+    let offset = match &auth.offset {
+        Some(Ok(offset)) => Some(offset.clone()),
+        _ => None,
+    };
+    let (recovery, replay) = match &auth.offset {
+        None => (None, Vec::new()),
+        Some(Err(bad)) => {
+            hub.counters().unrecovered.fetch_add(1, Ordering::Relaxed);
+            (
+                Some(Recovery::failed(
+                    RecoveryFailure::MalformedOffset,
+                    bad.to_string(),
+                )),
+                Vec::new(),
+            )
+        }
+        Some(Ok(offset)) => {
+            let (recovery, replay) = hub.plan(&attaching, offset, &id, &member.rooms).await;
+            (Some(recovery), replay)
+        }
+    };
+    let recovery = match (recovery, auth.problem) {
+        (recovery, None) => recovery,
+        (Some(mut recovery), Some(problem)) => {
+            recovery.detail = Some(format!(
+                "{}; {problem}",
+                recovery.detail.unwrap_or_default()
+            ));
+            Some(recovery)
+        }
+        (None, Some(problem)) => Some(Recovery {
+            recovered: false,
+            replayed: None,
+            reason: None,
+            missed_at_least: None,
+            detail: Some(problem),
+        }),
+    };
+    let welcome = Welcome {
+        id: id.clone(),
+        instance: instance.info.clone(),
+        limits: Limits::new(instance.rate),
+        session: state.session.expose().to_owned(),
+        restored,
+        recovery,
+    };
+    if let Err(e) = socket.emit(event::WELCOME, &welcome) {
+        instance.count_unsent(Unsent::Welcome);
+        tracing::warn!(instance = %instance.info.id, socket = %socket.id, "welcome not sent: {e}");
+    }
+    hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
+        .await;
+    save_session(&instance, &state).await;
+    presence::announce(&instance, state.member()).await;
+}
+
+async fn on_disconnect(
+    socket: SocketRef<ClusterAdapter>,
+    State(instance): State<Arc<Instance>>,
+    reason: DisconnectReason,
+) {
+    tracing::debug!(instance = %instance.info.id, socket = %socket.id, ?reason, "client disconnected");
+    instance.hub().forget(socket.id).await;
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        save_session(&instance, &state).await;
+        presence::depart(&instance, &state.id).await;
+    }
+}
+
+/// Longest event name echoed back in an `unknown_event` error, in characters.
+const ECHOED_EVENT_CHARS: usize = 64;
+
+/// Answers an event no handler knows: `unknown_event`, counted against the rate limit.
+async fn on_unknown_event(mut req: Request, Event(name): Event) {
+    let shown: String = name.chars().take(ECHOED_EVENT_CHARS).collect();
+    let result = req.rate_limit().and_then(|()| {
+        Err::<(), _>(Rejection::new(
+            RejectionCode::UnknownEvent,
+            format!(
+                "unknown event {shown:?}; this server accepts: {}",
+                event::CLIENT_EVENTS.join(", ")
+            ),
+        ))
+    });
+    let _ = req.respond(&shown, result);
+}
+
+/// The sessions of this instance's sockets: (token, public id).
+pub(crate) fn local_sessions(io: &Io) -> Vec<(String, String)> {
+    io.sockets()
+        .iter()
+        .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
+        .map(|state| (state.session.expose().to_owned(), state.id.clone()))
+        .collect()
+}
+
+/// The member records of this instance's sockets.
+pub(crate) fn local_members(io: &Io) -> Vec<Member> {
+    io.sockets()
+        .iter()
+        .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
+        .map(|state| state.member())
+        .collect()
+}
