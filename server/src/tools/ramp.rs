@@ -99,7 +99,14 @@ pub async fn ramp(
     let mut rate = f64::from(plan.from.max(1));
     for _ in 0..plan.max_steps {
         let r = rate.round() as u32;
-        let report = bench::run(urls, clients, r, plan.step, &[], None).await?;
+        let load = bench::Load {
+            urls,
+            clients,
+            rate: r,
+            duration: plan.step,
+            faults: &[],
+        };
+        let report = bench::run(&load, None).await?;
         let mut step = RampStep {
             rate: r,
             offered: f64::from(r) * clients as f64,
