@@ -77,8 +77,8 @@ pub trait Tap: Send {
     /// JSON (`["name",arg,...]`), read at `at` after the handshake; `true` takes it.
     fn event(&mut self, json: &str, at: Instant) -> bool;
 
-    /// The offset of the last broadcast it saw, for a tap on a
-    /// [`Follower`](super::follow::Follower) (which then resumes from it); `None` by default.
+    /// The offset of the last broadcast it saw, for a tap on a client that reconnects (which then
+    /// resumes from it); `None` by default.
     fn offset(&self) -> Option<String> {
         None
     }

@@ -11,13 +11,13 @@ use std::process::ExitCode;
 use super::{
     load::{Load, run},
     render::render,
-    report::ms,
+    report::{BenchReport, ms},
 };
 use crate::{
     cli::BenchConfig,
     tools::{
         probe::ProbeError,
-        ramp::{self, RampPlan},
+        ramp::{self, Measured, RampPlan},
     },
 };
 
@@ -97,7 +97,17 @@ async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
             continue;
         }
         let label = label(config, i, urls);
-        reports.push(ramp::ramp(&label, urls, config.clients, &plan, config.quiet).await?);
+        let step = async |rate| {
+            let load = Load {
+                urls,
+                clients: config.clients,
+                rate,
+                duration: plan.step,
+                faults: &[],
+            };
+            run(&load, None).await.map(|report| measured(&report))
+        };
+        reports.push(ramp::ramp(&label, urls, config.clients, &plan, config.quiet, step).await?);
     }
     if config.json {
         println!(
@@ -119,4 +129,17 @@ async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
         eprintln!("gridcast bench: plot written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a ramp judges a step by, from the step's run.
+fn measured(report: &BenchReport) -> Measured {
+    Measured {
+        achieved: report.deliveries_per_sec,
+        p50_ms: report.latency_ms[0],
+        p99_ms: report.latency_ms[2],
+        lost: report.lost,
+        refused: report.refused,
+        duplicates: report.duplicates,
+        connect_failed: report.connect_failed,
+    }
 }

@@ -41,17 +41,17 @@ const CONNECTING_AT_ONCE: usize = 100;
 const DRAIN: Duration = Duration::from_secs(3);
 
 /// What one run offers a cluster.
-pub(crate) struct Load<'a> {
+pub(super) struct Load<'a> {
     /// The cluster's base URLs; client `i` starts on `urls[i % urls.len()]`.
-    pub(crate) urls: &'a [String],
+    pub(super) urls: &'a [String],
     /// Clients, each a [`Follower`] that receives every message.
-    pub(crate) clients: usize,
+    pub(super) clients: usize,
     /// Messages per second, all clients together.
-    pub(crate) rate: u32,
+    pub(super) rate: u32,
     /// How long the clients send.
-    pub(crate) duration: Duration,
+    pub(super) duration: Duration,
     /// Commands to run during the load, each at its time.
-    pub(crate) faults: &'a [Fault],
+    pub(super) faults: &'a [Fault],
 }
 
 /// A connected client and the recorder its connections report to.
@@ -59,7 +59,7 @@ type Client = (Follower, Arc<Mutex<Recorder>>);
 
 /// Runs `load`, with progress on stderr under the name `progress` if given. A cluster that fails
 /// under it is a result: the report says what was lost and when connections went.
-pub(crate) async fn run(
+pub(super) async fn run(
     load: &Load<'_>,
     progress: Option<&str>,
 ) -> Result<BenchReport, ProbeError> {

@@ -15,7 +15,8 @@
 //! - `render`: reports as a table.
 //! - `report`: [`BenchReport`] and its parts, the JSON output format.
 //!
-//! Each of these uses only those listed after it (`report` uses none of them).
+//! Each of these uses only those listed after it (`report` uses none of them), and nothing here
+//! is used by [`ramp`](super::ramp), which is given its runs as a function.
 
 mod command;
 mod load;
@@ -25,7 +26,4 @@ mod report;
 mod summary;
 
 pub use command::command;
-/// A ramp's steps are runs. (Still a circle: `command` uses [`ramp`](super::ramp) for
-/// `--ramp`.)
-pub(crate) use load::{Load, run};
 pub use report::{BenchReport, ConnectionLost, FaultReport};
