@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 
 /// How a ramp proceeds.
 #[derive(Debug, Clone, Copy)]
-pub struct RampPlan {
+pub(crate) struct RampPlan {
     /// Messages per second (all clients together) of the first step.
-    pub from: u32,
+    pub(crate) from: u32,
     /// Each step offers this many times the previous one.
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// How long each step sends.
-    pub step: Duration,
+    pub(crate) step: Duration,
     /// Steps at most.
-    pub max_steps: usize,
+    pub(crate) max_steps: usize,
     /// A step whose p99 is above this (milliseconds) is past saturation.
-    pub p99_limit_ms: f64,
+    pub(crate) p99_limit_ms: f64,
 }
 
 /// One step of a ramp.
@@ -166,7 +166,7 @@ pub(crate) async fn ramp<E>(
 }
 
 /// The ramps as tables, and the saturation points side by side.
-pub fn render(reports: &[RampReport], plan: &RampPlan) -> String {
+pub(crate) fn render(reports: &[RampReport], plan: &RampPlan) -> String {
     let mut out = String::new();
     for r in reports {
         let _ = writeln!(
@@ -219,7 +219,7 @@ fn escape(text: &str) -> String {
 
 /// A self-contained SVG: p50 (dashed) and p99 (solid) latency against offered deliveries per
 /// second, both axes logarithmic, one colour per cluster, saturation points marked.
-pub fn svg(reports: &[RampReport], title: &str) -> String {
+pub(crate) fn svg(reports: &[RampReport], title: &str) -> String {
     let (width, height) = (760.0, 440.0);
     let (left, right, top, bottom) = (70.0, 20.0, 50.0, 60.0);
     let points = || reports.iter().flat_map(|r| r.steps.iter());
