@@ -87,7 +87,7 @@ impl std::fmt::Debug for Follower {
 }
 
 /// The offset in a broadcast's metadata, if it has one.
-pub fn offset_of(event: &str, args: &[Value]) -> Option<String> {
+pub(crate) fn offset_of(event: &str, args: &[Value]) -> Option<String> {
     let meta: MessageMeta = match event {
         event::MESSAGE => MessageMeta::deserialize(args.get(1)?).ok()?,
         event::ROOM_MESSAGE | event::DIRECT => Routed::deserialize(args.first()?).ok()?.meta,
@@ -107,7 +107,7 @@ impl Follower {
     /// makes. The tap sees each frame before anything else does, so the follower asks it
     /// ([`Tap::offset`](super::probe::Tap::offset)) for the offset to resume from instead of
     /// tracking one itself.
-    pub async fn connect_tapped(
+    pub(crate) async fn connect_tapped(
         urls: Vec<String>,
         start: usize,
         tap: Option<SharedTap>,
@@ -130,12 +130,12 @@ impl Follower {
     }
 
     /// The instance it is connected to (or was, while it moves).
-    pub fn url(&self) -> &str {
+    fn url(&self) -> &str {
         &self.urls[self.current]
     }
 
     /// The last offset seen.
-    pub fn offset(&self) -> Option<String> {
+    fn offset(&self) -> Option<String> {
         match &self.tap {
             Some(tap) => tap.lock().unwrap_or_else(|p| p.into_inner()).offset(),
             None => self.offset.clone(),
@@ -156,7 +156,7 @@ impl Follower {
 
     /// [`next`](Self::next) with no timer per update: for a caller that bounds the wait once for
     /// many updates (the load generator); fails only when no instance answered for 30 s.
-    pub async fn recv(&mut self) -> Result<Update, ProbeError> {
+    pub(crate) async fn recv(&mut self) -> Result<Update, ProbeError> {
         self.update(None).await
     }
 
@@ -294,7 +294,7 @@ impl Follower {
 }
 
 /// `GET {base}/instances`, if it answers within a second with a gridcast instance list.
-pub async fn instance_list(base: &str) -> Option<InstanceList> {
+async fn instance_list(base: &str) -> Option<InstanceList> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = base.strip_prefix("http://")?;
     let host = rest.split('/').next()?;

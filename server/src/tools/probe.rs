@@ -72,13 +72,13 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 /// Sees every event in the connection's reader task, in order, before it is decoded, and may
 /// take it: a taken event is neither decoded nor handed up. A load generator records its
 /// deliveries this way, without a JSON tree per event or a channel hop per delivery.
-pub trait Tap: Send {
+pub(crate) trait Tap: Send {
     /// Looks at the arguments of one event on the default namespace without an ack id, still in
     /// JSON (`["name",arg,...]`), read at `at` after the handshake; `true` takes it.
     fn event(&mut self, json: &str, at: Instant) -> bool;
 
-    /// The offset of the last broadcast it saw, for a tap on a
-    /// [`Follower`](super::follow::Follower) (which then resumes from it); `None` by default.
+    /// The offset of the last broadcast it saw, for a tap on a client that reconnects (which then
+    /// resumes from it); `None` by default.
     fn offset(&self) -> Option<String> {
         None
     }
@@ -86,7 +86,7 @@ pub trait Tap: Send {
 
 /// A [`Tap`] shared between the connection's reader task and its owner, and kept across
 /// reconnects.
-pub type SharedTap = Arc<std::sync::Mutex<dyn Tap>>;
+pub(crate) type SharedTap = Arc<std::sync::Mutex<dyn Tap>>;
 
 /// A connected client on the default namespace.
 #[derive(Debug)]
@@ -114,7 +114,7 @@ impl Probe {
 
     /// [`connect_with`](Self::connect_with), with `tap` looking at every frame after the
     /// handshake before this client decodes it.
-    pub async fn connect_tapped(
+    pub(crate) async fn connect_tapped(
         base: &str,
         auth: Option<Value>,
         tap: Option<SharedTap>,
@@ -249,7 +249,9 @@ impl Probe {
 
     /// A cheap, cloneable function that emits `message` with a text from any task (the load
     /// generator sends from one task while each probe is read in its own).
-    pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
+    pub(crate) fn sender(
+        &self,
+    ) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
         let out = self.out.clone();
         move |text: String| {
             out.send(Message::text(event_frame(
@@ -290,7 +292,7 @@ impl Probe {
 
     /// The next thing the server sent (ignored events aside), however long it takes: no timer per
     /// event, for a caller that bounds the wait once for many events (the load generator).
-    pub async fn recv(&mut self) -> Result<Incoming, ProbeError> {
+    pub(crate) async fn recv(&mut self) -> Result<Incoming, ProbeError> {
         loop {
             let item = self.incoming.recv().await.ok_or(ProbeError::Closed)?;
             match &item {

@@ -1,26 +1,28 @@
 //! `gridcast bench --ramp`: raises the offered load step by step until a cluster saturates (a
 //! delivery lost, a message refused or duplicated, or p99 above a limit), per cluster, and draws
 //! p50 and p99 against offered deliveries per second for the clusters side by side (SVG).
+//!
+//! Invariant: a ramp knows nothing of how a step's load is generated: its caller (the
+//! `gridcast bench` command) passes a function that runs one step and says what it measured
+//! (`Measured`), so dependencies run one way, from the bench to here.
 
 use std::{fmt::Write as _, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{bench, probe::ProbeError};
-
 /// How a ramp proceeds.
 #[derive(Debug, Clone, Copy)]
-pub struct RampPlan {
+pub(crate) struct RampPlan {
     /// Messages per second (all clients together) of the first step.
-    pub from: u32,
+    pub(crate) from: u32,
     /// Each step offers this many times the previous one.
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// How long each step sends.
-    pub step: Duration,
+    pub(crate) step: Duration,
     /// Steps at most.
-    pub max_steps: usize,
+    pub(crate) max_steps: usize,
     /// A step whose p99 is above this (milliseconds) is past saturation.
-    pub p99_limit_ms: f64,
+    pub(crate) p99_limit_ms: f64,
 }
 
 /// One step of a ramp.
@@ -63,6 +65,19 @@ pub struct RampReport {
     pub saturation: Option<f64>,
 }
 
+/// What a step's run measured, as far as the ramp judges it: the fields of the same names in
+/// [`RampStep`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    pub(crate) achieved: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) lost: u64,
+    pub(crate) refused: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) connect_failed: usize,
+}
+
 impl RampStep {
     fn judge(&mut self, plan: &RampPlan) {
         self.failed = if self.connect_failed > 0 {
@@ -87,29 +102,32 @@ impl RampStep {
     }
 }
 
-/// Runs `plan` against `urls` with `clients`; progress on stderr unless `quiet`.
-pub async fn ramp(
+/// Runs `plan` against `urls` with `clients`, each step by `run` (its argument: messages per
+/// second, all clients together, for `plan.step`); progress on stderr unless `quiet`. Stops at
+/// the first step past saturation, or at the first error.
+pub(crate) async fn ramp<E>(
     label: &str,
     urls: &[String],
     clients: usize,
     plan: &RampPlan,
     quiet: bool,
-) -> Result<RampReport, ProbeError> {
+    mut run: impl AsyncFnMut(u32) -> Result<Measured, E>,
+) -> Result<RampReport, E> {
     let mut steps = Vec::new();
     let mut rate = f64::from(plan.from.max(1));
     for _ in 0..plan.max_steps {
         let r = rate.round() as u32;
-        let report = bench::run(urls, clients, r, plan.step, &[], None).await?;
+        let measured = run(r).await?;
         let mut step = RampStep {
             rate: r,
             offered: f64::from(r) * clients as f64,
-            achieved: report.deliveries_per_sec,
-            p50_ms: report.latency_ms[0],
-            p99_ms: report.latency_ms[2],
-            lost: report.lost,
-            refused: report.refused,
-            duplicates: report.duplicates,
-            connect_failed: report.connect_failed,
+            achieved: measured.achieved,
+            p50_ms: measured.p50_ms,
+            p99_ms: measured.p99_ms,
+            lost: measured.lost,
+            refused: measured.refused,
+            duplicates: measured.duplicates,
+            connect_failed: measured.connect_failed,
             failed: None,
         };
         step.judge(plan);
@@ -148,7 +166,7 @@ pub async fn ramp(
 }
 
 /// The ramps as tables, and the saturation points side by side.
-pub fn render(reports: &[RampReport], plan: &RampPlan) -> String {
+pub(crate) fn render(reports: &[RampReport], plan: &RampPlan) -> String {
     let mut out = String::new();
     for r in reports {
         let _ = writeln!(
@@ -201,7 +219,7 @@ fn escape(text: &str) -> String {
 
 /// A self-contained SVG: p50 (dashed) and p99 (solid) latency against offered deliveries per
 /// second, both axes logarithmic, one colour per cluster, saturation points marked.
-pub fn svg(reports: &[RampReport], title: &str) -> String {
+pub(crate) fn svg(reports: &[RampReport], title: &str) -> String {
     let (width, height) = (760.0, 440.0);
     let (left, right, top, bottom) = (70.0, 20.0, 50.0, 60.0);
     let points = || reports.iter().flat_map(|r| r.steps.iter());
@@ -391,6 +409,40 @@ mod tests {
         let mut lossy = step(400, 1.0, 5.0, 3);
         lossy.judge(&plan);
         assert!(lossy.failed.unwrap().contains("3 deliveries lost"));
+    }
+
+    #[tokio::test]
+    async fn a_ramp_multiplies_the_rate_until_a_step_fails_and_keeps_the_last_that_passed() {
+        let plan = RampPlan {
+            from: 100,
+            factor: 2.0,
+            step: Duration::from_secs(1),
+            max_steps: 10,
+            p99_limit_ms: 100.0,
+        };
+        // p99 grows with the rate: 100 and 200 msg/s pass, 400 does not.
+        let run = async |rate: u32| {
+            Ok::<_, ()>(Measured {
+                achieved: f64::from(rate) * 10.0,
+                p50_ms: 1.0,
+                p99_ms: f64::from(rate) / 3.0,
+                lost: 0,
+                refused: 0,
+                duplicates: 0,
+                connect_failed: 0,
+            })
+        };
+        let report = ramp("c", &[], 10, &plan, true, run).await.unwrap();
+        let rates: Vec<u32> = report.steps.iter().map(|s| s.rate).collect();
+        assert_eq!(rates, vec![100, 200, 400]);
+        assert!(report.steps[2].failed.as_deref().unwrap().contains("p99"));
+        assert_eq!(report.saturation, Some(2000.0));
+        // A run that fails ends the ramp with its error.
+        let failing = async |_| Err::<Measured, _>("no cluster");
+        assert_eq!(
+            ramp("c", &[], 10, &plan, true, failing).await.err(),
+            Some("no cluster")
+        );
     }
 
     #[test]
