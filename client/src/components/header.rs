@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use gridcast_shared::instance::same_instance;
 
 use crate::{
-    Cluster, colour,
+    cluster::Cluster,
+    colour,
     connection::{ConnState, Connection},
 };
 

@@ -8,7 +8,8 @@ use gridcast_shared::{
 use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
-    Cluster, colour,
+    cluster::Cluster,
+    colour,
     components::header::short_id,
     connection::{Connection, Target},
     grid::grid_check,
