@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-CRATES = ["shared/src", "server/src", "client/src"]
+CRATES = ["shared/src", "server/src", "client/src", "server/tests/it"]
 
 
 def strip_comments_and_strings(text: str) -> str:

@@ -1,10 +1,8 @@
 //! The HTTP side of an instance: the UI at `/`, 404 for anything that is neither the UI, an
 //! endpoint nor Socket.IO.
 
-mod support;
-
+use crate::support::{redis, request};
 use gridcast_server::{Cluster, ServeConfig};
-use support::{redis, request};
 
 async fn instance(redis: &gridcast_server::PrivateRedis, dist: &std::path::Path) -> Cluster {
     let mut config = ServeConfig::new(vec![0], Some(redis.url()));
@@ -22,7 +20,7 @@ async fn unknown_paths_are_404_with_and_without_a_built_ui() {
     std::fs::write(dist.join("index.html"), "<!doctype html><title>ui</title>").unwrap();
     std::fs::write(dist.join("app.js"), "export {}").unwrap();
     let built = instance(&redis, &dist).await;
-    let base = support::url(&built);
+    let base = crate::support::url(&built);
     for (path, status) in [
         ("/", 200),
         ("/app.js", 200),
@@ -39,7 +37,7 @@ async fn unknown_paths_are_404_with_and_without_a_built_ui() {
 
     // No UI: `/` explains how to build it, anything else is 404.
     let bare = instance(&redis, std::path::Path::new("/nonexistent-gridcast-dist")).await;
-    let base = support::url(&bare);
+    let base = crate::support::url(&bare);
     let (status, body) = request("GET", &format!("{base}/"), "").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("The gridcast UI is not built"), "{body}");
@@ -50,9 +48,9 @@ async fn unknown_paths_are_404_with_and_without_a_built_ui() {
 #[tokio::test]
 async fn metrics_count_clients_broadcasts_and_publish_latency() {
     let redis = redis().await;
-    let cluster = support::instances(&redis, 1).await;
-    let base = support::url(&cluster[0]);
-    let mut client = support::client(&cluster[0]).await;
+    let cluster = crate::support::instances(&redis, 1).await;
+    let base = crate::support::url(&cluster[0]);
+    let mut client = crate::support::client(&cluster[0]).await;
     for text in ["one", "two"] {
         client
             .emit(
@@ -60,7 +58,7 @@ async fn metrics_count_clients_broadcasts_and_publish_latency() {
                 vec![serde_json::json!(text)],
             )
             .unwrap();
-        client.next_message(support::WAIT).await.unwrap();
+        client.next_message(crate::support::WAIT).await.unwrap();
     }
     let (status, text) = request("GET", &format!("{base}/metrics"), "").await;
     assert_eq!(status, 200, "{text}");
@@ -91,18 +89,18 @@ async fn metrics_count_clients_broadcasts_and_publish_latency() {
 async fn pages_from_other_origins_are_refused_and_the_clusters_own_are_granted() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let redis = redis().await;
-    let cluster = support::instances(&redis, 1).await;
-    let base = support::url(&cluster[0]);
+    let cluster = crate::support::instances(&redis, 1).await;
+    let base = crate::support::url(&cluster[0]);
     let handshake = format!("{base}/socket.io/?EIO=4&transport=polling");
 
     // A page of another site: the Socket.IO endpoint refuses it, readably.
     let evil = [("Origin", "http://evil.example")];
-    let (status, _, body) = support::request_with("GET", &handshake, "", &evil).await;
+    let (status, _, body) = crate::support::request_with("GET", &handshake, "", &evil).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("--allowed-origins"), "{body}");
     // No CORS grant on the other routes either (the browser then hides the answer).
     let (status, head, _) =
-        support::request_with("GET", &format!("{base}/instances"), "", &evil).await;
+        crate::support::request_with("GET", &format!("{base}/instances"), "", &evil).await;
     assert_eq!(status, 200);
     assert!(!head.contains("access-control-allow-origin"), "{head}");
     // Nor a WebSocket upgrade (CORS does not cover those).
@@ -118,7 +116,7 @@ async fn pages_from_other_origins_are_refused_and_the_clusters_own_are_granted()
 
     // A page served by another instance of the cluster (any port, loopback names) is granted.
     let own = [("Origin", "http://127.0.0.1:12345")];
-    let (status, head, body) = support::request_with("GET", &handshake, "", &own).await;
+    let (status, head, body) = crate::support::request_with("GET", &handshake, "", &own).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         head.contains("access-control-allow-origin: http://127.0.0.1:12345"),
@@ -131,6 +129,6 @@ async fn pages_from_other_origins_are_refused_and_the_clusters_own_are_granted()
     assert!(tokio_tungstenite::connect_async(upgrade).await.is_ok());
 
     // Clients that send no Origin (not browsers) are not concerned.
-    let (status, _, body) = support::request_with("GET", &handshake, "", &[]).await;
+    let (status, _, body) = crate::support::request_with("GET", &handshake, "", &[]).await;
     assert_eq!(status, 200, "{body}");
 }

@@ -3,15 +3,13 @@
 //! an instance hold memory. (Over 400 lines: one scenario per finding of the security report,
 //! each with its own hostile client.)
 
-mod support;
-
 use futures_util::{SinkExt, StreamExt};
 use gridcast_server::tools::probe::{Incoming, Probe};
 use gridcast_shared::{ErrorEvent, Members, RejectionCode, Reply, Sent, event, limits};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use support::{QUIET, WAIT, client, instances, js::JsClient, redis, request, url, watcher};
+use crate::support::{QUIET, WAIT, client, instances, js::JsClient, redis, request, url, watcher};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The error a probe gets for an event it sent without an ack.
@@ -91,8 +89,8 @@ async fn session_ids_never_reach_other_clients_and_public_ids_act_on_nobody() {
         told.push_str(&format!("{item:?}"));
     }
     for base in [&base0, &base1] {
-        told.push_str(&support::get(&format!("{base}/health")).await);
-        told.push_str(&support::get(&format!("{base}/instances")).await);
+        told.push_str(&crate::support::get(&format!("{base}/health")).await);
+        told.push_str(&crate::support::get(&format!("{base}/instances")).await);
     }
     for victim in [&polling, &websocket] {
         assert!(
@@ -206,9 +204,9 @@ fn rss_kib(pid: u32) -> u64 {
 async fn binary_attachments_are_refused_and_cannot_pin_memory() {
     let redis = redis().await;
     let port = gridcast_server::free_port().unwrap();
-    let mut server = support::spawn_gridcast(port, &redis.url());
+    let mut server = crate::support::spawn_gridcast(port, &redis.url());
     let base = format!("http://localhost:{port}");
-    let mut bystander = support::connect_with_retry(&base).await;
+    let mut bystander = crate::support::connect_with_retry(&base).await;
     let pid = server.id().unwrap();
     let before = rss_kib(pid);
 
@@ -240,7 +238,7 @@ async fn binary_attachments_are_refused_and_cannot_pin_memory() {
 
     // One small attachment reaches the handler and is refused with a readable reason; a larger
     // one closes that connection; the bystander is unaffected throughout.
-    let mut binary = support::connect_with_retry(&base).await;
+    let mut binary = crate::support::connect_with_retry(&base).await;
     binary
         .send_frame(r#"451-["message",{"_placeholder":true,"num":0}]"#.into())
         .unwrap();
@@ -377,9 +375,9 @@ async fn idle_and_slow_connections_cannot_lock_out_real_clients() {
         "--max-connections-per-address",
         "64",
     ];
-    let _server = support::spawn_gridcast_with(port, &redis.url(), &flags, Some(256), false);
+    let _server = crate::support::spawn_gridcast_with(port, &redis.url(), &flags, Some(256), false);
     let base = format!("http://127.0.0.1:{port}");
-    support::connect_with_retry(&base).await.close();
+    crate::support::connect_with_retry(&base).await.close();
     let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
 
     // 300 connections that send nothing, from 127.0.0.2 ...
@@ -418,7 +416,7 @@ async fn idle_and_slow_connections_cannot_lock_out_real_clients() {
         .await;
     assert_eq!(js.next_event(event::MESSAGE).await[0], "through the flood");
     assert!(
-        support::get(&format!("{base}/health"))
+        crate::support::get(&format!("{base}/health"))
             .await
             .contains("\"redis\":\"up\"")
     );

@@ -1,22 +1,20 @@
 //! gridcast on a real Redis Cluster (3 masters, 3 replicas on loopback): the same features as on
 //! one Redis, `gridcast check`, and a master killed under load.
 
-mod support;
-
 use std::{
     collections::{HashMap, HashSet},
     time::Duration,
 };
 
-use gridcast_server::tools::check;
-use gridcast_shared::{Delivery, event};
-use serde_json::json;
-use support::{
+use crate::support::{
     QUIET, client,
     cluster::{NODE_TIMEOUT_MS, RedisCluster, instances_on},
     scenario::{self, next_broadcast, send},
     url,
 };
+use gridcast_server::tools::check;
+use gridcast_shared::{Delivery, event};
+use serde_json::json;
 use tokio::time::Instant;
 
 #[tokio::test]
@@ -54,7 +52,7 @@ async fn every_feature_works_on_a_cluster_and_the_check_passes() {
     }
 
     // The registry lists both instances, wherever its keys live.
-    let listed = support::get(&format!("{}/instances", url(&cluster[0]))).await;
+    let listed = crate::support::get(&format!("{}/instances", url(&cluster[0]))).await;
     for instance in &cluster {
         assert!(listed.contains(&url(instance)), "{listed}");
     }

@@ -1,11 +1,9 @@
 //! `gridcast bench` under faults: against gridcast (nothing lost, clients move) and against the
 //! Node.js reference cluster (losses reported as a result, not an error).
 
-mod support;
-
+use crate::support::{instances, node::NodeServer, redis, url};
 use gridcast_server::tools::bench::BenchReport;
 use serde_json::Value;
-use support::{instances, node::NodeServer, redis, url};
 
 /// Runs the real binary with `args`; its exit code and the first report of its JSON output.
 async fn bench(args: &[&str]) -> (i32, Value) {
@@ -43,9 +41,9 @@ async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let port = gridcast_server::free_port().unwrap();
-    let victim = support::spawn_gridcast(port, &redis.url());
+    let victim = crate::support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
-    support::connect_with_retry(&victim_url).await;
+    crate::support::connect_with_retry(&victim_url).await;
     let urls = [url(&cluster[0]), url(&cluster[1]), victim_url.clone()].join(",");
     let kill = format!("1s=kill -9 {}", victim.id().unwrap());
     let (code, report) = bench(&["--urls", &urls, "--fault", &kill]).await;

@@ -1,16 +1,14 @@
 //! Behaviour under faults: Redis lost and back, an instance killed, Redis unreachable or missing.
 
-mod support;
-
 use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
 
+use crate::support::{QUIET, WAIT, client, connect_with_retry, instances, redis};
 use gridcast_server::{Cluster, Error, ServeConfig, free_port, tools::probe::Probe};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
-use support::{QUIET, WAIT, client, connect_with_retry, instances, redis};
 
 async fn send(probe: &mut Probe, text: &str) -> Delivery {
     let ack = probe
@@ -188,7 +186,7 @@ async fn a_killed_instance_process_does_not_disturb_the_others() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let port = free_port().unwrap();
-    let mut child = support::spawn_gridcast(port, &redis.url());
+    let mut child = crate::support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
     let mut victim = connect_with_retry(&victim_url).await;
     let mut a = client(&cluster[0]).await;
@@ -381,7 +379,7 @@ async fn sigterm_disconnects_clients_and_stops_the_private_redis() {
 async fn sigterm_with_redis_gone_still_exits() {
     let mut redis = redis().await;
     let port = free_port().unwrap();
-    let mut child = support::spawn_gridcast(port, &redis.url());
+    let mut child = crate::support::spawn_gridcast(port, &redis.url());
     connect_with_retry(&format!("http://127.0.0.1:{port}")).await;
     redis.stop().await;
     let status = std::process::Command::new("kill")

@@ -1,11 +1,9 @@
 //! Interop with an implementation we did not write: the official socket.io-client (npm, pinned in
 //! interop/package-lock.json) on both transports, against our instances and our own client.
 
-mod support;
-
+use crate::support::{QUIET, WAIT, client, instances, js::JsClient, redis, url};
 use gridcast_shared::{MessageMeta, event};
 use serde_json::{Value, json};
-use support::{QUIET, WAIT, client, instances, js::JsClient, redis, url};
 
 #[tokio::test]
 async fn official_js_client_on_websocket_and_polling_exchanges_messages_with_ours_across_instances()
@@ -92,9 +90,9 @@ async fn official_js_client_with_the_readme_recipe_loses_nothing_through_failove
     let cluster = instances(&redis, 2).await;
     // Instance A in a process of its own, to be killed.
     let port = gridcast_server::free_port().unwrap();
-    let mut a_process = support::spawn_gridcast(port, &redis.url());
+    let mut a_process = crate::support::spawn_gridcast(port, &redis.url());
     let a = format!("http://127.0.0.1:{port}");
-    support::connect_with_retry(&a).await;
+    crate::support::connect_with_retry(&a).await;
     let b = url(&cluster[0]);
     let mut ws = JsClient::recipe(&[&a, &b], "websocket").await;
     let mut polling = JsClient::recipe(&[&a, &b], "polling").await;

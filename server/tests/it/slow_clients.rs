@@ -3,15 +3,13 @@
 //! the heartbeat disconnects it. Two gridcast processes and 20 MB of traffic per test: kept apart
 //! from the timing-sensitive security tests.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{WAIT, redis};
 use futures_util::{SinkExt, StreamExt};
 use gridcast_server::tools::probe::Probe;
 use gridcast_shared::{event, limits};
 use serde_json::{Value, json};
-use support::{WAIT, redis};
 use tokio_tungstenite::tungstenite::Message;
 
 type RawWs =
@@ -57,7 +55,7 @@ async fn paused_client_with(base: &str, receive_buffer: Option<u32>) -> (RawWs, 
 }
 
 async fn health(base: &str) -> Value {
-    serde_json::from_str(&support::get(&format!("{base}/health")).await).unwrap()
+    serde_json::from_str(&crate::support::get(&format!("{base}/health")).await).unwrap()
 }
 
 /// Two gridcast processes on one Redis: senders' instance A, and B with `flags` and its log
@@ -78,8 +76,8 @@ impl SlowScenario {
         let free = || gridcast_server::free_port().unwrap();
         let (pa, pb) = (free(), free());
         let a_flags = ["--publish-timeout", "10s"];
-        let a = support::spawn_gridcast_with(pa, &redis.url(), &a_flags, None, false);
-        let mut b = support::spawn_gridcast_with(pb, &redis.url(), b_flags, None, true);
+        let a = crate::support::spawn_gridcast_with(pa, &redis.url(), &a_flags, None, false);
+        let mut b = crate::support::spawn_gridcast_with(pb, &redis.url(), b_flags, None, true);
         let mut stderr = b.stderr.take().unwrap();
         let b_log = tokio::spawn(async move {
             use tokio::io::AsyncReadExt;
@@ -91,10 +89,10 @@ impl SlowScenario {
             format!("http://127.0.0.1:{pa}"),
             format!("http://127.0.0.1:{pb}"),
         );
-        support::connect_with_retry(&b_url).await.close();
+        crate::support::connect_with_retry(&b_url).await.close();
         let mut senders = Vec::new();
         for _ in 0..100 {
-            senders.push(support::connect_with_retry(&a_url).await);
+            senders.push(crate::support::connect_with_retry(&a_url).await);
         }
         Self {
             _redis: redis,
@@ -173,7 +171,7 @@ async fn every_packet_dropped_for_a_slow_client_is_counted_and_summarised() {
         dropped = now;
     }
     // The same count in /metrics (the flood is over: nothing more is dropped).
-    let metrics = support::get(&format!("{}/metrics", s.b_url)).await;
+    let metrics = crate::support::get(&format!("{}/metrics", s.b_url)).await;
     let relayed = format!("gridcast_dropped_packets_total{{cause=\"relayed\"}} {dropped}");
     assert!(metrics.contains(&relayed), "{relayed} in:\n{metrics}");
     let mut received = 0;
@@ -247,7 +245,7 @@ async fn a_client_that_stops_reading_is_disconnected_by_the_heartbeat() {
         }
     }
     // The instance serves the next client as usual.
-    let mut next = support::connect_with_retry(&s.b_url).await;
+    let mut next = crate::support::connect_with_retry(&s.b_url).await;
     next.emit(event::MESSAGE, vec![json!("after")]).unwrap();
     assert_eq!(next.next_message(WAIT).await.unwrap().0, "after");
 }

@@ -2,19 +2,17 @@
 //! The official client on both transports, our own client, `gridcast check` and the UI's files,
 //! all through nginx's one port.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{WAIT, client, js::JsClient, nginx::Nginx, redis};
 use gridcast_server::{Cluster, ServeConfig};
 use gridcast_shared::{InstanceList, event};
 use serde_json::json;
-use support::{WAIT, client, js::JsClient, nginx::Nginx, redis};
 
 #[tokio::test]
 async fn clients_check_and_the_ui_work_through_nginx() {
     let redis = redis().await;
-    let dist = support::repo("dist");
+    let dist = crate::support::repo("dist");
     assert!(
         dist.join("index.html").is_file(),
         "the UI is not built: run `./dev test` (or `trunk build --release`)"
@@ -26,7 +24,7 @@ async fn clients_check_and_the_ui_work_through_nginx() {
     let lb = Nginx::start(&urls).await;
 
     // The UI and the registry through nginx: the dropdown can still name each instance.
-    let (status, page) = support::request("GET", &format!("{}/", lb.url), "").await;
+    let (status, page) = crate::support::request("GET", &format!("{}/", lb.url), "").await;
     assert_eq!(status, 200);
     assert!(
         page.contains("<html") || page.contains("<!DOCTYPE"),
@@ -35,7 +33,8 @@ async fn clients_check_and_the_ui_work_through_nginx() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let list: InstanceList =
-            serde_json::from_str(&support::get(&format!("{}/instances", lb.url)).await).unwrap();
+            serde_json::from_str(&crate::support::get(&format!("{}/instances", lb.url)).await)
+                .unwrap();
         if list.instances.len() == 2 && urls.iter().all(|u| list.instances.contains(u)) {
             break;
         }

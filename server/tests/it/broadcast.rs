@@ -1,12 +1,10 @@
 //! Cross-instance broadcast through a real Redis: both ways, sender included, exactly once.
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support::{QUIET, WAIT, client, instances, redis};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
-use support::{QUIET, WAIT, client, instances, redis};
 
 #[tokio::test]
 async fn two_instances_exchange_messages_both_ways_exactly_once() {

@@ -1,30 +1,28 @@
 //! Zero loss: offsets, replay on reconnect (to the same or another instance), session restore,
 //! the outbox during Redis outages, and what a client is told when catching up is impossible.
 
-mod support;
-
 use std::{
     collections::{HashMap, HashSet},
     time::Duration,
 };
 
+use crate::support::{
+    QUIET, WAIT, client, instances, redis,
+    scenario::{connect_with, next_broadcast, send},
+    url,
+};
 use gridcast_shared::{
     Delivery, event,
     recovery::{Offset, RecoveryFailure},
 };
 use serde_json::json;
-use support::{
-    QUIET, WAIT, client, instances, redis,
-    scenario::{connect_with, next_broadcast, send},
-    url,
-};
 use tokio::time::Instant;
 
 #[tokio::test]
 async fn a_client_back_on_another_instance_gets_exactly_what_it_missed_and_its_session() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
-    support::scenario::client_back_on_another_instance(&cluster).await;
+    crate::support::scenario::client_back_on_another_instance(&cluster).await;
 }
 
 #[tokio::test]
@@ -105,7 +103,7 @@ async fn outage_under_load(outage: Duration) {
     }
     let start = Instant::now();
     let send_for = Duration::from_secs(2) + outage;
-    let tasks = support::scenario::send_steadily(connected, start, send_for);
+    let tasks = crate::support::scenario::send_steadily(connected, start, send_for);
     tokio::time::sleep(Duration::from_millis(700)).await;
     redis.stop().await;
     tokio::time::sleep(outage).await;
@@ -220,9 +218,9 @@ async fn an_instance_killed_under_load_loses_nothing_its_clients_fail_over() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
     let port = gridcast_server::free_port().unwrap();
-    let mut victim = support::spawn_gridcast(port, &redis.url());
+    let mut victim = crate::support::spawn_gridcast(port, &redis.url());
     let victim_url = format!("http://127.0.0.1:{port}");
-    support::connect_with_retry(&victim_url).await;
+    crate::support::connect_with_retry(&victim_url).await;
     let urls = vec![url(&cluster[0]), url(&cluster[1]), victim_url.clone()];
 
     // 21 clients, 7 per instance, all connected before the first message.

@@ -1,12 +1,10 @@
 //! `gridcast check` against a healthy cluster, a split one, and the Node.js reference cluster.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{instances, node::NodeServer, redis, url};
 use gridcast_server::tools::check;
 use gridcast_shared::grid::{Cell, GridReport};
-use support::{instances, node::NodeServer, redis, url};
 use tokio::process::Command;
 
 const TIMEOUT: Duration = Duration::from_secs(5);

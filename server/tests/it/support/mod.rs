@@ -1,8 +1,6 @@
 //! Test support: real redis-server processes and real instances on free loopback ports, cleaned up
 //! when dropped (also when a test panics).
 
-#![allow(dead_code)]
-
 pub mod cluster;
 pub mod js;
 pub mod nginx;

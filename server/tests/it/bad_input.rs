@@ -1,12 +1,10 @@
 //! Hostile and invalid input: the sender gets a readable error, nobody else sees anything, and the
 //! instance keeps serving.
 
-mod support;
-
+use crate::support::{QUIET, WAIT, client, instances, redis};
 use gridcast_server::tools::probe::{Incoming, Probe};
 use gridcast_shared::{ErrorEvent, RejectionCode, Reply, Sent, event, limits};
 use serde_json::{Value, json};
-use support::{QUIET, WAIT, client, instances, redis};
 
 fn rejection(ack: &[Value]) -> ErrorEvent {
     match serde_json::from_value::<Reply<Sent>>(ack[0].clone()).unwrap() {
@@ -160,7 +158,7 @@ async fn malformed_frames_close_only_the_offender() {
 async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
     let redis = redis().await;
     let cluster = instances(&redis, 1).await;
-    let base = support::url(&cluster[0]);
+    let base = crate::support::url(&cluster[0]);
     // Requests to the Engine.IO endpoint that are not Engine.IO: no protocol version, an
     // unsupported one, an unknown session. Each gets 400, the instance keeps serving.
     for path in [
@@ -168,7 +166,7 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
         "/socket.io/?EIO=2&transport=polling",
         "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAA",
     ] {
-        let (status, body) = support::request("GET", &format!("{base}{path}"), "").await;
+        let (status, body) = crate::support::request("GET", &format!("{base}{path}"), "").await;
         assert_eq!(status, 400, "{path}: {body}");
     }
     // A WebSocket client that speaks something else is refused the same way.
@@ -177,7 +175,7 @@ async fn a_non_socket_io_client_gets_an_http_error_not_a_crash() {
             .await
             .is_err()
     );
-    let health = support::get(&format!("{base}/health")).await;
+    let health = crate::support::get(&format!("{base}/health")).await;
     assert!(health.contains("\"redis\":\"up\""), "{health}");
 }
 
@@ -207,7 +205,9 @@ async fn the_rate_limit_is_configurable_and_can_be_off() {
         ),
     ] {
         let cluster = with_rate(&redis, rate).await;
-        let mut probe = Probe::connect(&support::url(&cluster)).await.unwrap();
+        let mut probe = Probe::connect(&crate::support::url(&cluster))
+            .await
+            .unwrap();
         let welcome = probe.welcome(WAIT).await.unwrap();
         assert_eq!(welcome.limits, limits::Limits::new(rate));
         probe.ignore(event::PRESENCE);

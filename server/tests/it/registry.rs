@@ -1,13 +1,11 @@
 //! The live instance registry: an instance started later in another process appears in every
 //! instance's `/instances`; a killed one disappears.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{get, instances, redis, url};
 use gridcast_server::free_port;
 use gridcast_shared::{InstanceList, ListSource};
-use support::{get, instances, redis, url};
 
 async fn list(base: &str) -> InstanceList {
     serde_json::from_str(&get(&format!("{base}/instances")).await).unwrap()
@@ -56,7 +54,7 @@ async fn instances_from_other_processes_come_and_go() {
     // A third instance, in a separate process, joins the same cluster.
     let port = free_port().unwrap();
     let third = format!("http://localhost:{port}");
-    let mut child = support::spawn_gridcast(port, &redis.url());
+    let mut child = crate::support::spawn_gridcast(port, &redis.url());
     for base in [&a, &b] {
         let took = wait_list(base, "third instance listed", |l| {
             l.instances.contains(&third)

@@ -1,0 +1,26 @@
+//! gridcast's integration tests, one binary: every test starts the real processes it needs
+//! (redis-server on free loopback ports, instances in this process or as separate `gridcast`
+//! processes, the official socket.io-client under Node.js, nginx, headless Chromium) through
+//! [`support`], which cleans them up even when a test fails.
+//!
+//! One binary instead of one per file: the server crate and the support code are compiled and
+//! linked once, and the tests of every file run concurrently.
+
+mod support;
+
+mod bad_input;
+mod bench;
+mod broadcast;
+mod browser;
+mod check;
+mod faults;
+mod http;
+mod interop;
+mod nginx;
+mod presence;
+mod recovery;
+mod redis_cluster;
+mod registry;
+mod routed;
+mod security;
+mod slow_clients;
