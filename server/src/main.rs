@@ -12,8 +12,8 @@ use gridcast_server::{
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// jemalloc, configured in `.cargo/config.toml` to return freed memory within about a second:
-/// glibc's malloc kept a connect storm's peak RSS after every client had left (2000 clients:
-/// 76.8 MB 10 s later vs 21.5 MB), and p99 at 200k deliveries/s was 38.7 ms vs 22.1 ms.
+/// glibc's malloc kept a connect storm's peak RSS after every client had left, and was slower
+/// under load (`docs/benchmarks.md`, "memory").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

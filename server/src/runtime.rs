@@ -6,10 +6,9 @@
 //! connection (a `send` each), and a task woken there waits its turn behind them. A broadcast
 //! crosses three such wake-ups between the sender's handler and the receivers' queues (the
 //! `XADD` leaving on the Redis connection, its entry arriving on the reader's connection, the
-//! reader delivering it). On a 2-core machine at 200k deliveries/s that queueing was most of the
-//! gap to the bare peer: p99 1.35–2.0x the peer's in four runs before, 0.86–1.58x in eleven of
-//! twelve runs after (README, benchmarks). The price is a park and a wake-up of this thread per
-//! message at low load.
+//! reader delivering it). Under load that queueing was most of gridcast's latency gap to the bare
+//! peer (figures in `docs/benchmarks.md`, "delivery runtime"). The price is a park and a wake-up
+//! of this thread per message at low load.
 
 use std::{cell::Cell, future::Future, time::Duration, time::Instant};
 
@@ -25,10 +24,9 @@ const CACHE_RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// For `on_thread_park` of a runtime: each time one of its threads goes idle, at most once per
 /// [`CACHE_RELEASE_EVERY`], hands the thread's jemalloc cache of freed blocks back to the
 /// allocator. A thread that goes quiet after a connect storm never allocates again to trigger the
-/// cache's own trimming, and the blocks it holds keep whole pages in use: 2000 clients left
-/// 22.4 MB RSS 10 s later where 11.2 MB were in use before they came; with this, 14.3 MB of 10.7
-/// (what stays is tables that keep their capacity and allocator metadata, reused by the next
-/// storm: `scripts/memory.sh`). Harmless where jemalloc is not the global allocator (tests).
+/// cache's own trimming, and the blocks it holds keep whole pages in use after a connect storm
+/// (measured with `scripts/memory.sh`: `docs/benchmarks.md`, "memory"). Harmless where jemalloc
+/// is not the global allocator (tests).
 pub fn release_thread_cache() {
     thread_local! {
         static LAST: Cell<Option<Instant>> = const { Cell::new(None) };

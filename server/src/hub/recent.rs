@@ -15,9 +15,9 @@ const RECENT_IDS: usize = 16 * 1024;
 /// Bounded set of recently delivered message ids, one allocation per id (shared by the set and
 /// the order). Left to grow by itself, the full table doubles after about 150,000 more ids of a
 /// steady stream (removals leave tombstones; once they use up the spare slots, a table more than
-/// half full grows instead of rehashing in place): a heap profile of a soak showed that as a
-/// 1.7 MB step in RSS three minutes in. So the first time it is full, the table is made large
-/// enough to stay at most half full; a quiet instance never pays for that size.
+/// half full grows instead of rehashing in place): a heap profile of a soak showed that as a step
+/// in RSS minutes in. So the first time it is full, the table is made large enough to stay at
+/// most half full; a quiet instance never pays for that size.
 #[derive(Debug, Default)]
 pub(super) struct RecentIds {
     order: VecDeque<Arc<str>>,
