@@ -33,19 +33,22 @@ use crate::{
     rooms::{own_room, room_key},
 };
 
-/// A connecting client, as the connect middleware prepared it.
+/// A connecting client, as the connect middleware prepared it for the connect handler.
 #[derive(Debug, Clone)]
 struct Arrival {
     auth: ConnectAuth,
-    session: SessionToken,
-    saved: Saved,
     restored: bool,
     attaching: Attaching,
 }
 
-/// Connect middleware, before the client counts as connected: reads the auth, loads the session
-/// it names, and starts attaching the socket (so no live broadcast reaches it before its
-/// `welcome`). Never refuses: what is wrong is told in `welcome`.
+/// Connect middleware, before the client counts as connected (socketioxide sends the CONNECT ack
+/// when it returns): reads the auth, loads the session it names, gives the socket its state and
+/// every handler, and starts attaching it (so no live broadcast reaches it before its `welcome`).
+/// Never refuses: what is wrong is told in `welcome`.
+///
+/// The handlers are registered here, not in the connect handler: socketioxide spawns that as a
+/// task after the CONNECT ack has gone, and an event the client sent at once (in its own
+/// `connect` callback) could be read before the handler ran and find no handler at all.
 pub(super) async fn arrive(
     socket: SocketRef<ClusterAdapter>,
     TryData(auth): TryData<serde_json::Value>,
@@ -75,51 +78,20 @@ pub(super) async fn arrive(
     });
     let mut rooms: Vec<String> = saved.rooms.iter().map(|r| room_key(r)).collect();
     rooms.push(own_room(&saved.id));
-    let attaching = instance.hub().begin(&socket, rooms).await;
-    socket.extensions.insert(Arrival {
-        auth,
-        session,
-        saved,
-        restored: is_restored,
-        attaching,
-    });
-    Ok(())
-}
-
-pub(super) async fn on_connect(
-    socket: SocketRef<ClusterAdapter>,
-    State(instance): State<Arc<Instance>>,
-) {
-    let Some(Arrival {
-        auth,
-        session,
-        saved,
-        restored,
-        attaching,
-    }) = socket.extensions.remove::<Arrival>()
-    else {
-        tracing::error!(instance = %instance.info.id, socket = %socket.id, "connected without the connect middleware");
-        socket.disconnect().ok();
-        return;
-    };
-    let id = saved.id.clone();
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
     let member = Member {
-        id: id.clone(),
+        id: saved.id.clone(),
         instance: instance.info.id.clone(),
         instance_url: instance.info.url.clone(),
         name: saved.name,
         since: now_ms(),
         rooms: saved.rooms,
     };
-    let state = Arc::new(SocketState {
-        id: id.clone(),
+    socket.extensions.insert(Arc::new(SocketState {
+        id: saved.id,
         session,
         limit: RateLimit::from_rate(instance.rate),
-        member: Mutex::new(member.clone()),
-    });
-    socket.extensions.insert(state.clone());
-    // Handlers first: the client may send as soon as it is connected.
+        member: Mutex::new(member),
+    }));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
     socket.on(event::JOIN, presence::on_join);
@@ -129,7 +101,40 @@ pub(super) async fn on_connect(
     socket.on(event::PRESENCE, presence::on_presence);
     socket.on_fallback(on_unknown_event);
     socket.on_disconnect(on_disconnect);
+    let attaching = instance.hub().begin(&socket, rooms).await;
+    socket.extensions.insert(Arrival {
+        auth,
+        restored: is_restored,
+        attaching,
+    });
+    Ok(())
+}
 
+/// The connect handler, spawned after the CONNECT ack: `welcome`, the replay, then live delivery
+/// and presence.
+pub(super) async fn on_connect(
+    socket: SocketRef<ClusterAdapter>,
+    State(instance): State<Arc<Instance>>,
+) {
+    let (
+        Some(Arrival {
+            auth,
+            restored,
+            attaching,
+        }),
+        Some(state),
+    ) = (
+        socket.extensions.remove::<Arrival>(),
+        socket.extensions.get::<Arc<SocketState>>(),
+    )
+    else {
+        tracing::error!(instance = %instance.info.id, socket = %socket.id, "connected without the connect middleware");
+        socket.disconnect().ok();
+        return;
+    };
+    let id = state.id.clone();
+    let rooms = state.rooms();
+    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
     let hub = instance.hub();
     let offset = match &auth.offset {
         Some(Ok(offset)) => Some(offset.clone()),
@@ -148,7 +153,7 @@ pub(super) async fn on_connect(
             )
         }
         Some(Ok(offset)) => {
-            let (recovery, replay) = hub.plan(&attaching, offset, &id, &member.rooms).await;
+            let (recovery, replay) = hub.plan(&attaching, offset, &id, &rooms).await;
             (Some(recovery), replay)
         }
     };

@@ -149,3 +149,30 @@ impl JsClient {
         extra
     }
 }
+
+/// Runs interop/connect-burst.mjs: `clients` official clients spread over `urls`, each sending
+/// one `message` (tagged `<prefix>-<n>`, with an ack) from its `connect` callback. Returns its
+/// summary: `{"acked", "echoed", "refused", "errors"}`.
+pub async fn connect_burst(
+    urls: &[String],
+    transport: &str,
+    clients: usize,
+    prefix: &str,
+) -> Value {
+    let dir = super::repo("interop");
+    let output = Command::new("node")
+        .arg(dir.join("connect-burst.mjs"))
+        .args([
+            urls.join(","),
+            transport.to_owned(),
+            clients.to_string(),
+            prefix.to_owned(),
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node must be installed for the interop tests");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("connect-burst.mjs printed no summary ({e}): {stdout}"))
+}
