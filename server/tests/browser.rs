@@ -41,6 +41,24 @@ fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// Saves a PNG of `page` at a desktop window size as `test-artifacts/screenshots/<name>.png`, and
+/// also as `docs/screenshots/<name>.png` (the pictures README shows) when `GRIDCAST_SCREENSHOTS`
+/// is set, as `./dev screenshots` does: a plain `./dev test` never changes tracked files.
+async fn save_screenshot(page: &Client, name: &str) {
+    page.set_window_size(1280, 800).await.unwrap();
+    let png = page.screenshot().await.unwrap();
+    let file = format!("{name}.png");
+    let mut dirs = vec![artifacts_dir().join("screenshots")];
+    if std::env::var_os("GRIDCAST_SCREENSHOTS").is_some() {
+        dirs.push(support::repo("docs/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&file), &png).unwrap();
+        eprintln!("screenshot: {}", dir.join(&file).display());
+    }
+}
+
 /// The page's first contentful paint and load timings (Chromium's paint and navigation timing,
 /// milliseconds after navigation start) and bytes transferred, written to
 /// `test-artifacts/first-paint.json` and the test output.
@@ -276,6 +294,18 @@ async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switc
     // And back, B to A.
     send(&b, "hello from tab B").await;
     assert_eq!(wait_message(&a, "hello from tab B").await, urls[1]);
+
+    // README's picture: B's tab with a message from each instance, and both clients listed in
+    // the presence panel under their instances.
+    wait_message(&b, "hello from tab B").await;
+    wait_js(
+        &b,
+        "both clients in B's presence panel",
+        "document.querySelectorAll('#presence .member').length === 2",
+        vec![],
+    )
+    .await;
+    save_screenshot(&b, "two-instances").await;
 
     // Switch A to instance 1 with the dropdown: still connected, messages still cross.
     let picker = a.find(Locator::Css("#instance-picker")).await.unwrap();
