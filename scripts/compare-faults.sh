@@ -3,10 +3,10 @@
 # `gridcast bench` with the same faults against each (a 30 s Redis outage; an instance SIGKILL).
 # Usage: AFTER=path/to/gridcast BEFORE=path/to/old/gridcast scripts/compare-faults.sh
 set -uo pipefail
-AFTER=${AFTER:-target/release/gridcast}
+# free_port, wait_port; the instances are stopped on exit.
+. "$(dirname "$0")/common.sh"
+AFTER=${AFTER:-$T/gridcast}
 BEFORE=${BEFORE:?set BEFORE to the gridcast binary to compare with}
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; }
 summary() { python3 - "$1" <<'PY'
 import json,sys
 for path in sys.argv[1:]:
@@ -24,8 +24,8 @@ PY
 for name in after before; do
   BIN=$AFTER; [ $name = before ] && BIN=$BEFORE
   for scenario in outage30 kill; do
-    r=$(port); redis-server --port $r --save '' --appendonly no --loglevel warning --daemonize yes >/dev/null; wait_port $r
-    p1=$(port); p2=$(port); p3=$(port); pids=()
+    r=$(free_port); redis-server --port $r --save '' --appendonly no --loglevel warning --daemonize yes >/dev/null; wait_port $r
+    p1=$(free_port); p2=$(free_port); p3=$(free_port); pids=()
     for p in $p1 $p2 $p3; do RUST_LOG=warn $BIN serve --ports $p --redis-url redis://127.0.0.1:$r --static-dir /x >/dev/null 2>&1 & pids+=($!); done
     for p in $p1 $p2 $p3; do wait_port $p; done; sleep 1
     U="http://127.0.0.1:$p1,http://127.0.0.1:$p2,http://127.0.0.1:$p3"

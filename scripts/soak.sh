@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A soak: gridcast (two instances, one process, its own Redis) under a steady load for a while,
-# its RSS sampled every 30 s. Defaults: 200 clients, 850 msg/s (170k deliveries/s, half of the
-# saturation point an earlier `gridcast bench --ramp` found here), 10 minutes. Half of today's
-# (1,153,400/s) is RATE=2883; the generator then holds ~5.5 GB of records (16 bytes a delivery).
+# its RSS sampled every 30 s. Defaults: 200 clients, 850 msg/s, 10 minutes. The generator keeps
+# 16 bytes per delivery in memory for its report: a long run at a high rate needs gigabytes.
+# Which RATE is half saturation on this machine, and what the soaks measured: docs/benchmarks.md#soak.
 # Usage: CLIENTS=200 RATE=850 DURATION=600 scripts/soak.sh   (after `cargo build --release -p gridcast-server`)
 #        PEER=1 …: the same against the bare peer (two processes, RSS summed; after
 #        `cargo build --release -p gridcast-server --example bare_peer`)

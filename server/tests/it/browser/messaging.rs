@@ -33,6 +33,18 @@ async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switc
     send(&b, "hello from tab B").await;
     assert_eq!(wait_message(&a, "hello from tab B").await, urls[1]);
 
+    // README's picture: B's tab with a message from each instance, and both clients listed in
+    // the presence panel under their instances.
+    wait_message(&b, "hello from tab B").await;
+    wait_js(
+        &b,
+        "both clients in B's presence panel",
+        "document.querySelectorAll('#presence .member').length === 2",
+        vec![],
+    )
+    .await;
+    save_screenshot(&b, "two-instances").await;
+
     // Switch A to instance 1 with the dropdown: still connected, messages still cross.
     let picker = a.find(Locator::Css("#instance-picker")).await.unwrap();
     picker.select_by_value(&urls[1]).await.unwrap();

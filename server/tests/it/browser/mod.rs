@@ -40,6 +40,24 @@ pub(super) fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// Saves a PNG of `page` at a desktop window size as `test-artifacts/screenshots/<name>.png`, and
+/// also as `docs/screenshots/<name>.png` (the pictures README shows) when `GRIDCAST_SCREENSHOTS`
+/// is set, as `./dev screenshots` does: a plain `./dev test` never changes tracked files.
+pub(super) async fn save_screenshot(page: &Client, name: &str) {
+    page.set_window_size(1280, 800).await.unwrap();
+    let png = page.screenshot().await.unwrap();
+    let file = format!("{name}.png");
+    let mut dirs = vec![artifacts_dir().join("screenshots")];
+    if std::env::var_os("GRIDCAST_SCREENSHOTS").is_some() {
+        dirs.push(crate::support::repo("docs/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&file), &png).unwrap();
+        eprintln!("screenshot: {}", dir.join(&file).display());
+    }
+}
+
 /// The page's first contentful paint and load timings (Chromium's paint and navigation timing,
 /// milliseconds after navigation start) and bytes transferred, written to
 /// `test-artifacts/first-paint.json` and the test output.
