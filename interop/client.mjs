@@ -2,7 +2,7 @@
 //
 // Usage: node client.mjs <base-url> <websocket|polling>
 //        node client.mjs <url>,<url>,... <websocket|polling> recipe
-//   (the second form uses README's recipe, recipe.mjs: offsets, session, failover)
+//   (the second form uses the zero-loss recipe of docs/protocol.md, recipe.mjs: offsets, session, failover)
 // stdin, one JSON command per line:
 //   {"emit": ["message", "text"]}            plain emit, as the reference Node.js setup does
 //   {"emit_ack": ["message", "text"], "id": 1} emit with an ack callback

@@ -1,4 +1,4 @@
-// The README recipe: the official socket.io-client catching up after a reconnect, and failing
+// The zero-loss recipe of docs/protocol.md: the official socket.io-client catching up after a reconnect, and failing
 // over to another instance when its own is gone, without losing or repeating a message.
 import { io } from "socket.io-client";
 

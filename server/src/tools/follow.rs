@@ -1,6 +1,6 @@
 //! A client that stays with a cluster: when its instance stops answering it retries briefly, then
 //! moves to another live instance (asking the cluster's registry which), and catches up from the
-//! last offset it saw with its session token, as README's recipe does for the official client.
+//! last offset it saw with its session token, as the recipe of docs/protocol.md does for the official client.
 //!
 //! Works against any Socket.IO server with the plain contract: a server that knows nothing of
 //! offsets simply replays nothing, and the caller sees what was lost.

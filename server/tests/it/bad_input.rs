@@ -125,7 +125,7 @@ async fn malformed_frames_close_only_the_offender() {
         "4garbage".to_owned(), // not a Socket.IO packet
         "x".to_owned(),        // not an Engine.IO packet
         // An event name with JSON escapes: socketioxide's parser reads names as borrowed
-        // strings and closes the connection (documented in README as an upstream limit).
+        // strings and closes the connection (documented in README's Limits as an upstream limit).
         r#"42["mess\u0061ge","x"]"#.to_owned(),
         format!(
             "42[\"message\",\"{}\"]",

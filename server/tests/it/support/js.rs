@@ -23,7 +23,7 @@ pub struct JsClient {
     pub sid: String,
     /// The public id from `welcome`, what everyone else knows this client by.
     pub id: String,
-    /// Driven by README's recipe (recipe.mjs): disconnects and failed connects are expected.
+    /// Driven by the zero-loss recipe of docs/protocol.md (recipe.mjs): disconnects and failed connects are expected.
     recipe: bool,
 }
 
@@ -32,7 +32,7 @@ impl JsClient {
         Self::start(&[base], transport, false).await
     }
 
-    /// A client following README's recipe over `urls`: it sends its last offset and session on
+    /// A client following the recipe of docs/protocol.md over `urls`: it sends its last offset and session on
     /// every connection and moves to the next URL when its instance is gone.
     pub async fn recipe(urls: &[&str], transport: &str) -> Self {
         Self::start(urls, transport, true).await
