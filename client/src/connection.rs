@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     ErrorEvent, InstanceInfo, MessageMeta, Welcome, event,
-    message::Draining,
+    message::{Draining, ReplayWaiting},
     presence::{Member, PresenceDelta, PresencePage, RoomRef, Routed, SetName, ToRoom, ToSocket},
     session::Happening,
     validate,
@@ -425,6 +425,15 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
                 conn.state.set(ConnState::Connected { id: welcome.id });
                 // The list now, and its changes from now on (asking subscribes).
                 conn.refresh_presence();
+            }
+        }
+        event::REPLAY_WAITING => {
+            if let Some(waiting) = first::<ReplayWaiting>(conn, "a replay queue notice", &mut args)
+            {
+                conn.notify(Notice::info(format!(
+                    "catching up: {} other replays are ahead of yours on this instance",
+                    waiting.ahead
+                )));
             }
         }
         event::DRAINING => {

@@ -248,6 +248,12 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_OUTBOX_CAPACITY", default_value_t = 10_000)]
     pub outbox_capacity: usize,
 
+    /// Replays an instance runs at once (clients reconnecting with an offset); more wait their
+    /// turn, told so by a `replay_waiting` event. Each holds one page of the history while its
+    /// client takes it.
+    #[arg(long, env = "GRIDCAST_MAX_REPLAYS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_replays: u32,
+
     /// How long a session (public id, name, rooms) can be restored with its token after its
     /// client was last seen.
     #[arg(long, env = "GRIDCAST_SESSION_TTL", default_value = "10m", value_parser = parse_duration)]

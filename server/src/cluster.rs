@@ -16,7 +16,7 @@ use crate::{
     drops::{self, Drops},
     error::Error,
     http::app,
-    hub::Hub,
+    hub::{Hub, HubLimits},
     instance::{Instance, Settings},
     origin::AllowedOrigins,
     presence_batch,
@@ -149,8 +149,11 @@ impl Cluster {
                 info.id.clone(),
                 history,
                 link.clone(),
-                config.outbox_capacity,
-                config.publish_timeout,
+                HubLimits {
+                    publish_timeout: config.publish_timeout,
+                    outbox: config.outbox_capacity,
+                    replays: config.max_replays as usize,
+                },
                 drops.clone(),
             );
             let instance = Arc::new(Instance::new(

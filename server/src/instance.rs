@@ -179,6 +179,9 @@ impl Instance {
                 unrecovered: count(&hub.unrecovered),
                 duplicates_skipped: count(&hub.duplicates_skipped),
                 attach_dropped: count(&hub.attach_dropped),
+                replay_stalled: count(&hub.replay_stalled),
+                replays_queued: count(&hub.replays_queued),
+                replays_active: self.hub.replays_active(),
             },
         }
     }

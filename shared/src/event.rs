@@ -22,11 +22,22 @@ pub const MESSAGE: &str = "message";
 /// Example: `2["error",{"event":"message","code":"too_large","message":"message is 5000 bytes, the limit is 4096"}]`.
 pub const ERROR: &str = "error";
 
-/// `welcome`, server to one client right after it connects: who the client is talking to.
+/// `welcome`, server to one client once it is attached: who the client is talking to, and how
+/// catching up went. It is the last packet of attaching: what came before it (after the CONNECT
+/// ack) is the replay of what the client missed and what was sent while it attached; everything
+/// after it is live.
 ///
 /// Payload: a [`Welcome`](crate::Welcome).
 /// Example: `2["welcome",{"id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":{"id":"a1b2c3d4","url":"http://127.0.0.1:3000","port":3000},"limits":{"max_message_bytes":4096},"session":"<32 hex digits>","restored":false}]`.
 pub const WELCOME: &str = "welcome";
+
+/// `replay_waiting`, server to one client that reconnected with an offset while every replay slot
+/// of its instance was taken: its replay waits until `ahead` replays before it are done (its
+/// `welcome` follows the replay as usual).
+///
+/// Payload: a [`ReplayWaiting`](crate::message::ReplayWaiting).
+/// Example: `2["replay_waiting",{"ahead":3}]`.
+pub const REPLAY_WAITING: &str = "replay_waiting";
 
 /// `draining`, server to its clients when it is about to stop (SIGTERM): move to one of these
 /// instances now (sending the last offset and the session token in the CONNECT auth); the

@@ -96,8 +96,20 @@ pub struct HistoryHealth {
     pub unrecovered: u64,
     /// Broadcasts written to the history twice and delivered once.
     pub duplicates_skipped: u64,
-    /// Live deliveries dropped for a socket whose replay buffer was full.
+    /// Outbox broadcasts a socket missed because its attach buffer was full before they were
+    /// written to the history (other buffered deliveries that overflow are read back from the
+    /// history instead). The client is told in its `welcome`.
     pub attach_dropped: u64,
+    /// Replays given up because the client took them too slowly (its buffer stayed full); the
+    /// client was disconnected and resumes from its last offset when it reconnects.
+    #[serde(default)]
+    pub replay_stalled: u64,
+    /// Replays that had to wait for a free replay slot (`--max-replays`).
+    #[serde(default)]
+    pub replays_queued: u64,
+    /// Replays running now.
+    #[serde(default)]
+    pub replays_active: u64,
 }
 
 /// An instance as the cluster registry sees it (refreshed every second through Redis). On the

@@ -65,6 +65,13 @@ pub struct Welcome {
     pub recovery: Option<Recovery>,
 }
 
+/// Payload of the [`replay_waiting`](crate::event::REPLAY_WAITING) event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayWaiting {
+    /// Replays that wait before this client's.
+    pub ahead: u64,
+}
+
 /// Payload of the [`draining`](crate::event::DRAINING) event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draining {

@@ -238,6 +238,10 @@ pub enum RecoveryFailure {
     MalformedOffset,
     /// The history cannot be read right now (Redis is away).
     HistoryUnavailable,
+    /// The client took its replay too slowly (its buffer stayed full, or it could not catch up
+    /// with live traffic): the server disconnects it; reconnecting with the last offset it
+    /// received resumes the replay there.
+    TooSlow,
 }
 
 /// The outcome of a reconnect with an offset, in [`Welcome::recovery`](crate::Welcome::recovery):
@@ -245,9 +249,11 @@ pub enum RecoveryFailure {
 /// "missed_at_least": N?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovery {
-    /// Whether everything since the offset was (or is being) delivered.
+    /// Whether everything since the offset was delivered: true only once every replayed message
+    /// was handed to the transport.
     pub recovered: bool,
-    /// How many messages are replayed (they follow `welcome`, before any live message).
+    /// How many messages were replayed (they came before `welcome`; everything after it is
+    /// live).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed: Option<u64>,
     /// Why not.

@@ -91,7 +91,17 @@ pub fn on_recovery(
         };
         return (Some(Notice::info(text)), None);
     }
+    if recovery.reason == Some(RecoveryFailure::TooSlow) {
+        // The server disconnects; the page reconnects with the last offset it got and resumes.
+        return (
+            Some(Notice::info(
+                "catching up took this connection too long; reconnecting to resume where it stopped",
+            )),
+            None,
+        );
+    }
     let why = match recovery.reason {
+        Some(RecoveryFailure::TooSlow) => "this connection took its replay too slowly",
         Some(RecoveryFailure::Expired) => "they are older than the history the cluster keeps",
         Some(RecoveryFailure::UnknownOffset) => "the cluster does not know where this page was",
         Some(RecoveryFailure::MalformedOffset) => "this page's position was unreadable",

@@ -1,38 +1,75 @@
-//! Attaching a socket that connects: its replay (what it missed, when it comes back with an
-//! offset), then what live delivery buffered for it meanwhile, then live delivery.
+//! Attaching a socket that connects: the replay of what it missed (when it comes back with an
+//! offset), then what live delivery buffered for it meanwhile, then `welcome`, then live delivery.
 //!
-//! Invariant: under the cursor lock, the socket joins its rooms and [`ATTACHING`] and the
-//! reader's position `P` is noted ([`begin`]); the replay is the history after the client's offset
-//! up to `P` ([`plan`]); then the buffer (entries after `P`) is drained and the socket leaves
-//! [`ATTACHING`], under the lock again ([`finish`]). Every entry is before or after `P`, so none
-//! is missed or sent twice between replay and live.
+//! Invariants:
+//! - *No entry missed or sent twice between replay and live.* Under the cursor lock, the socket
+//!   joins its rooms and [`ATTACHING`] and the reader's position `P` is noted ([`begin`]); the
+//!   replay is the history after the client's offset up to `P`; live delivery buffers every
+//!   entry after `P` for the socket ([`super::live::Buffer`]), and the socket leaves
+//!   [`ATTACHING`] under the lock again, once its buffer is empty. A full buffer drops its
+//!   oldest entries and says from where to read the history instead, so a slow replay costs a
+//!   re-read, not a gap.
+//! - *Flow-controlled, in pages.* The replay reads the history a page at a time (on the history's
+//!   bulk connection, never the one holding the pub/sub subscriptions) and hands each message to
+//!   the socket only when its buffer has room ([`super::pace`]): memory per replay is one page,
+//!   whatever the gap. At most `--max-replays` run at once per instance ([`super::slots`]).
+//! - *`recovered: true` means delivered.* `welcome`, with the outcome, is the last packet of
+//!   attaching: it is sent once every replayed message was handed to the transport. A client too
+//!   slow to take its replay (its buffer full for [`STALL`], or attaching longer than
+//!   [`ATTACH_LIMIT`]) is told so in a `welcome` when one still fits (`too_slow`) and
+//!   disconnected; it never joins live delivery with a hole, and resumes from the last offset it
+//!   received when it reconnects.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::HashSet,
     sync::atomic::Ordering,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use gridcast_shared::recovery::{Offset, Recovery, RecoveryFailure, StreamId};
+use gridcast_shared::{
+    Welcome, event,
+    message::ReplayWaiting,
+    recovery::{Offset, Recovery, RecoveryFailure, StreamId},
+};
 use socketioxide::{extract::SocketRef, socket::Sid};
 
-use super::{live::Live, record::Ready};
+use super::{
+    live::{Buffer, Live},
+    pace::{self, Backoff, STALL, Stop},
+    record::Ready,
+    slots::{Entry, Slots},
+};
 use crate::{
     redis::{adapter::ClusterAdapter, history::History, link::LinkError},
     rooms::ATTACHING,
 };
 
 /// Entries one replay page takes from the history.
-const PAGE: u64 = 512;
+const PAGE: u64 = 128;
 
 /// How long a replay waits for this instance's reader to reach a client's offset (when the
 /// client comes from an instance that was ahead).
 const CATCH_UP: Duration = Duration::from_secs(3);
 
-/// A socket between [`begin`] and [`finish`]: where live delivery stood when it joined.
+/// How long attaching may take, from the replay slot to `welcome`: a client that reads, but more
+/// slowly than live traffic arrives, would otherwise never catch up.
+pub(super) const ATTACH_LIMIT: Duration = Duration::from_secs(60);
+
+/// A socket between [`begin`] and [`attach`]: where live delivery stood when it joined.
 #[derive(Debug, Clone)]
 pub(crate) struct Attaching {
     at: StreamId,
+}
+
+/// How attaching ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attached {
+    /// `welcome` sent; the socket gets live deliveries.
+    Live,
+    /// The socket went away first.
+    Gone,
+    /// The client took its replay too slowly and was disconnected.
+    TooSlow,
 }
 
 /// First step of a connect (in the connect middleware, before the socket can receive
@@ -46,39 +83,216 @@ pub(super) async fn begin(
     let mut cursor = live.lock().await;
     socket.join(ATTACHING);
     socket.join(rooms);
-    cursor
-        .attaching
-        .insert(socket.id, (std::time::Instant::now(), VecDeque::new()));
-    Attaching { at: cursor.at }
+    let at = cursor.at;
+    cursor.attaching.insert(socket.id, Buffer::new(at));
+    Attaching { at }
 }
 
-/// Second step: what a client with `offset` (public id `id`, in `rooms`) missed up to where
-/// live delivery stood, and how the recovery went.
-pub(super) async fn plan(
+/// What one attach needs to reach: the parts of the hub it reads.
+pub(super) struct Parts<'a> {
+    pub(super) live: &'a Live,
+    pub(super) history: &'a History,
+    pub(super) slots: &'a Slots,
+}
+
+/// The socket being attached and who it is.
+pub(super) struct Client<'a, R: Fn() -> Vec<String>> {
+    pub(super) socket: &'a SocketRef<ClusterAdapter>,
+    /// The offset it came back with, if any (a well-formed one).
+    pub(super) offset: Option<&'a Offset>,
+    /// Its public id.
+    pub(super) id: &'a str,
+    /// Its rooms now (user-facing names).
+    pub(super) rooms: R,
+}
+
+/// What has been handed to the socket so far.
+struct Progress {
+    /// The last history entry sent (or known to be before the client's offset).
+    from: StreamId,
+    /// Message ids sent, against entries written twice.
+    seen: HashSet<String>,
+    /// Messages replayed from the history.
+    replayed: u64,
+    /// Set when something could not be delivered: the recovery then fails with this.
+    failure: Option<Recovery>,
+}
+
+/// Replays what the client missed, drains what was buffered meanwhile, sends the `welcome` made
+/// by `welcome` from the outcome (`None` when the client gave no offset), and joins live
+/// delivery.
+pub(super) async fn attach<R: Fn() -> Vec<String>>(
+    parts: Parts<'_>,
+    client: Client<'_, R>,
+    attaching: Attaching,
+    welcome: impl Fn(Option<Recovery>) -> Welcome,
+) -> Attached {
+    let Parts {
+        live,
+        history,
+        slots,
+    } = parts;
+    let mut progress = Progress {
+        from: attaching.at,
+        seen: HashSet::new(),
+        replayed: 0,
+        failure: None,
+    };
+    // Held until `welcome` has gone.
+    let mut _slot = None;
+    if let Some(offset) = client.offset {
+        _slot = Some(match slots.enter() {
+            Entry::Now(slot) => slot,
+            Entry::Wait { ahead } => {
+                live.counters.replays_queued.fetch_add(1, Ordering::Relaxed);
+                let _ = client
+                    .socket
+                    .emit(event::REPLAY_WAITING, &ReplayWaiting { ahead });
+                slots.wait().await
+            }
+        });
+        if !client.socket.connected() {
+            return forget(live, client.socket.id).await;
+        }
+        match start(live, history, offset, attaching.at).await {
+            Ok(upto) => {
+                progress.from = offset.at;
+                match replay(history, &client, &mut progress, upto).await {
+                    Ok(()) => {}
+                    Err(Failed::Stop(stop)) => {
+                        return give_up(live, &client, stop, &progress, &welcome).await;
+                    }
+                    Err(Failed::Unavailable(e)) => {
+                        progress.failure = Some(unavailable(&e, progress.replayed));
+                        progress.from = attaching.at;
+                    }
+                }
+            }
+            Err(mut failure) => {
+                if failure.reason == Some(RecoveryFailure::Expired) {
+                    // What the history still holds of what it missed is missed too.
+                    failure.missed_at_least =
+                        count(history, &client, offset.at, attaching.at).await.ok();
+                }
+                progress.failure = Some(failure);
+            }
+        }
+        if progress.failure.is_some() {
+            live.counters.unrecovered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let started = Instant::now();
+    let mut packet: Option<Welcome> = None;
+    let mut backoff = Backoff::new();
+    loop {
+        if started.elapsed() > ATTACH_LIMIT {
+            return give_up(live, &client, Stop::Stalled, &progress, &welcome).await;
+        }
+        let mut cursor = live.lock().await;
+        let Some(buffer) = cursor.attaching.get_mut(&client.socket.id) else {
+            // Given up by live delivery: the socket died long ago.
+            return Attached::Gone;
+        };
+        if buffer.lost_unwritten > 0 {
+            let lost = std::mem::take(&mut buffer.lost_unwritten);
+            let missed = progress
+                .failure
+                .get_or_insert_with(|| {
+                    Recovery::failed(
+                        RecoveryFailure::TooSlow,
+                        "messages this instance delivered while Redis was away came faster \
+                         than your connection took them, and could not be kept for you",
+                    )
+                })
+                .missed_at_least
+                .get_or_insert(0);
+            *missed += lost;
+        }
+        if buffer.from > progress.from {
+            // Entries were dropped from the full buffer: they are in the history.
+            let upto = buffer.from;
+            drop(cursor);
+            match replay(history, &client, &mut progress, upto).await {
+                Ok(()) => {}
+                Err(Failed::Stop(stop)) => {
+                    return give_up(live, &client, stop, &progress, &welcome).await;
+                }
+                Err(Failed::Unavailable(e)) => {
+                    progress.failure = Some(unavailable(&e, progress.replayed));
+                    progress.from = upto;
+                }
+            }
+            continue;
+        }
+        if buffer.entries.is_empty() {
+            // The last packet of attaching, under the lock: live delivery starts right after.
+            let hello = packet.get_or_insert_with(|| {
+                let outcome = client.offset.map(|_| match progress.failure.take() {
+                    Some(failure) => failure,
+                    None => {
+                        live.counters
+                            .replayed
+                            .fetch_add(progress.replayed, Ordering::Relaxed);
+                        Recovery::recovered(progress.replayed)
+                    }
+                });
+                welcome(outcome)
+            });
+            match client.socket.emit(event::WELCOME, &*hello) {
+                Ok(()) => {
+                    cursor.attaching.remove(&client.socket.id);
+                    client.socket.leave(ATTACHING);
+                    return Attached::Live;
+                }
+                Err(e) => {
+                    drop(cursor);
+                    if let Err(stop) = pace::full(e) {
+                        return give_up(live, &client, stop, &progress, &welcome).await;
+                    }
+                    if let Err(stop) = backoff.wait().await {
+                        return give_up(live, &client, stop, &progress, &welcome).await;
+                    }
+                    continue;
+                }
+            }
+        }
+        let batch = std::mem::take(&mut buffer.entries);
+        drop(cursor);
+        backoff = Backoff::new();
+        let rooms = (client.rooms)();
+        for ready in batch {
+            let had = client
+                .offset
+                .is_some_and(|o| o.covers(&ready.origin, ready.outbox_seq))
+                || ready.id.is_some_and(|at| at <= progress.from)
+                || !ready.target.reaches(client.id, &rooms);
+            if had || !progress.seen.insert(ready.payload.meta().id.clone()) {
+                continue;
+            }
+            if let Err(stop) = pace::send(|| ready.emit_to(client.socket)).await {
+                return give_up(live, &client, stop, &progress, &welcome).await;
+            }
+            if let Some(at) = ready.id {
+                progress.from = at;
+            }
+        }
+    }
+}
+
+/// Where the replay of a client with `offset` ends (the reader's position when it attached, or
+/// later when the client comes from an instance that was ahead), or why there is none.
+async fn start(
     live: &Live,
     history: &History,
-    attaching: &Attaching,
     offset: &Offset,
-    id: &str,
-    rooms: &[String],
-) -> (Recovery, Vec<Ready>) {
-    let unavailable = |e: LinkError| {
-        (
-            Recovery::failed(
-                RecoveryFailure::HistoryUnavailable,
-                format!(
-                    "the history cannot be read right now ({e}); messages since your offset are not replayed"
-                ),
-            ),
-            Vec::new(),
-        )
-    };
+    attached_at: StreamId,
+) -> Result<StreamId, Recovery> {
     let known = offset.at == StreamId::ZERO
-        || match history.contains(offset.at).await {
-            Ok(known) => known,
-            Err(e) => return unavailable(e),
-        };
-    let mut upto = attaching.at;
+        || history
+            .contains(offset.at)
+            .await
+            .map_err(|e| unavailable(&e, 0))?;
+    let mut upto = attached_at;
     if known && offset.at > upto {
         // The client comes from an instance that was ahead of this one: wait for the reader.
         let deadline = tokio::time::Instant::now() + CATCH_UP;
@@ -90,109 +304,164 @@ pub(super) async fn plan(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    let mut seen = HashSet::new();
-    let mut replay = Vec::new();
-    let mut from = offset.at;
+    if known && offset.at <= upto {
+        return Ok(upto);
+    }
+    let first = history.first_id().await.map_err(|e| unavailable(&e, 0))?;
+    if offset.at > upto || first.is_some_and(|first| offset.at >= first) {
+        return Err(Recovery::failed(
+            RecoveryFailure::UnknownOffset,
+            format!("offset {offset} is not in this cluster's history"),
+        ));
+    }
+    let (max_len, max_age) = history.bounds();
+    Err(Recovery::failed(
+        RecoveryFailure::Expired,
+        format!(
+            "offset {offset} is older than the history kept (at most {max_len} messages, {} s); \
+             what was sent before is lost for this client",
+            max_age.as_secs()
+        ),
+    ))
+}
+
+/// Why a replay stopped early.
+enum Failed {
+    /// The socket is gone or too slow.
+    Stop(Stop),
+    /// The history could not be read.
+    Unavailable(LinkError),
+}
+
+/// Sends the client what the history holds after `progress.from` up to `upto` and reaches it,
+/// a page at a time, each message as soon as the socket has room.
+async fn replay<R: Fn() -> Vec<String>>(
+    history: &History,
+    client: &Client<'_, R>,
+    progress: &mut Progress,
+    upto: StreamId,
+) -> Result<(), Failed> {
+    let mark = client.offset.and_then(|o| o.mark.clone());
     loop {
-        let page = match history.range(from, upto, PAGE).await {
-            Ok(page) => page,
-            Err(e) => return unavailable(e),
-        };
+        let page = history
+            .range(progress.from, upto, PAGE)
+            .await
+            .map_err(Failed::Unavailable)?;
         let full = page.len() as u64 == PAGE;
+        let rooms = (client.rooms)();
         for stored in page {
-            from = stored.id;
-            if offset.covers(&stored.record.origin, stored.record.outbox_seq)
-                || !seen.insert(stored.record.message_id.clone())
+            progress.from = stored.id;
+            if client
+                .offset
+                .is_some_and(|o| o.covers(&stored.record.origin, stored.record.outbox_seq))
+                || !progress.seen.insert(stored.record.message_id.clone())
             {
                 continue;
             }
-            if let Some(ready) = Ready::from_stored(&stored)
-                && ready.target.reaches(id, rooms)
-            {
-                let at = Offset {
-                    at: stored.id,
-                    mark: offset.mark.clone(),
-                };
-                replay.push(ready.with_offset(Some(at)));
+            let Some(ready) = Ready::from_stored(&stored) else {
+                continue;
+            };
+            if !ready.target.reaches(client.id, &rooms) {
+                continue;
+            }
+            let ready = ready.with_offset(Some(Offset {
+                at: stored.id,
+                mark: mark.clone(),
+            }));
+            pace::send(|| ready.emit_to(client.socket))
+                .await
+                .map_err(Failed::Stop)?;
+            progress.replayed += 1;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// How many entries after `after` up to `upto` would reach the client: read a page at a time,
+/// sent nowhere.
+async fn count<R: Fn() -> Vec<String>>(
+    history: &History,
+    client: &Client<'_, R>,
+    mut after: StreamId,
+    upto: StreamId,
+) -> Result<u64, LinkError> {
+    let rooms = (client.rooms)();
+    let mut reaching = 0;
+    loop {
+        let page = history.range(after, upto, PAGE).await?;
+        let full = page.len() as u64 == PAGE;
+        for stored in page {
+            after = stored.id;
+            if Ready::from_stored(&stored).is_some_and(|r| r.target.reaches(client.id, &rooms)) {
+                reaching += 1;
             }
         }
         if !full {
-            break;
+            return Ok(reaching);
         }
     }
-    let counters = &live.counters;
-    if known && offset.at <= upto {
-        counters
-            .replayed
-            .fetch_add(replay.len() as u64, Ordering::Relaxed);
-        return (Recovery::recovered(replay.len() as u64), replay);
-    }
-    counters.unrecovered.fetch_add(1, Ordering::Relaxed);
-    let first = match history.first_id().await {
-        Ok(first) => first,
-        Err(e) => return unavailable(e),
-    };
-    if offset.at > upto || first.is_some_and(|first| offset.at >= first) {
-        let recovery = Recovery::failed(
-            RecoveryFailure::UnknownOffset,
-            format!("offset {offset} is not in this cluster's history"),
-        );
-        return (recovery, Vec::new());
-    }
-    let (max_len, max_age) = history.bounds();
-    let mut recovery = Recovery::failed(
-        RecoveryFailure::Expired,
-        format!(
-            "offset {offset} is older than the history kept (at most {max_len} messages, {} s); what was sent before is lost for this client",
-            max_age.as_secs()
-        ),
-    );
-    recovery.missed_at_least = Some(replay.len() as u64);
-    (recovery, Vec::new())
 }
 
-/// Last step: sends `replay`, then what was buffered meanwhile (for public id `id` in `rooms`,
-/// after `offset` and not covered by its mark), and joins live delivery.
-pub(super) async fn finish(
+fn unavailable(e: &LinkError, sent: u64) -> Recovery {
+    Recovery::failed(
+        RecoveryFailure::HistoryUnavailable,
+        format!(
+            "the history cannot be read right now ({e}); {sent} messages since your offset were \
+             replayed, the rest are not"
+        ),
+    )
+}
+
+/// Ends an attach that cannot finish: tells the client why in its `welcome` (`too_slow`) when one
+/// still fits in its buffer, and disconnects it; it stays out of live delivery (in
+/// [`ATTACHING`]) until it is gone, so it never receives anything after the hole.
+async fn give_up<R: Fn() -> Vec<String>>(
     live: &Live,
-    socket: &SocketRef<ClusterAdapter>,
-    replay: Vec<Ready>,
-    offset: Option<&Offset>,
-    id: &str,
-    rooms: impl Fn() -> Vec<String>,
-) {
-    let mut seen: HashSet<String> = HashSet::new();
-    for ready in replay {
-        seen.insert(ready.payload.meta().id.clone());
-        emit(live, socket, &ready);
+    client: &Client<'_, R>,
+    stop: Stop,
+    progress: &Progress,
+    welcome: &impl Fn(Option<Recovery>) -> Welcome,
+) -> Attached {
+    forget(live, client.socket.id).await;
+    if stop == Stop::Gone {
+        return Attached::Gone;
     }
-    let mut cursor = live.lock().await;
-    let buffered = cursor
-        .attaching
-        .remove(&socket.id)
-        .map(|(_, buffered)| buffered)
-        .unwrap_or_default();
-    let rooms = rooms();
-    for ready in buffered {
-        let had = offset.is_some_and(|o| {
-            ready.id.is_some_and(|at| at <= o.at) || o.covers(&ready.origin, ready.outbox_seq)
-        });
-        if had || !ready.target.reaches(id, &rooms) || !seen.insert(ready.payload.meta().id.clone())
-        {
-            continue;
+    live.counters.replay_stalled.fetch_add(1, Ordering::Relaxed);
+    let recovery = Recovery::failed(
+        RecoveryFailure::TooSlow,
+        format!(
+            "your connection took its replay too slowly (nothing read for {} s, or not caught up \
+             within {} s); {} messages were replayed; reconnect with the last offset you \
+             received to get the rest",
+            STALL.as_secs(),
+            ATTACH_LIMIT.as_secs(),
+            progress.replayed
+        ),
+    );
+    // Once there is room (the client may read again), the `welcome` saying so, then the
+    // disconnect; until then the socket stays out of live delivery. Apart from this attach, which
+    // gives its replay slot back now.
+    let (socket, hello) = (client.socket.clone(), welcome(Some(recovery)));
+    tokio::spawn(async move {
+        let mut backoff = Backoff::new();
+        while let Err(e) = socket.emit(event::WELCOME, &hello) {
+            if pace::full(e).is_err() || backoff.wait().await.is_err() {
+                break;
+            }
         }
-        emit(live, socket, &ready);
-    }
-    socket.leave(ATTACHING);
+        // Its packets still buffered may never leave, and the disconnect packet must queue
+        // behind them; the heartbeat closes a client that reads nothing at all.
+        while socket.clone().disconnect().is_err() && socket.connected() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Attached::TooSlow
 }
 
 /// Forgets an attaching socket that went away.
-pub(super) async fn forget(live: &Live, sid: Sid) {
+pub(super) async fn forget(live: &Live, sid: Sid) -> Attached {
     live.lock().await.attaching.remove(&sid);
-}
-
-fn emit(live: &Live, socket: &SocketRef<ClusterAdapter>, ready: &Ready) {
-    if !ready.emit_to(socket) {
-        live.drops.count(ready.origin == live.own, 1);
-    }
+    Attached::Gone
 }

@@ -13,8 +13,13 @@ pub(crate) struct HubCounters {
     pub(crate) replayed: AtomicU64,
     /// Reconnects that could not be recovered.
     pub(crate) unrecovered: AtomicU64,
-    /// Buffered deliveries dropped for an attaching socket (buffer full).
+    /// Outbox broadcasts dropped from a full attach buffer before they were written (the client
+    /// is told).
     pub(crate) attach_dropped: AtomicU64,
+    /// Replays given up because the client took them too slowly.
+    pub(crate) replay_stalled: AtomicU64,
+    /// Replays that waited for a slot.
+    pub(crate) replays_queued: AtomicU64,
     /// Entries written twice, delivered once.
     pub(crate) duplicates_skipped: AtomicU64,
 }

@@ -3,7 +3,9 @@
 //!
 //! Invariant: the cursor lock is held while a broadcast is delivered and while a socket starts or
 //! ends attaching, so every broadcast is either emitted to a socket or buffered for it, never
-//! both and never neither. Sockets in [`ATTACHING`] are skipped by live delivery.
+//! both and never neither. Sockets in [`ATTACHING`] are skipped by live delivery. A full buffer
+//! drops its oldest entry but records where the history must be read from instead
+//! ([`Buffer::from`]), so a slow attach costs a re-read, never a gap.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -29,13 +31,38 @@ use crate::{
     rooms::{ATTACHING, own_room, room_key},
 };
 
-/// Entries buffered for one attaching socket before the oldest are dropped (and counted). The
-/// buffers share each entry, so attaching sockets cost a pointer per entry each.
-const ATTACH_BUFFER: usize = 16 * 1024;
+/// Entries buffered for one attaching socket before the oldest are dropped: the attaching side
+/// then reads what was dropped from the history instead ([`Buffer::from`]). The buffers share
+/// each entry, so an attaching socket costs a pointer per entry.
+const ATTACH_BUFFER: usize = 4096;
 
-/// How long a socket may take from its CONNECT to the end of its replay before its buffer is
-/// given up (it died in between).
-const ATTACH_LIMIT: Duration = Duration::from_secs(60);
+/// How long a buffer is kept after its socket started attaching: longer than any attach may take
+/// (`super::attach::ATTACH_LIMIT`), so only the buffers of sockets that died in between go.
+const BUFFER_LIMIT: Duration = Duration::from_secs(120);
+
+/// What live delivery kept for one attaching socket: every entry after `from`, in order.
+#[derive(Debug)]
+pub(super) struct Buffer {
+    since: Instant,
+    /// Every history entry after this one is in `entries` (or was sent by the attaching side).
+    /// Dropping the oldest entry of a full buffer moves it forward.
+    pub(super) from: StreamId,
+    pub(super) entries: VecDeque<Arc<Ready>>,
+    /// Entries dropped that the history cannot give back yet: this instance's own outbox entries,
+    /// delivered during an outage and not written.
+    pub(super) lost_unwritten: u64,
+}
+
+impl Buffer {
+    pub(super) fn new(from: StreamId) -> Self {
+        Self {
+            since: Instant::now(),
+            from,
+            entries: VecDeque::new(),
+            lost_unwritten: 0,
+        }
+    }
+}
 
 /// Where live delivery stands on this instance. Held (briefly) by the reader per batch, by the
 /// outage path per message, and by attaching sockets twice.
@@ -47,8 +74,8 @@ pub(super) struct Cursor {
     pub(super) own_delivered: u64,
     /// The highest outbox number read back from the history.
     pub(super) own_read: u64,
-    /// Deliveries buffered for attaching sockets, and since when each attaches.
-    pub(super) attaching: HashMap<Sid, (Instant, VecDeque<Arc<Ready>>)>,
+    /// Deliveries buffered for attaching sockets.
+    pub(super) attaching: HashMap<Sid, Buffer>,
     /// Message ids delivered lately.
     pub(super) recent: RecentIds,
 }
@@ -103,15 +130,22 @@ impl Live {
         // A connection that died between the connect middleware and its handler never finishes.
         cursor
             .attaching
-            .retain(|_, (since, _)| since.elapsed() < ATTACH_LIMIT);
+            .retain(|_, buffer| buffer.since.elapsed() < BUFFER_LIMIT);
         // One copy, shared by every attaching socket's buffer.
         let ready = Arc::new(ready);
-        for (_, buffer) in cursor.attaching.values_mut() {
-            if buffer.len() == ATTACH_BUFFER {
-                buffer.pop_front();
-                self.counters.attach_dropped.fetch_add(1, Ordering::Relaxed);
+        for buffer in cursor.attaching.values_mut() {
+            if buffer.entries.len() == ATTACH_BUFFER
+                && let Some(dropped) = buffer.entries.pop_front()
+            {
+                match dropped.id {
+                    Some(id) => buffer.from = id,
+                    None => {
+                        buffer.lost_unwritten += 1;
+                        self.counters.attach_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
-            buffer.push_back(ready.clone());
+            buffer.entries.push_back(ready.clone());
         }
         let ops = io.local().except(ATTACHING);
         let ops = match &ready.target {

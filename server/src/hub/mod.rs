@@ -18,28 +18,31 @@
 //! origin's reader skips it.
 //!
 //! The parts, each in its file: [`record`] (a broadcast and its history encoding), [`live`] (the
-//! cursor and local delivery), [`recent`] (ids delivered lately), [`counters`]. This file only
-//! holds them together; none of them depends on it.
+//! cursor and local delivery), [`recent`] (ids delivered lately), [`pace`] (sending a socket more
+//! than its buffer holds), [`slots`] (replays at once), [`counters`]. This file only holds them
+//! together; none of them depends on it.
 
 mod attach;
 mod counters;
 mod live;
 mod outbox;
+mod pace;
 mod reader;
 mod recent;
 mod record;
+mod slots;
 
 use std::{sync::Arc, time::Duration};
 
 use gridcast_shared::{
-    Delivery, RedisLink,
+    Delivery, RedisLink, Welcome,
     recovery::{Offset, Recovery},
 };
 use socketioxide::{extract::SocketRef, socket::Sid};
 
-pub(crate) use attach::Attaching;
+pub(crate) use attach::{Attached, Attaching};
 pub(crate) use counters::HubCounters;
-pub(crate) use record::{Payload, Ready, Target};
+pub(crate) use record::{Payload, Target};
 
 use crate::{
     drops::Drops,
@@ -51,6 +54,8 @@ use crate::{
 };
 use live::Live;
 use outbox::Outbox;
+use record::Ready;
+use slots::Slots;
 
 /// The delivery core of one instance.
 #[derive(Debug)]
@@ -60,27 +65,34 @@ pub(crate) struct Hub {
     publish_timeout: Duration,
     live: Arc<Live>,
     outbox: Arc<Outbox>,
+    slots: Slots,
 }
 
 impl Hub {
     /// The hub of instance `own`, over `history` and `link`, failing appends after
-    /// `publish_timeout` and queueing at most `outbox` broadcasts while Redis is away; packets
-    /// dropped for full client buffers are counted in `drops`.
+    /// `publish_timeout`, queueing at most `outbox` broadcasts while Redis is away and running at
+    /// most `replays` replays at once; packets dropped for full client buffers are counted in
+    /// `drops`.
     pub(crate) fn new(
         own: String,
         history: History,
         link: LinkDriver,
-        outbox: usize,
-        publish_timeout: Duration,
+        limits: HubLimits,
         drops: Arc<Drops>,
     ) -> Self {
         Self {
             history,
             link,
-            publish_timeout,
+            publish_timeout: limits.publish_timeout,
             live: Arc::new(Live::new(own, drops)),
-            outbox: Arc::new(Outbox::new(outbox)),
+            outbox: Arc::new(Outbox::new(limits.outbox)),
+            slots: Slots::new(limits.replays),
         }
+    }
+
+    /// Replays running now.
+    pub(crate) fn replays_active(&self) -> u64 {
+        self.slots.active()
     }
 
     /// What the hub counted.
@@ -140,7 +152,7 @@ impl Hub {
         outbox::deliver_now_and_queue(&self.live, &self.outbox, io, record, target, payload).await
     }
 
-    /// First step of a connect: see [`attach`].
+    /// First step of a connect (in the connect middleware): see [`attach`].
     pub(crate) async fn begin(
         &self,
         socket: &SocketRef<ClusterAdapter>,
@@ -149,32 +161,45 @@ impl Hub {
         attach::begin(&self.live, socket, rooms).await
     }
 
-    /// Second step: what a client with `offset` (public id `id`, in `rooms`) missed, and how the
-    /// recovery went.
-    pub(crate) async fn plan(
-        &self,
-        attaching: &Attaching,
-        offset: &Offset,
-        id: &str,
-        rooms: &[String],
-    ) -> (Recovery, Vec<Ready>) {
-        attach::plan(&self.live, &self.history, attaching, offset, id, rooms).await
-    }
-
-    /// Last step: sends `replay` and what was buffered meanwhile, and joins live delivery.
-    pub(crate) async fn finish(
+    /// Last step: replays what the client with public id `id` (in `rooms`) missed since
+    /// `offset`, sends what was buffered meanwhile, then the `welcome` that `welcome` makes from
+    /// the outcome, and joins live delivery. See [`attach`].
+    pub(crate) async fn attach(
         &self,
         socket: &SocketRef<ClusterAdapter>,
-        replay: Vec<Ready>,
+        attaching: Attaching,
         offset: Option<&Offset>,
         id: &str,
         rooms: impl Fn() -> Vec<String>,
-    ) {
-        attach::finish(&self.live, socket, replay, offset, id, rooms).await
+        welcome: impl Fn(Option<Recovery>) -> Welcome,
+    ) -> Attached {
+        let parts = attach::Parts {
+            live: &self.live,
+            history: &self.history,
+            slots: &self.slots,
+        };
+        let client = attach::Client {
+            socket,
+            offset,
+            id,
+            rooms,
+        };
+        attach::attach(parts, client, attaching, welcome).await
     }
 
     /// Forgets an attaching socket that went away.
     pub(crate) async fn forget(&self, sid: Sid) {
-        attach::forget(&self.live, sid).await
+        attach::forget(&self.live, sid).await;
     }
+}
+
+/// The hub's limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HubLimits {
+    /// How long an append may take before the broadcast goes to the outbox.
+    pub(crate) publish_timeout: Duration,
+    /// Broadcasts the outbox holds at most.
+    pub(crate) outbox: usize,
+    /// Replays running at once at most.
+    pub(crate) replays: usize,
 }

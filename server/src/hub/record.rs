@@ -10,7 +10,7 @@ use gridcast_shared::{
     presence::Routed,
     recovery::{Offset, StreamId},
 };
-use socketioxide::extract::SocketRef;
+use socketioxide::{SendError, extract::SocketRef};
 
 use crate::redis::{
     adapter::ClusterAdapter,
@@ -167,14 +167,13 @@ impl Ready {
         }
     }
 
-    /// Emits it to one socket (a replay, or what was buffered while the socket attached); false
-    /// when the socket's buffer was full or it was gone.
-    pub(super) fn emit_to(&self, socket: &SocketRef<ClusterAdapter>) -> bool {
+    /// Emits it to one socket (a replay, or what was buffered while the socket attached), if
+    /// the socket's buffer has room now.
+    pub(super) fn emit_to(&self, socket: &SocketRef<ClusterAdapter>) -> Result<(), SendError> {
         match &self.payload {
             Payload::Message(text, meta) => socket.emit(event::MESSAGE, &(text, meta)),
             Payload::Routed(event, routed) => socket.emit(*event, routed),
         }
-        .is_ok()
     }
 }
 

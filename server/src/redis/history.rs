@@ -16,7 +16,7 @@ use std::{collections::HashMap, time::Duration};
 use gridcast_shared::recovery::StreamId;
 use redis::{FromRedisValue, Value};
 
-use super::link::{Conn, LinkDriver, LinkError, query};
+use super::link::{COMMAND_TIMEOUT, Conn, LinkDriver, LinkError, query};
 
 /// One broadcast as the history holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub(crate) struct History {
     link: LinkDriver,
     /// The connection blocking reads wait on.
     reader: Conn,
+    /// The connection of replays and other reads that may return much: never the one holding
+    /// the pub/sub subscriptions (Redis closes a subscribed connection whose replies pile up
+    /// past its pub/sub output-buffer limit), nor the blocked reader's.
+    bulk: Conn,
     key: String,
     max_len: u64,
     max_age: Duration,
@@ -123,9 +127,11 @@ impl History {
         let reader = link
             .open_another(READ_BLOCK + Duration::from_secs(2))
             .await?;
+        let bulk = link.open_another(COMMAND_TIMEOUT).await?;
         Ok(Self {
             link,
             reader,
+            bulk,
             key: key(prefix),
             max_len,
             max_age,
@@ -240,7 +246,8 @@ impl History {
         let command = if newest_first { "XREVRANGE" } else { "XRANGE" };
         let answer: Value = self
             .link
-            .command(
+            .command_on(
+                &self.bulk,
                 redis::cmd(command)
                     .arg(&self.key)
                     .arg(start)

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    hub::Attaching,
+    hub::{Attached, Attaching},
     instance::{Instance, Unsent},
     limit::RateLimit,
     redis::{
@@ -133,31 +133,44 @@ pub(super) async fn on_connect(
         return;
     };
     let id = state.id.clone();
-    let rooms = state.rooms();
     tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
     let hub = instance.hub();
-    let offset = match &auth.offset {
-        Some(Ok(offset)) => Some(offset.clone()),
-        _ => None,
-    };
-    let (recovery, replay) = match &auth.offset {
-        None => (None, Vec::new()),
+    // A malformed offset is told in `welcome`, and the client attaches as a fresh one.
+    let malformed = match &auth.offset {
         Some(Err(bad)) => {
             hub.counters().unrecovered.fetch_add(1, Ordering::Relaxed);
-            (
-                Some(Recovery::failed(
-                    RecoveryFailure::MalformedOffset,
-                    bad.to_string(),
-                )),
-                Vec::new(),
-            )
+            Some(Recovery::failed(
+                RecoveryFailure::MalformedOffset,
+                bad.to_string(),
+            ))
         }
-        Some(Ok(offset)) => {
-            let (recovery, replay) = hub.plan(&attaching, offset, &id, &rooms).await;
-            (Some(recovery), replay)
-        }
+        _ => None,
     };
-    let recovery = match (recovery, auth.problem) {
+    let offset = auth.offset.as_ref().and_then(|o| o.as_ref().ok());
+    let welcome = |replayed: Option<Recovery>| Welcome {
+        id: id.clone(),
+        instance: instance.info.clone(),
+        limits: Limits::new(instance.rate),
+        session: state.session.expose().to_owned(),
+        restored,
+        recovery: with_problem(replayed.or_else(|| malformed.clone()), auth.problem.clone()),
+    };
+    let attached = hub
+        .attach(&socket, attaching, offset, &id, || state.rooms(), welcome)
+        .await;
+    if attached != Attached::Live {
+        if attached == Attached::TooSlow {
+            instance.count_unsent(Unsent::Welcome);
+        }
+        return;
+    }
+    save_session(&instance, &state).await;
+    presence::announce(&instance, state.member()).await;
+}
+
+/// `recovery` with a problem of the CONNECT auth added to what it says.
+fn with_problem(recovery: Option<Recovery>, problem: Option<String>) -> Option<Recovery> {
+    match (recovery, problem) {
         (recovery, None) => recovery,
         (Some(mut recovery), Some(problem)) => {
             recovery.detail = Some(format!(
@@ -173,23 +186,7 @@ pub(super) async fn on_connect(
             missed_at_least: None,
             detail: Some(problem),
         }),
-    };
-    let welcome = Welcome {
-        id: id.clone(),
-        instance: instance.info.clone(),
-        limits: Limits::new(instance.rate),
-        session: state.session.expose().to_owned(),
-        restored,
-        recovery,
-    };
-    if let Err(e) = socket.emit(event::WELCOME, &welcome) {
-        instance.count_unsent(Unsent::Welcome);
-        tracing::warn!(instance = %instance.info.id, socket = %socket.id, "welcome not sent: {e}");
     }
-    hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
-        .await;
-    save_session(&instance, &state).await;
-    presence::announce(&instance, state.member()).await;
 }
 
 async fn on_disconnect(

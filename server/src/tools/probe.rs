@@ -4,7 +4,11 @@
 //! hands every incoming event to the caller in order. Tests use it as a real client; tools use it
 //! to probe a cluster.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -77,6 +81,9 @@ pub(crate) trait Tap: Send {
     /// JSON (`["name",arg,...]`), read at `at` after the handshake; `true` takes it.
     fn event(&mut self, json: &str, at: Instant) -> bool;
 
+    /// A new connection was made (the handshake done, nothing read yet).
+    fn connected(&mut self) {}
+
     /// The offset of the last broadcast it saw, for a tap on a client that reconnects (which then
     /// resumes from it); `None` by default.
     fn offset(&self) -> Option<String> {
@@ -98,6 +105,9 @@ pub struct Probe {
     pending: Pending,
     next_ack: u64,
     ignored: Vec<String>,
+    /// What arrived before `welcome` (the replay), kept by [`welcome`](Self::welcome) for the
+    /// next reads.
+    kept: VecDeque<Incoming>,
 }
 
 impl Probe {
@@ -154,6 +164,9 @@ impl Probe {
             }
         };
 
+        if let Some(tap) = &tap {
+            tap.lock().unwrap_or_else(|p| p.into_inner()).connected();
+        }
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (in_tx, incoming) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
@@ -193,6 +206,7 @@ impl Probe {
             pending,
             next_ack: 0,
             ignored: Vec::new(),
+            kept: VecDeque::new(),
         })
     }
 
@@ -202,9 +216,25 @@ impl Probe {
         &self.sid
     }
 
-    /// Waits for the gridcast `welcome` event and remembers the public id it carries.
+    /// Waits for the gridcast `welcome` event and remembers the public id it carries. What
+    /// arrived before it (a replay: `welcome` is the last packet of attaching) is kept for the
+    /// next reads, in order.
     pub async fn welcome(&mut self, wait: Duration) -> Result<Welcome, ProbeError> {
-        let args = self.next_event(event::WELCOME, wait).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut before = VecDeque::new();
+        let args = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await.map_err(|e| match e {
+                ProbeError::Timeout(..) => ProbeError::Timeout(wait, "the welcome"),
+                e => e,
+            })? {
+                Incoming::Event { event, args, .. } if event == event::WELCOME => break args,
+                Incoming::Closed(_) => return Err(ProbeError::Closed),
+                other => before.push_back(other),
+            }
+        };
+        before.append(&mut self.kept);
+        self.kept = before;
         let welcome: Welcome = args
             .into_iter()
             .next()
@@ -293,6 +323,9 @@ impl Probe {
     /// The next thing the server sent (ignored events aside), however long it takes: no timer per
     /// event, for a caller that bounds the wait once for many events (the load generator).
     pub(crate) async fn recv(&mut self) -> Result<Incoming, ProbeError> {
+        if let Some(kept) = self.kept.pop_front() {
+            return Ok(kept);
+        }
         loop {
             let item = self.incoming.recv().await.ok_or(ProbeError::Closed)?;
             match &item {

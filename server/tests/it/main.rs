@@ -21,6 +21,7 @@ mod presence;
 mod recovery;
 mod redis_cluster;
 mod registry;
+mod replay;
 mod routed;
 mod security;
 mod slow_clients;

@@ -9,7 +9,7 @@ use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
 use super::{
-    conn::{ADAPTER_COMMAND_TIMEOUT, Conn, LinkError, on_master_of, within},
+    conn::{ADAPTER_COMMAND_TIMEOUT, Conn, LinkError, on_master_of},
     state::{LinkDriver, Shared},
 };
 
@@ -98,19 +98,10 @@ impl Driver for LinkDriver {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&chan);
-        match &self.0.conn {
-            Conn::Single(_) => self
-                .command_within::<Value>(
-                    redis::cmd("SUNSUBSCRIBE").arg(&chan),
-                    ADAPTER_COMMAND_TIMEOUT,
-                )
-                .await
-                .map(drop),
-            Conn::Cluster(_) => {
-                let mut conn = self.subscriber().ok_or(LinkError::Down)?;
-                within(ADAPTER_COMMAND_TIMEOUT, conn.sunsubscribe(&chan)).await
-            }
+        if !self.0.up.load(Ordering::SeqCst) {
+            return Err(LinkError::Down);
         }
+        self.sunsubscribe(&chan).await
     }
 
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {

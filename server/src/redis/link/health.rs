@@ -54,14 +54,27 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     }
 }
 
-/// Whether Redis answers: a `PING` to one Redis. On a cluster, an `EXISTS` of each probe key, so
-/// that the nodes serving those slots answer (a `PING` goes to every primary the connection
-/// knows, a failed one included, until a keyed command makes it read the new slot map).
+/// Whether Redis answers: a `PING` to one Redis, on the command connection and on the subscriber
+/// connection (a ping is also what makes an idle `ConnectionManager` reconnect). On a cluster,
+/// an `EXISTS` of each probe key, so that the nodes serving those slots answer (a `PING` goes to
+/// every primary the connection knows, a failed one included, until a keyed command makes it read
+/// the new slot map); its subscriber connection is checked by the subscription repair.
 async fn probe(shared: &Shared) -> Result<(), LinkError> {
     match shared.conn {
-        Conn::Single(_) => query::<Value>(&shared.conn, &redis::cmd("PING"), COMMAND_TIMEOUT)
-            .await
-            .map(drop),
+        Conn::Single(_) => {
+            let subscriber = shared
+                .subscriber
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let ping = redis::cmd("PING");
+            let (commands, subscriptions) = futures_util::future::join(
+                query::<Value>(&shared.conn, &ping, COMMAND_TIMEOUT),
+                query::<Value>(&subscriber, &ping, COMMAND_TIMEOUT),
+            )
+            .await;
+            commands.and(subscriptions).map(drop)
+        }
         Conn::Cluster(_) => {
             let probes = shared.probe_keys.iter().map(|key| {
                 let cmd = redis::cmd("EXISTS").arg(key).clone();

@@ -51,15 +51,13 @@ pub(crate) async fn connect(
 ) -> Result<LinkDriver, Error> {
     let (push_tx, push_rx) = mpsc::unbounded_channel();
     let response_timeout = COMMAND_TIMEOUT.max(publish_timeout);
-    let (conn, subscriber) = match target {
-        Target::Single(_) => (
-            open(target, response_timeout, Some(push_tx.clone())).await?,
-            None,
-        ),
-        Target::Cluster(_) => (
-            open(target, response_timeout, None).await?,
-            Some(open_subscriber(target, response_timeout, push_tx.clone()).await?),
-        ),
+    // Commands on one connection, subscriptions on another (see `Shared::subscriber`).
+    let conn = open(target, response_timeout, None).await?;
+    let subscriber = match target {
+        Target::Single(_) => open(target, response_timeout, Some(push_tx.clone())).await?,
+        Target::Cluster(_) => {
+            Conn::Cluster(open_subscriber(target, response_timeout, push_tx.clone()).await?)
+        }
     };
     let link = LinkDriver(Arc::new(Shared {
         target: target.clone(),

@@ -16,7 +16,7 @@ use std::{
 
 use gridcast_shared::RedisLink;
 use prometheus_client::metrics::histogram::Histogram;
-use redis::{Cmd, FromRedisValue, Pipeline, PushInfo, cluster_async::ClusterConnection};
+use redis::{Cmd, FromRedisValue, Pipeline, PushInfo};
 use socketioxide_redis::drivers::ChanItem;
 use tokio::sync::mpsc;
 
@@ -31,9 +31,11 @@ pub(super) struct Shared {
     pub(super) conn: Conn,
     /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
     pub(super) probe_keys: Vec<String>,
-    /// On a cluster, the connection holding the subscriptions (pub/sub apart from commands: a
-    /// failover can leave it stuck or unsubscribed, and then it is replaced).
-    pub(super) subscriber: Mutex<Option<ClusterConnection>>,
+    /// The connection holding the subscriptions, apart from the one commands use: Redis applies
+    /// its pub/sub output-buffer limit to a subscribed connection, and large replies (a replay's
+    /// pages, presence pages) sharing it could get it closed. On a cluster a failover can leave it
+    /// stuck or unsubscribed, and then it is replaced.
+    pub(super) subscriber: Mutex<Conn>,
     /// Where pushes go (for a replacement subscriber connection).
     pub(super) push: mpsc::UnboundedSender<PushInfo>,
     pub(super) up: AtomicBool,
@@ -88,6 +90,19 @@ impl LinkDriver {
             return Err(LinkError::Down);
         }
         query(&self.0.conn, cmd, timeout).await
+    }
+
+    /// Runs `cmd` on `conn`, a connection of another part (the history's bulk reads), like
+    /// [`LinkDriver::command`]: at once an error while the link is down.
+    pub(crate) async fn command_on<T: FromRedisValue>(
+        &self,
+        conn: &Conn,
+        cmd: &Cmd,
+    ) -> Result<T, LinkError> {
+        if !self.0.up.load(Ordering::SeqCst) {
+            return Err(LinkError::Down);
+        }
+        query(conn, cmd, COMMAND_TIMEOUT).await
     }
 
     /// Runs `pipe` like [`LinkDriver::command`] runs a command.

@@ -40,10 +40,11 @@ impl LinkDriver {
         if channels.is_empty() {
             return Ok(());
         }
-        let missing: Vec<String> = match &self.0.conn {
+        let subscriber = self.subscriber();
+        let missing: Vec<String> = match &subscriber {
             Conn::Single(_) => {
                 let info: String = query(
-                    &self.0.conn,
+                    &subscriber,
                     redis::cmd("CLIENT").arg("INFO"),
                     COMMAND_TIMEOUT,
                 )
@@ -75,7 +76,8 @@ impl LinkDriver {
         Ok(())
     }
 
-    pub(super) fn subscriber(&self) -> Option<ClusterConnection> {
+    /// The connection holding the subscriptions.
+    pub(super) fn subscriber(&self) -> Conn {
         self.0
             .subscriber
             .lock()
@@ -83,10 +85,18 @@ impl LinkDriver {
             .clone()
     }
 
+    /// The subscriber connection of a cluster.
+    fn cluster_subscriber(&self) -> Result<ClusterConnection, LinkError> {
+        match self.subscriber() {
+            Conn::Cluster(conn) => Ok(conn),
+            Conn::Single(_) => Err(LinkError::Reply("not a cluster connection".into())),
+        }
+    }
+
     /// The channels the subscriber connection lacks, asking the node serving each channel's slot
     /// (`CLIENT INFO` describes the asking connection: its `ssub` count, grouped by node).
     async fn cluster_missing(&self, channels: &[String]) -> Result<Vec<String>, LinkError> {
-        let conn = self.subscriber().ok_or(LinkError::Down)?;
+        let conn = self.cluster_subscriber()?;
         let mut by_node: HashMap<String, (usize, Vec<String>)> = HashMap::new();
         for chan in channels {
             let info: String = on_master_of(
@@ -125,25 +135,37 @@ impl LinkDriver {
         for chan in channels {
             within(ADAPTER_COMMAND_TIMEOUT, fresh.ssubscribe(chan)).await?;
         }
-        *self.0.subscriber.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
+        *self.0.subscriber.lock().unwrap_or_else(|p| p.into_inner()) = Conn::Cluster(fresh);
         tracing::warn!(redis = %self.0.target, channels = channels.len(), "subscriptions were missing after a reconnect: re-subscribed on a new connection");
         Ok(())
     }
 
     pub(super) async fn ssubscribe(&self, chan: &str) -> Result<(), LinkError> {
-        match &self.0.conn {
+        match self.subscriber() {
             // A raw SSUBSCRIBE of one channel is answered by one confirmation, which the
             // connection takes as the reply and records for its automatic resubscription.
-            Conn::Single(_) => query::<Value>(
-                &self.0.conn,
+            conn @ Conn::Single(_) => query::<Value>(
+                &conn,
                 redis::cmd("SSUBSCRIBE").arg(chan),
                 ADAPTER_COMMAND_TIMEOUT,
             )
             .await
             .map(drop),
-            Conn::Cluster(_) => {
-                let mut conn = self.subscriber().ok_or(LinkError::Down)?;
-                within(ADAPTER_COMMAND_TIMEOUT, conn.ssubscribe(chan)).await
+            Conn::Cluster(mut conn) => within(ADAPTER_COMMAND_TIMEOUT, conn.ssubscribe(chan)).await,
+        }
+    }
+
+    pub(super) async fn sunsubscribe(&self, chan: &str) -> Result<(), LinkError> {
+        match self.subscriber() {
+            conn @ Conn::Single(_) => query::<Value>(
+                &conn,
+                redis::cmd("SUNSUBSCRIBE").arg(chan),
+                ADAPTER_COMMAND_TIMEOUT,
+            )
+            .await
+            .map(drop),
+            Conn::Cluster(mut conn) => {
+                within(ADAPTER_COMMAND_TIMEOUT, conn.sunsubscribe(chan)).await
             }
         }
     }

@@ -1,8 +1,9 @@
 //! What each client of a run saw: its deliveries, recorded by a [`Tap`] in the connection's
 //! reader task as frames are read, and its lost connections, followed from its [`Follower`].
 //!
-//! Invariants: only texts of this run (its prefix, see [`message_text`]) are recorded; the
-//! first `replayed` deliveries after a `welcome` are replays and give no latency sample; per
+//! Invariants: only texts of this run (its prefix, see [`message_text`]) are recorded;
+//! deliveries between a connection's handshake and its `welcome` (a replay, and what was sent
+//! while the client attached, on a server that sends a `welcome`) give no latency sample; per
 //! delivery the recorder parses the text and pushes 12 bytes, nothing more (it runs for every
 //! frame of every client, and must cost less than the servers it measures).
 
@@ -79,8 +80,8 @@ pub(super) struct Recorder {
     /// Deliveries of the run so far, all clients together (for progress).
     received: Arc<AtomicU64>,
     seen: Seen,
-    /// How many of the next deliveries are replays (from the last `welcome`), not live.
-    replaying: u64,
+    /// Whether this connection's `welcome` came: deliveries before it are catch-up, not live.
+    attached: bool,
     /// The offset of the last broadcast, to resume from after a reconnect.
     offset: Option<String>,
 }
@@ -117,7 +118,7 @@ impl Recorder {
                 latencies: Vec::with_capacity(capacity),
                 ..Seen::default()
             },
-            replaying: 0,
+            attached: true,
             offset: None,
         }
     }
@@ -150,9 +151,7 @@ impl Recorder {
         self.received.fetch_add(1, Ordering::Relaxed);
         let at_us = at.saturating_duration_since(self.start).as_micros() as u64;
         self.seen.deliveries.push(Delivery { seq, at_us });
-        if self.replaying > 0 {
-            self.replaying -= 1;
-        } else {
+        if self.attached {
             let latency = at_us.saturating_sub(sent_us);
             self.seen
                 .latencies
@@ -178,7 +177,7 @@ impl Recorder {
                     .first()
                     .and_then(|w| w["recovery"]["replayed"].as_u64())
                     .unwrap_or(0);
-                self.replaying = replayed;
+                self.attached = true;
                 self.seen.recovered += replayed;
                 self.seen.welcomed = true;
             }
@@ -197,6 +196,11 @@ pub(super) fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
 }
 
 impl Tap for Recorder {
+    fn connected(&mut self) {
+        // A server that never sent a `welcome` (plain Socket.IO) sends none now either.
+        self.attached = !self.seen.welcomed;
+    }
+
     fn event(&mut self, json: &str, at: Instant) -> bool {
         if self.message(json, at) {
             return true;
