@@ -239,6 +239,12 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_HISTORY_LENGTH", default_value_t = 10_000)]
     pub history_length: u64,
 
+    /// Bytes the history may hold at most: it keeps no more entries than fit at the largest an
+    /// entry can be (a 4 KiB text and 2 KiB of metadata), so with the default 64 MiB the length
+    /// limit decides. A number of bytes, or with a `KiB`, `MiB` or `GiB` suffix.
+    #[arg(long, env = "GRIDCAST_HISTORY_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub history_bytes: u64,
+
     /// How long the history keeps a broadcast for replay at most.
     #[arg(long, env = "GRIDCAST_HISTORY_AGE", default_value = "10m", value_parser = parse_duration)]
     pub history_age: Duration,
@@ -324,6 +330,27 @@ pub fn parse_prefix(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Parses a number of bytes, bare or with a `KiB`, `MiB` or `GiB` suffix.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit {other:?}: use KiB, MiB or GiB")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size in bytes"))
+}
+
 /// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -350,6 +377,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_bytes() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("2 KiB"), Ok(2048));
+        assert!(parse_bytes("1MB").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
+        // The default keeps the length limit in charge.
+        let config = ServeConfig::new(vec![0], None);
+        assert_eq!(
+            crate::redis::history::capacity(config.history_length, config.history_bytes),
+            config.history_length
+        );
+        assert_eq!(crate::redis::history::capacity(10_000, 6 << 20), 1024);
+    }
 
     #[test]
     fn durations() {

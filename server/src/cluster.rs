@@ -23,7 +23,7 @@ use crate::{
     redis::{
         self, PrivateRedis,
         adapter::{self, ClusterAdapter, Io},
-        history::History,
+        history::{self, History},
     },
     runtime::DeliveryRuntime,
     socket,
@@ -35,6 +35,9 @@ const CLIENT_BUFFER: usize = 1024;
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
+
+/// How long a stopping instance tries to write what its outbox holds.
+const OUTBOX_FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long the binary attachment of a packet may take to follow it.
 const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -129,7 +132,7 @@ impl Cluster {
                     target.clone(),
                     config.publish_timeout,
                     config.redis_prefix.clone(),
-                    config.history_length,
+                    history::capacity(config.history_length, config.history_bytes),
                     config.history_age,
                 );
                 delivery
@@ -200,7 +203,7 @@ impl Cluster {
     /// Drains and stops: leaves the registry, tells every client which other instances are live
     /// (`draining`), disconnects them cleanly, stops serving, closes Redis links and stops the
     /// private Redis.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         for running in &self.instances {
             running.heartbeat.abort();
             if let Err(e) = running
@@ -229,7 +232,22 @@ impl Cluster {
             None => Vec::new(),
         };
         let draining = Draining { instances: others };
-        for running in &self.instances {
+        for running in &mut self.instances {
+            // Nothing may emit once the namespace is closed (socketioxide panics): the reader,
+            // the flusher and the presence batcher stop first, for good (awaited, not only
+            // told), and what the outbox still holds is written if Redis takes it.
+            for task in running.hub_tasks.drain(..) {
+                task.abort();
+                let _ = task.await;
+            }
+            let left = running
+                .instance
+                .hub()
+                .flush_outbox(OUTBOX_FLUSH_LIMIT)
+                .await;
+            if left > 0 {
+                tracing::warn!(instance = %running.instance.info.id, left, "stopping with broadcasts Redis did not take: the other instances' clients miss them");
+            }
             if let Err(e) = running.io.local().emit(event::DRAINING, &draining).await {
                 tracing::debug!(instance = %running.instance.info.id, "draining notice not sent to all: {e}");
             }
@@ -238,9 +256,6 @@ impl Cluster {
         }
         for running in self.instances {
             running.drop_report.abort();
-            for task in &running.hub_tasks {
-                task.abort();
-            }
             if let Err(e) = running.task.await {
                 tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}");
             }

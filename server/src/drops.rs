@@ -42,6 +42,17 @@ use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
 /// The module of socketioxide that logs a warning per packet it could not deliver.
 const SOURCE: &str = "socketioxide_core::adapter::request";
 
+/// The crate whose warnings repeat for as long as a node is away (redis-rs logs "Failed to
+/// connect to node" for a dead Redis Cluster master every second until shutdown): counted and
+/// summarised like the drops, not logged one by one. Its errors still are.
+const REDIS_RS: &str = "redis";
+
+/// redis-rs warnings since the last summary, and the last one's text.
+fn redis_warnings() -> &'static Mutex<(u64, String)> {
+    static WARNINGS: OnceLock<Mutex<(u64, String)>> = OnceLock::new();
+    WARNINGS.get_or_init(Default::default)
+}
+
 /// Relayed-drop counters by socketioxide node id (one per instance of this process).
 fn counters() -> &'static Mutex<HashMap<String, Weak<AtomicU64>>> {
     static COUNTERS: OnceLock<Mutex<HashMap<String, Weak<AtomicU64>>>> = OnceLock::new();
@@ -105,8 +116,12 @@ impl Drops {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DropLayer;
 
-fn is_drop_warning(meta: &tracing::Metadata<'_>) -> bool {
-    meta.target() == SOURCE && *meta.level() == tracing::Level::WARN
+fn is_redis_rs(target: &str) -> bool {
+    target == REDIS_RS || target.starts_with("redis::")
+}
+
+fn is_counted(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::WARN && (meta.target() == SOURCE || is_redis_rs(meta.target()))
 }
 
 /// [`DropLayer`], seeing only the warnings it counts.
@@ -117,7 +132,7 @@ where
     // The hint keeps tracing's global max level where the log filter puts it, so disabled
     // debug/trace callsites of the hot path stay free.
     DropLayer.with_filter(
-        FilterFn::new(is_drop_warning as fn(&tracing::Metadata<'_>) -> bool)
+        FilterFn::new(is_counted as fn(&tracing::Metadata<'_>) -> bool)
             .with_max_level_hint(tracing::level_filters::LevelFilter::WARN),
     )
 }
@@ -150,7 +165,16 @@ impl Visit for Fields {
 
 impl<S: Subscriber> Layer<S> for DropLayer {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != SOURCE {
+        let target = event.metadata().target();
+        if is_redis_rs(target) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            let mut warnings = redis_warnings().lock().unwrap_or_else(|p| p.into_inner());
+            warnings.0 += 1;
+            warnings.1 = fields.message;
+            return;
+        }
+        if target != SOURCE {
             return;
         }
         let mut fields = Fields::default();
@@ -170,15 +194,19 @@ impl<S: Subscriber> Layer<S> for DropLayer {
     }
 }
 
-/// Keeps socketioxide's per-packet drop warnings out of a log filter (they are counted by
-/// [`DropLayer`] and summarised by [`report`]) with a directive for their one module, so the
-/// filter keeps its level hint and disabled callsites stay free.
+/// Keeps socketioxide's per-packet drop warnings and redis-rs' repeated warnings out of a log
+/// filter (they are counted by [`DropLayer`] and summarised by [`report`]) with a directive for
+/// each, so the filter keeps its level hint and disabled callsites stay free.
 pub fn quiet(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
-    filter.add_directive(
-        format!("{SOURCE}=error")
-            .parse()
-            .expect("a valid directive"),
-    )
+    [SOURCE, REDIS_RS]
+        .into_iter()
+        .fold(filter, |filter, target| {
+            filter.add_directive(
+                format!("{target}=error")
+                    .parse()
+                    .expect("a valid directive"),
+            )
+        })
 }
 
 /// Logs, once per `every` in which something was dropped, how many packets `instance` dropped
@@ -189,6 +217,15 @@ pub(crate) async fn report(drops: Arc<Drops>, instance: String, every: Duration)
     let (mut last_origin, mut last_relayed) = (0, 0);
     loop {
         tick.tick().await;
+        // Process-wide: whichever instance's report comes first says it.
+        let (repeated, last) =
+            std::mem::take(&mut *redis_warnings().lock().unwrap_or_else(|p| p.into_inner()));
+        if repeated > 0 {
+            tracing::warn!(
+                count = repeated,
+                "redis-rs warned {repeated} times in the last {every:?}; the last: {last}"
+            );
+        }
         let (origin, relayed) = drops.totals();
         if (origin, relayed) != (last_origin, last_relayed) {
             tracing::warn!(

@@ -46,6 +46,7 @@ mod metrics;
 mod origin;
 mod presence_batch;
 mod redis;
+mod repeated;
 mod rooms;
 mod runtime;
 mod socket;

@@ -51,6 +51,7 @@ use crate::{
         history::History,
         link::{LinkDriver, LinkError},
     },
+    repeated::Repeated,
 };
 use live::Live;
 use outbox::Outbox;
@@ -66,6 +67,8 @@ pub(crate) struct Hub {
     live: Arc<Live>,
     outbox: Arc<Outbox>,
     slots: Slots,
+    /// The warning of an append that failed.
+    append_failed: Repeated,
 }
 
 impl Hub {
@@ -87,6 +90,7 @@ impl Hub {
             live: Arc::new(Live::new(own, drops)),
             outbox: Arc::new(Outbox::new(limits.outbox)),
             slots: Slots::new(limits.replays),
+            append_failed: Repeated::default(),
         }
     }
 
@@ -107,6 +111,14 @@ impl Hub {
 
     /// Broadcasts waiting in the outbox.
     pub(crate) fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Writes what the outbox holds to the history, for up to `limit` (when stopping, after the
+    /// flusher stopped); how many broadcasts are left.
+    pub(crate) async fn flush_outbox(&self, limit: Duration) -> usize {
+        let flushing = outbox::flush(&self.outbox, &self.history, &self.link);
+        let _ = tokio::time::timeout(limit, flushing).await;
         self.outbox.len()
     }
 
@@ -145,7 +157,9 @@ impl Hub {
                 // The reader delivers it, here too, with its offset.
                 Ok(_) => return Delivery::Cluster,
                 Err(e) => {
-                    tracing::warn!(instance = %self.live.own, "history append failed, delivering here and queueing: {e}")
+                    if let Some(left_out) = self.append_failed.log_now() {
+                        tracing::warn!(instance = %self.live.own, left_out, "history append failed, delivering here and queueing (this warning at most every 10 s): {e}")
+                    }
                 }
             }
         }

@@ -23,10 +23,13 @@ use super::{
     live::Live,
     record::{Payload, Ready, Target},
 };
-use crate::redis::{
-    adapter::Io,
-    history::{History, Record},
-    link::LinkDriver,
+use crate::{
+    redis::{
+        adapter::Io,
+        history::{History, Record},
+        link::LinkDriver,
+    },
+    repeated::Repeated,
 };
 
 /// Entries one flush writes at most.
@@ -38,6 +41,8 @@ pub(super) struct Outbox {
     queue: Mutex<Queue>,
     capacity: usize,
     flush: Notify,
+    /// The warning of a broadcast that found the outbox full.
+    full: Repeated,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +58,7 @@ impl Outbox {
             queue: Mutex::default(),
             capacity,
             flush: Notify::new(),
+            full: Repeated::default(),
         }
     }
 
@@ -104,7 +110,9 @@ pub(super) async fn deliver_now_and_queue(
         }
         None => {
             live.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(instance = %live.own, capacity = outbox.capacity, "outbox full: broadcast delivered on this instance only");
+            if let Some(left_out) = outbox.full.log_now() {
+                tracing::warn!(instance = %live.own, capacity = outbox.capacity, left_out, "outbox full: broadcasts delivered on this instance only (this warning at most every 10 s; /health counts them)");
+            }
             (Delivery::LocalOnly, None, None)
         }
     };
@@ -137,37 +145,54 @@ pub(super) async fn run_flusher(
     own: String,
 ) {
     loop {
-        let batch: Vec<Record> = outbox
-            .queue()
-            .entries
-            .iter()
-            .take(FLUSH_BATCH)
-            .cloned()
-            .collect();
-        if batch.is_empty() {
+        if outbox.len() == 0 {
             outbox.flush.notified().await;
             continue;
         }
-        if link.state() != RedisLink::Up {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        match history.append_all(&batch).await {
-            Ok(()) => {
-                let written = {
-                    let mut queue = outbox.queue();
-                    let written = batch.len().min(queue.entries.len());
-                    queue.entries.drain(..written);
-                    written
-                };
+        match write_batch(&outbox, &history, &link).await {
+            Ok(written) => {
                 tracing::info!(instance = %own, written, left = outbox.len(), "outbox written to the history")
             }
-            // Part of the batch may be written: written again, each is delivered once (readers
-            // skip a message id they delivered).
-            Err(e) => {
-                tracing::warn!(instance = %own, batch = batch.len(), "outbox write failed, retrying: {e}");
+            Err(Some(e)) => {
+                tracing::warn!(instance = %own, "outbox write failed, retrying: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            Err(None) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+}
+
+/// Writes the outbox until it is empty, while Redis takes it (for a stopping instance: the
+/// caller bounds the time).
+pub(super) async fn flush(outbox: &Outbox, history: &History, link: &LinkDriver) {
+    while outbox.len() > 0 {
+        if write_batch(outbox, history, link).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Writes the oldest entries of the outbox; how many. `Err(None)` while the link is down.
+/// Part of a failed batch may be written: written again, each is delivered once (readers skip a
+/// message id they delivered, replays too).
+async fn write_batch(
+    outbox: &Outbox,
+    history: &History,
+    link: &LinkDriver,
+) -> Result<usize, Option<crate::redis::link::LinkError>> {
+    let batch: Vec<Record> = outbox
+        .queue()
+        .entries
+        .iter()
+        .take(FLUSH_BATCH)
+        .cloned()
+        .collect();
+    if link.state() != RedisLink::Up {
+        return Err(None);
+    }
+    history.append_all(&batch).await.map_err(Some)?;
+    let mut queue = outbox.queue();
+    let written = batch.len().min(queue.entries.len());
+    queue.entries.drain(..written);
+    Ok(written)
 }

@@ -97,28 +97,45 @@ impl Payload {
         }
     }
 
-    pub(super) fn encode(&self) -> String {
-        match self {
-            Payload::Message(text, meta) => serde_json::to_string(&(text, meta)),
-            Payload::Routed(_, routed) => serde_json::to_string(routed),
-        }
-        .expect("payloads serialize")
+    /// The arguments as JSON without the text, and the text apart (stored as it is).
+    pub(super) fn encode(&self) -> (String, String) {
+        let (json, text) = match self {
+            Payload::Message(text, meta) => (serde_json::to_string(meta), text),
+            Payload::Routed(_, routed) => (
+                serde_json::to_string(&Routed {
+                    text: String::new(),
+                    ..routed.clone()
+                }),
+                &routed.text,
+            ),
+        };
+        (json.expect("payloads serialize"), text.clone())
     }
 
-    pub(super) fn decode(event: &str, json: &str) -> Option<Self> {
-        match event {
-            event::MESSAGE => {
+    /// What [`encode`](Self::encode) made, or an entry of the previous format (`text` `None`:
+    /// the JSON holds the text).
+    pub(super) fn decode(event: &str, json: &str, text: Option<&str>) -> Option<Self> {
+        match (event, text) {
+            (event::MESSAGE, Some(text)) => Some(Payload::Message(
+                text.to_owned(),
+                serde_json::from_str(json).ok()?,
+            )),
+            (event::MESSAGE, None) => {
                 let (text, meta) = serde_json::from_str(json).ok()?;
                 Some(Payload::Message(text, meta))
             }
-            event::ROOM_MESSAGE => Some(Payload::Routed(
-                event::ROOM_MESSAGE,
-                serde_json::from_str(json).ok()?,
-            )),
-            event::DIRECT => Some(Payload::Routed(
-                event::DIRECT,
-                serde_json::from_str(json).ok()?,
-            )),
+            (event::ROOM_MESSAGE | event::DIRECT, text) => {
+                let mut routed: Routed = serde_json::from_str(json).ok()?;
+                if let Some(text) = text {
+                    routed.text = text.to_owned();
+                }
+                let event = if event == event::DIRECT {
+                    event::DIRECT
+                } else {
+                    event::ROOM_MESSAGE
+                };
+                Some(Payload::Routed(event, routed))
+            }
             _ => None,
         }
     }
@@ -144,7 +161,11 @@ impl Ready {
             origin: stored.record.origin.clone(),
             outbox_seq: stored.record.outbox_seq,
             target: Target::decode(&stored.record.target)?,
-            payload: Payload::decode(&stored.record.event, &stored.record.payload)?,
+            payload: Payload::decode(
+                &stored.record.event,
+                &stored.record.payload,
+                stored.record.text.as_deref(),
+            )?,
         })
     }
 
@@ -157,10 +178,12 @@ impl Ready {
 impl Ready {
     /// The history entry of a broadcast from `origin` (not yet numbered in any outbox).
     pub(super) fn record(target: &Target, payload: &Payload, origin: &str) -> Record {
+        let (json, text) = payload.encode();
         Record {
             event: payload.event().to_owned(),
             target: target.encode(),
-            payload: payload.encode(),
+            payload: json,
+            text: Some(text),
             origin: origin.to_owned(),
             message_id: payload.meta().id.clone(),
             outbox_seq: None,
@@ -202,5 +225,52 @@ mod tests {
         };
         assert!(direct.reaches("x", &[]) && direct.reaches("y", &[]) && !direct.reaches("z", &[]));
         assert_eq!(Target::decode("?"), None);
+    }
+
+    fn meta() -> MessageMeta {
+        MessageMeta {
+            id: "i-1".into(),
+            origin: "i".into(),
+            origin_url: "http://i".into(),
+            sender: "s".into(),
+            received_at: 1,
+            offset: None,
+        }
+    }
+
+    #[test]
+    fn payloads_round_trip_with_the_text_apart_and_entries_of_the_previous_format_still_read() {
+        let text = "a\u{1}\"b\"\n".to_owned();
+        let routed = Routed {
+            room: Some("ops".into()),
+            to: None,
+            from_name: "Ada".into(),
+            text: text.clone(),
+            meta: meta(),
+        };
+        for payload in [
+            Payload::Message(text.clone(), meta()),
+            Payload::Routed(event::ROOM_MESSAGE, routed.clone()),
+            Payload::Routed(event::DIRECT, routed.clone()),
+        ] {
+            let (json, stored) = payload.encode();
+            assert!(
+                !json.contains("\\u0001"),
+                "the text is not in the JSON: {json}"
+            );
+            assert_eq!(stored, text);
+            let back = Payload::decode(payload.event(), &json, Some(&stored)).unwrap();
+            assert_eq!(back, payload);
+        }
+        let old = serde_json::to_string(&(&text, meta())).unwrap();
+        assert_eq!(
+            Payload::decode(event::MESSAGE, &old, None),
+            Some(Payload::Message(text.clone(), meta()))
+        );
+        let old = serde_json::to_string(&routed).unwrap();
+        assert_eq!(
+            Payload::decode(event::DIRECT, &old, None),
+            Some(Payload::Routed(event::DIRECT, routed))
+        );
     }
 }

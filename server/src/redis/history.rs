@@ -25,8 +25,11 @@ pub(crate) struct Record {
     pub event: String,
     /// Who gets it: `*` (everyone), `r:<room>`, or `d:<to>:<from>` (public ids).
     pub target: String,
-    /// The event arguments as JSON, without offsets.
+    /// The event arguments as JSON, without offsets, and without the text when `text` holds it.
     pub payload: String,
+    /// The message text, stored as it is (`x`): in `payload`, JSON would store a control
+    /// character as six bytes. `None` in entries of the previous format, whose payload holds it.
+    pub text: Option<String>,
     /// The instance the sender was connected to.
     pub origin: String,
     /// The message id (`MessageMeta::id`), unique in the cluster.
@@ -70,6 +73,16 @@ impl std::fmt::Debug for History {
 
 /// An entry as Redis returns it: id and fields.
 type RawEntry = (String, HashMap<String, String>);
+
+/// The most an entry may take in Redis: a text at the largest a message may be, and the rest
+/// (metadata, target, field names) well under 2 KiB. The history's byte bound is kept by holding
+/// no more entries than fit at this size.
+pub(crate) const ENTRY_BYTES_MAX: u64 = gridcast_shared::limits::MAX_MESSAGE_BYTES as u64 + 2048;
+
+/// The entries a history of `max_len` entries and `max_bytes` bytes keeps at most.
+pub(crate) fn capacity(max_len: u64, max_bytes: u64) -> u64 {
+    max_len.min(max_bytes / ENTRY_BYTES_MAX).max(1)
+}
 
 /// Longest a blocking read waits for new entries before it asks again.
 pub(crate) const READ_BLOCK: Duration = Duration::from_secs(2);
@@ -156,6 +169,9 @@ impl History {
             .arg(&record.origin)
             .arg("m")
             .arg(&record.message_id);
+        if let Some(text) = &record.text {
+            cmd.arg("x").arg(text);
+        }
         if let Some(q) = record.outbox_seq {
             cmd.arg("q").arg(q);
         }
@@ -192,6 +208,7 @@ impl History {
                 event: take("e")?,
                 target: take("t")?,
                 payload: take("p")?,
+                text: take("x"),
                 origin: take("o")?,
                 message_id: take("m")?,
                 outbox_seq: match take("q") {

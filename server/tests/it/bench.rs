@@ -74,7 +74,8 @@ async fn a_node_reference_server_killed_during_the_load_is_a_reported_loss_not_a
     let a = NodeServer::start(&redis.url()).await;
     let b = NodeServer::start(&redis.url()).await;
     let urls = [a.url.clone(), b.url.clone()].join(",");
-    let kill = format!("1s=kill -9 {}", b.pid());
+    // What a fault command prints goes to stderr: stdout stays one JSON document.
+    let kill = format!("1s=kill -9 {} && echo killed", b.pid());
     let (code, report) = bench(&["--urls", &urls, "--fault", &kill]).await;
     let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
     assert_eq!(code, 1, "a loss is a failure: {report:#}");

@@ -302,3 +302,64 @@ async fn a_client_too_slow_for_its_replay_is_told_and_loses_nothing() {
     assert_eq!(all.len(), GAP);
     assert!(all.values().all(|&n| n == 1), "each once");
 }
+
+/// An append that timed out but landed, written again from the outbox, is in the history twice
+/// under one message id: a replay across both copies delivers it once.
+#[tokio::test]
+async fn a_message_written_twice_is_replayed_once() {
+    let redis = redis().await;
+    let cluster = unlimited(&redis, 1).await;
+    let config = ServeConfig::new(vec![0], None);
+    let auth = leave_behind(&cluster[0], "before").await;
+    let meta = gridcast_shared::MessageMeta {
+        id: "elsewhere-1".into(),
+        origin: "elsewhere".into(),
+        origin_url: "http://127.0.0.1:9".into(),
+        sender: "0".repeat(32),
+        received_at: 1,
+        offset: None,
+    };
+    let admin = redis::Client::open(redis.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    for (text, q) in [("twice", None), ("twice", Some("1")), ("once", None)] {
+        let id = if text == "once" {
+            "elsewhere-2"
+        } else {
+            "elsewhere-1"
+        };
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(format!("{}:history", config.redis_prefix))
+            .arg("*")
+            .arg(
+                &[
+                    "e",
+                    "message",
+                    "t",
+                    "*",
+                    "o",
+                    "elsewhere",
+                    "m",
+                    id,
+                    "x",
+                    text,
+                ][..],
+            )
+            .arg("p")
+            .arg(
+                serde_json::to_string(&gridcast_shared::MessageMeta {
+                    id: id.into(),
+                    ..meta.clone()
+                })
+                .unwrap(),
+            );
+        if let Some(q) = q {
+            xadd.arg(&["q", q][..]);
+        }
+        let _: String = xadd.query_async(&mut admin).await.unwrap();
+    }
+    let (mut back, welcome) = connect_with(&url(&cluster[0]), auth).await;
+    assert_eq!(welcome.recovery.unwrap().replayed, Some(2));
+    assert_eq!(back.next_message(WAIT).await.unwrap().0, "twice");
+    assert_eq!(back.next_message(WAIT).await.unwrap().0, "once");
+    assert!(back.drain(QUIET).await.is_empty());
+}

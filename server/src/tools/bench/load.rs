@@ -7,6 +7,8 @@
 //! once, not skipped), by client `seq % connected`; the clients keep recording until [`DRAIN`]
 //! after the planned end of sending, so late deliveries count as received, not lost.
 
+use std::os::fd::AsFd;
+
 use std::{
     sync::{
         Arc, Mutex,
@@ -202,16 +204,20 @@ async fn connect_all(
     (connected, failed)
 }
 
-/// Runs `fault`'s command with `sh -c` at its time after `start`.
+/// Runs `fault`'s command with `sh -c` at its time after `start`. What it prints goes to stderr:
+/// stdout carries only the report (`--json` is one JSON object).
 fn run_fault(fault: Fault, start: Instant) -> JoinHandle<FaultRun> {
     tokio::spawn(async move {
         tokio::time::sleep_until(start + fault.after).await;
         let at = start.elapsed();
-        let status = tokio::process::Command::new("sh")
+        let mut command = tokio::process::Command::new("sh");
+        command
             .args(["-c", &fault.command])
-            .stdin(std::process::Stdio::null())
-            .status()
-            .await;
+            .stdin(std::process::Stdio::null());
+        if let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() {
+            command.stdout(std::process::Stdio::from(stderr));
+        }
+        let status = command.status().await;
         FaultRun {
             at,
             command: fault.command,

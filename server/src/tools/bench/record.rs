@@ -310,16 +310,20 @@ mod tests {
     fn the_recorder_leaves_other_events_to_the_follower_and_reads_what_it_needs() {
         let mut r = recorder();
         let at = r.start + Duration::from_millis(9);
-        // A welcome after a reconnect: the next two deliveries are replays, not latency samples.
+        // A first welcome, then a reconnect: what comes before its welcome is the replay, no
+        // latency sample; what comes after is live.
+        assert!(!r.event(r#"["welcome",{"id":"p","session":"s"}]"#, at));
+        assert!(r.seen.welcomed);
+        r.connected();
+        for seq in 1..=2 {
+            assert!(r.event(&format!(r#"["message","gcb r1 {seq} 1000"]"#), at));
+        }
         assert!(!r.event(
             r#"["welcome",{"id":"p","session":"s","recovery":{"replayed":2}}]"#,
             at
         ));
-        assert!(r.seen.welcomed);
         assert_eq!(r.seen.recovered, 2);
-        for seq in 1..=3 {
-            assert!(r.event(&format!(r#"["message","gcb r1 {seq} 1000"]"#), at));
-        }
+        assert!(r.event(r#"["message","gcb r1 3 1000"]"#, at));
         assert_eq!(r.seen.deliveries.len(), 3);
         assert_eq!(r.seen.latencies, vec![8000]);
         // A refusal of our own send is counted.
