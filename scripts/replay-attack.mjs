@@ -78,7 +78,7 @@ if (mode === "gap") {
     client({ offset }, (event, args) => {
       if (event === "message" && String(args[0]).startsWith("gap")) got += 1;
       if (event === "welcome") welcome = args[0];
-      if ((welcome && got >= count) || event === "__closed") resolve();
+      if ((welcome && (got >= count || !welcome.recovery?.recovered)) || event === "__closed") resolve();
     });
     setTimeout(resolve, 120000);
   });

@@ -260,6 +260,12 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_MAX_REPLAYS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_replays: u32,
 
+    /// Bytes per second an instance's replays may send together (a client reading fast would
+    /// otherwise take its replay as fast as the server can encode it, slowing live delivery for
+    /// everyone). A number, or with a `KiB`, `MiB` or `GiB` suffix.
+    #[arg(long, env = "GRIDCAST_REPLAY_RATE", default_value = "16MiB", value_parser = parse_bytes)]
+    pub replay_rate: u64,
+
     /// How long a session (public id, name, rooms) can be restored with its token after its
     /// client was last seen.
     #[arg(long, env = "GRIDCAST_SESSION_TTL", default_value = "10m", value_parser = parse_duration)]

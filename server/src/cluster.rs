@@ -16,7 +16,7 @@ use crate::{
     drops::{self, Drops},
     error::Error,
     http::app,
-    hub::{Hub, HubLimits},
+    hub::{CLIENT_BUFFER, Hub, HubLimits},
     instance::{Instance, Settings},
     origin::AllowedOrigins,
     presence_batch,
@@ -28,10 +28,6 @@ use crate::{
     runtime::DeliveryRuntime,
     socket,
 };
-
-/// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
-/// 128, which a burst of cluster-wide broadcasts overflows).
-const CLIENT_BUFFER: usize = 1024;
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
@@ -156,6 +152,7 @@ impl Cluster {
                     publish_timeout: config.publish_timeout,
                     outbox: config.outbox_capacity,
                     replays: config.max_replays as usize,
+                    replay_rate: config.replay_rate,
                 },
                 drops.clone(),
             );

@@ -35,17 +35,18 @@ use socketioxide::{extract::SocketRef, socket::Sid};
 
 use super::{
     live::{Buffer, Live},
-    pace::{self, Backoff, STALL, Stop},
+    pace::{self, Backoff, Pacer, STALL, Stop},
     record::Ready,
-    slots::{Entry, Slots},
+    slots::{Budget, Entry, Slots},
 };
 use crate::{
     redis::{adapter::ClusterAdapter, history::History, link::LinkError},
     rooms::ATTACHING,
 };
 
-/// Entries one replay page takes from the history.
-const PAGE: u64 = 128;
+/// Entries one replay page takes from the history: small, so that many replays starting at once
+/// do not hold Redis (single-threaded) up for everyone else.
+const PAGE: u64 = 32;
 
 /// How long a replay waits for this instance's reader to reach a client's offset (when the
 /// client comes from an instance that was ahead).
@@ -93,6 +94,7 @@ pub(super) struct Parts<'a> {
     pub(super) live: &'a Live,
     pub(super) history: &'a History,
     pub(super) slots: &'a Slots,
+    pub(super) budget: &'a Budget,
 }
 
 /// The socket being attached and who it is.
@@ -107,7 +109,7 @@ pub(super) struct Client<'a, R: Fn() -> Vec<String>> {
 }
 
 /// What has been handed to the socket so far.
-struct Progress {
+struct Progress<'a> {
     /// The last history entry sent (or known to be before the client's offset).
     from: StreamId,
     /// Message ids sent, against entries written twice.
@@ -116,6 +118,7 @@ struct Progress {
     replayed: u64,
     /// Set when something could not be delivered: the recovery then fails with this.
     failure: Option<Recovery>,
+    pacer: Pacer<'a>,
 }
 
 /// Replays what the client missed, drains what was buffered meanwhile, sends the `welcome` made
@@ -131,12 +134,14 @@ pub(super) async fn attach<R: Fn() -> Vec<String>>(
         live,
         history,
         slots,
+        budget,
     } = parts;
     let mut progress = Progress {
         from: attaching.at,
         seen: HashSet::new(),
         replayed: 0,
         failure: None,
+        pacer: Pacer::new(budget),
     };
     // Held until `welcome` has gone.
     let mut _slot = None;
@@ -185,7 +190,11 @@ pub(super) async fn attach<R: Fn() -> Vec<String>>(
     let mut packet: Option<Welcome> = None;
     let mut backoff = Backoff::new();
     loop {
-        if started.elapsed() > ATTACH_LIMIT {
+        if started
+            .elapsed()
+            .saturating_sub(progress.pacer.budget_waits)
+            > ATTACH_LIMIT
+        {
             return give_up(live, &client, Stop::Stalled, &progress, &welcome).await;
         }
         let mut cursor = live.lock().await;
@@ -269,7 +278,13 @@ pub(super) async fn attach<R: Fn() -> Vec<String>>(
             if had || !progress.seen.insert(ready.payload.meta().id.clone()) {
                 continue;
             }
-            if let Err(stop) = pace::send(|| ready.emit_to(client.socket)).await {
+            if let Err(stop) = progress
+                .pacer
+                .send(client.socket, ready.wire_bytes(), || {
+                    ready.emit_to(client.socket)
+                })
+                .await
+            {
                 return give_up(live, &client, stop, &progress, &welcome).await;
             }
             if let Some(at) = ready.id {
@@ -338,7 +353,7 @@ enum Failed {
 async fn replay<R: Fn() -> Vec<String>>(
     history: &History,
     client: &Client<'_, R>,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
     upto: StreamId,
 ) -> Result<(), Failed> {
     let mark = client.offset.and_then(|o| o.mark.clone());
@@ -368,7 +383,11 @@ async fn replay<R: Fn() -> Vec<String>>(
                 at: stored.id,
                 mark: mark.clone(),
             }));
-            pace::send(|| ready.emit_to(client.socket))
+            progress
+                .pacer
+                .send(client.socket, ready.wire_bytes(), || {
+                    ready.emit_to(client.socket)
+                })
                 .await
                 .map_err(Failed::Stop)?;
             progress.replayed += 1;
@@ -421,7 +440,7 @@ async fn give_up<R: Fn() -> Vec<String>>(
     live: &Live,
     client: &Client<'_, R>,
     stop: Stop,
-    progress: &Progress,
+    progress: &Progress<'_>,
     welcome: &impl Fn(Option<Recovery>) -> Welcome,
 ) -> Attached {
     forget(live, client.socket.id).await;

@@ -42,6 +42,7 @@ use socketioxide::{extract::SocketRef, socket::Sid};
 
 pub(crate) use attach::{Attached, Attaching};
 pub(crate) use counters::HubCounters;
+pub(crate) use pace::CLIENT_BUFFER;
 pub(crate) use record::{Payload, Target};
 
 use crate::{
@@ -56,7 +57,7 @@ use crate::{
 use live::Live;
 use outbox::Outbox;
 use record::Ready;
-use slots::Slots;
+use slots::{Budget, Slots};
 
 /// The delivery core of one instance.
 #[derive(Debug)]
@@ -67,6 +68,7 @@ pub(crate) struct Hub {
     live: Arc<Live>,
     outbox: Arc<Outbox>,
     slots: Slots,
+    budget: Budget,
     /// The warning of an append that failed.
     append_failed: Repeated,
 }
@@ -90,6 +92,7 @@ impl Hub {
             live: Arc::new(Live::new(own, drops)),
             outbox: Arc::new(Outbox::new(limits.outbox)),
             slots: Slots::new(limits.replays),
+            budget: Budget::new(limits.replay_rate),
             append_failed: Repeated::default(),
         }
     }
@@ -191,6 +194,7 @@ impl Hub {
             live: &self.live,
             history: &self.history,
             slots: &self.slots,
+            budget: &self.budget,
         };
         let client = attach::Client {
             socket,
@@ -216,4 +220,6 @@ pub(crate) struct HubLimits {
     pub(crate) outbox: usize,
     /// Replays running at once at most.
     pub(crate) replays: usize,
+    /// Bytes per second all replays may send together.
+    pub(crate) replay_rate: u64,
 }

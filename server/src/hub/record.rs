@@ -190,6 +190,23 @@ impl Ready {
         }
     }
 
+    /// About how many bytes it takes on the wire (its text as JSON writes it, and the rest).
+    pub(super) fn wire_bytes(&self) -> u64 {
+        let text = match &self.payload {
+            Payload::Message(text, _) => text,
+            Payload::Routed(_, routed) => &routed.text,
+        };
+        let escaped: usize = text
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+                c if (c as u32) < 0x20 => 6,
+                c => c.len_utf8(),
+            })
+            .sum();
+        escaped as u64 + 256
+    }
+
     /// Emits it to one socket (a replay, or what was buffered while the socket attached), if
     /// the socket's buffer has room now.
     pub(super) fn emit_to(&self, socket: &SocketRef<ClusterAdapter>) -> Result<(), SendError> {

@@ -67,3 +67,68 @@ impl Slots {
         (self.max - self.slots.available_permits()) as u64
     }
 }
+
+/// The bytes per second all replays of an instance may send together: a token bucket holding a
+/// tenth of a second's worth. Replays may otherwise take every core (a client that reads fast
+/// takes its replay as fast as the server can encode it) and slow every live delivery.
+///
+/// Invariant: over any interval, replays send at most the rate times the interval plus a tenth
+/// of a second's worth (a message larger than what is left waits until it is paid for).
+#[derive(Debug)]
+pub(super) struct Budget {
+    per_second: f64,
+    /// Bytes left (negative: owed), and when they were counted.
+    state: std::sync::Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl Budget {
+    pub(super) fn new(per_second: u64) -> Self {
+        let per_second = per_second.max(1) as f64;
+        Self {
+            per_second,
+            state: std::sync::Mutex::new((per_second / 10.0, tokio::time::Instant::now())),
+        }
+    }
+
+    /// Takes `bytes`, waiting until they are paid for; how long it waited.
+    pub(super) async fn take(&self, bytes: u64) -> std::time::Duration {
+        let owed = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let (left, at) = &mut *state;
+            let now = tokio::time::Instant::now();
+            *left = (*left + now.duration_since(*at).as_secs_f64() * self.per_second)
+                .min(self.per_second / 10.0);
+            *at = now;
+            *left -= bytes as f64;
+            -*left
+        };
+        if owed <= 0.0 {
+            return std::time::Duration::ZERO;
+        }
+        let wait = std::time::Duration::from_secs_f64(owed / self.per_second);
+        tokio::time::sleep(wait).await;
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_lets_a_tenth_of_a_second_through_then_paces() {
+        let budget = Budget::new(1000);
+        assert!(budget.take(100).await.is_zero());
+        let waited = budget.take(500).await;
+        assert_eq!(waited.as_millis(), 500, "500 bytes owed at 1000/s");
+        let started = tokio::time::Instant::now();
+        for _ in 0..10 {
+            budget.take(100).await;
+        }
+        assert_eq!(
+            started.elapsed().as_millis(),
+            1000,
+            "1000 bytes take a second"
+        );
+    }
+}
