@@ -16,6 +16,7 @@ mod check;
 mod faults;
 mod http;
 mod interop;
+mod names;
 mod nginx;
 mod presence;
 mod recovery;
