@@ -26,7 +26,7 @@ use crate::{
         history::History,
     },
     runtime::DeliveryRuntime,
-    socket,
+    socket, warnings,
 };
 
 /// Packets socketioxide buffers per client before it reports `InternalChannelFull` (its default is
@@ -330,11 +330,11 @@ async fn serve(
         },
         Duration::from_secs(5),
     ));
-    let heartbeat = tokio::spawn(instance.clone().heartbeat(
-        io.clone(),
-        socket::local_members,
-        socket::local_sessions,
-    ));
+    let heartbeat = tokio::spawn(
+        instance
+            .clone()
+            .heartbeat(io.clone(), socket::local_sessions),
+    );
     let drop_report = tokio::spawn(drops::report(
         drops.clone(),
         instance.info.id.clone(),
@@ -346,6 +346,11 @@ async fn serve(
         io.clone(),
         instance.info.id.clone(),
         drops,
+        instance.warnings().clone(),
+    )));
+    hub_tasks.push(tokio::spawn(warnings::report(
+        instance.warnings().clone(),
+        config.report_interval,
     )));
     Ok(Running {
         instance,

@@ -80,7 +80,7 @@ pub const DIRECT: &str = "direct";
 /// - **Server to the clients that asked**: an array of
 ///   [`PresenceDelta`](crate::presence::PresenceDelta)s, the changes of one instance within
 ///   100 ms (a later change of a member replaces an earlier one). Example:
-///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]]`.
+///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":"a1b2c3d4"}]]`.
 pub const PRESENCE: &str = "presence";
 
 /// Every event a client may send. Any other event name is answered with

@@ -59,10 +59,15 @@ pub enum PresenceDelta {
         /// The member as it is now.
         member: Member,
     },
-    /// A client disconnected.
+    /// A client disconnected from `instance`.
     Leave {
         /// Its public id.
         id: String,
+        /// The instance it left. A session can come back on another instance (or be taken over
+        /// there) before the old socket's leave goes out: a member listed on another instance is
+        /// not this one and stays. Absent: whichever instance it is listed on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
     },
 }
 
@@ -231,10 +236,21 @@ mod tests {
 
     #[test]
     fn delta_wire_shape() {
-        let d = PresenceDelta::Leave { id: "x".into() };
+        let d = PresenceDelta::Leave {
+            id: "x".into(),
+            instance: Some("i".into()),
+        };
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
-            r#"{"op":"leave","id":"x"}"#
+            r#"{"op":"leave","id":"x","instance":"i"}"#
+        );
+        // A leave without its instance (older servers) still reads.
+        assert_eq!(
+            serde_json::from_str::<PresenceDelta>(r#"{"op":"leave","id":"x"}"#).unwrap(),
+            PresenceDelta::Leave {
+                id: "x".into(),
+                instance: None
+            }
         );
     }
 

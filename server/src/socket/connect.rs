@@ -2,7 +2,7 @@
 //! start of attaching), the connect handler (handlers, `welcome`, replay, presence), disconnect,
 //! and events no handler knows.
 
-use std::sync::{Arc, Mutex, atomic::Ordering};
+use std::sync::{Arc, atomic::Ordering};
 
 use gridcast_shared::{
     Rejection, RejectionCode, Welcome, event,
@@ -86,12 +86,12 @@ pub(super) async fn arrive(
         since: now_ms(),
         rooms: saved.rooms,
     };
-    socket.extensions.insert(Arc::new(SocketState {
-        id: saved.id,
+    socket.extensions.insert(Arc::new(SocketState::new(
+        saved.id,
         session,
-        limit: RateLimit::from_rate(instance.rate),
-        member: Mutex::new(member),
-    }));
+        RateLimit::from_rate(instance.rate),
+        member,
+    )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
     socket.on(event::JOIN, presence::on_join);
@@ -184,12 +184,12 @@ pub(super) async fn on_connect(
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
         instance.count_unsent(Unsent::Welcome);
-        tracing::warn!(instance = %instance.info.id, socket = %socket.id, "welcome not sent: {e}");
+        instance.warnings().warn("welcome not sent", &e);
     }
     hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
         .await;
     save_session(&instance, &state).await;
-    presence::announce(&instance, state.member()).await;
+    presence::announce(&instance, socket.id, &state).await;
 }
 
 async fn on_disconnect(
@@ -201,7 +201,7 @@ async fn on_disconnect(
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
         save_session(&instance, &state).await;
-        presence::depart(&instance, &state.id).await;
+        presence::depart(&instance, socket.id, &state).await;
     }
 }
 
@@ -229,14 +229,5 @@ pub(crate) fn local_sessions(io: &Io) -> Vec<(String, String)> {
         .iter()
         .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
         .map(|state| (state.session.expose().to_owned(), state.id.clone()))
-        .collect()
-}
-
-/// The member records of this instance's sockets.
-pub(crate) fn local_members(io: &Io) -> Vec<Member> {
-    io.sockets()
-        .iter()
-        .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
-        .map(|state| state.member())
         .collect()
 }

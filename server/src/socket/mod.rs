@@ -30,7 +30,7 @@ mod state;
 use gridcast_shared::event;
 use socketioxide::handler::ConnectHandler;
 
-pub(crate) use connect::{local_members, local_sessions};
+pub(crate) use connect::local_sessions;
 
 use crate::redis::adapter::{InitError, Io};
 

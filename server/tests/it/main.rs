@@ -14,6 +14,7 @@ mod broadcast;
 mod browser;
 mod check;
 mod faults;
+mod ghosts;
 mod http;
 mod interop;
 mod names;
