@@ -20,6 +20,7 @@ use super::{
     request::Request,
     routed,
     state::{SessionToken, SocketState, public_id, save_session},
+    takeover::{self, take_over},
 };
 use crate::{
     clock::now_ms,
@@ -86,6 +87,10 @@ pub(super) async fn arrive(
         since: now_ms(),
         rooms: saved.rooms,
     };
+    if is_restored {
+        // Before this socket joins its own room: see `takeover`.
+        take_over(&socket, &instance, &saved.id).await;
+    }
     socket.extensions.insert(Arc::new(SocketState::new(
         saved.id,
         session,
@@ -135,6 +140,10 @@ pub(super) async fn on_connect(
     let id = state.id.clone();
     let rooms = state.rooms();
     tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
+    if restored {
+        // A socket that connected with the same token at the same time: see `takeover`.
+        takeover::settle(socket.clone(), instance.clone(), id.clone());
+    }
     let hub = instance.hub();
     let offset = match &auth.offset {
         Some(Ok(offset)) => Some(offset.clone()),

@@ -26,3 +26,4 @@ mod registry;
 mod routed;
 mod security;
 mod slow_clients;
+mod takeover;
