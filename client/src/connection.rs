@@ -5,7 +5,9 @@
 //!
 //! A lost session is retried with capped exponential backoff and jitter, twice on the same
 //! instance, then on the next live one (or at once where a draining server said to go); the
-//! picker follows. Every connection sends the last offset seen and the session token in its
+//! picker follows. A session the server said was taken over (`session_taken`: the same token
+//! connected elsewhere, e.g. another tab) is not retried: two pages would take it from each
+//! other in a loop. Every connection sends the last offset seen and the session token in its
 //! CONNECT auth, so the server replays what the page missed (told as a notice, or as a gap line
 //! when it cannot). Switching instance ends the current session and starts a new one.
 
@@ -14,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     ErrorEvent, InstanceInfo, MessageMeta, Welcome, event,
-    message::{Draining, ReplayWaiting},
+    message::{Draining, ReplayWaiting, SessionTaken},
     presence::{Member, PresenceDelta, PresencePage, RoomRef, Routed, SetName, ToRoom, ToSocket},
     session::Happening,
     validate,
@@ -39,6 +41,8 @@ struct Resume {
     drained_to: Option<Vec<String>>,
     /// The instance the page just moved away from, until its `welcome` is told.
     moved_from: Option<String>,
+    /// Where the session is in use now, when the server said another connection took it over.
+    taken: Option<String>,
 }
 
 impl Resume {
@@ -124,6 +128,7 @@ impl Connection {
         self.generation.set_value(generation);
         // Dropping the sender ends the old session's outgoing stream: it closes and returns.
         self.out.set_value(None);
+        self.resume.update_value(|r| r.taken = None);
         self.pending.update_value(HashMap::clear);
         self.members.set(Vec::new());
         self.send_to.set(Target::All);
@@ -241,6 +246,16 @@ async fn run(conn: Connection, mut base: String, generation: u64) {
                     return;
                 }
                 conn.out.set_value(None);
+                if let Some(at) = conn.resume.try_update_value(|r| r.taken.take()).flatten() {
+                    let reason = format!(
+                        "this session is now in use on {at} (another tab or device); this page \
+                         stopped reconnecting so that the two do not take it from each other: pick \
+                         another instance to take it back, or reload for a new session"
+                    );
+                    conn.notify(Notice::error(reason.clone()));
+                    conn.state.set(ConnState::Disconnected { reason });
+                    return;
+                }
                 conn.state.set(ConnState::Disconnected {
                     reason: reason.clone(),
                 });
@@ -440,6 +455,12 @@ fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
             if let Some(draining) = first::<Draining>(conn, "a draining notice", &mut args) {
                 conn.resume
                     .update_value(|r| r.drained_to = Some(draining.instances));
+            }
+        }
+        event::SESSION_TAKEN => {
+            if let Some(taken) = first::<SessionTaken>(conn, "a session takeover", &mut args) {
+                conn.resume
+                    .update_value(|r| r.taken = Some(taken.instance_url));
             }
         }
         event::ERROR => {

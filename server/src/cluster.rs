@@ -26,7 +26,7 @@ use crate::{
         history::{self, History},
     },
     runtime::DeliveryRuntime,
-    socket,
+    socket, warnings,
 };
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
@@ -345,11 +345,11 @@ async fn serve(
         },
         Duration::from_secs(5),
     ));
-    let heartbeat = tokio::spawn(instance.clone().heartbeat(
-        io.clone(),
-        socket::local_members,
-        socket::local_sessions,
-    ));
+    let heartbeat = tokio::spawn(
+        instance
+            .clone()
+            .heartbeat(io.clone(), socket::local_sessions),
+    );
     let drop_report = tokio::spawn(drops::report(
         drops.clone(),
         instance.info.id.clone(),
@@ -361,6 +361,11 @@ async fn serve(
         io.clone(),
         instance.info.id.clone(),
         drops,
+        instance.warnings().clone(),
+    )));
+    hub_tasks.push(tokio::spawn(warnings::report(
+        instance.warnings().clone(),
+        config.report_interval,
     )));
     Ok(Running {
         instance,

@@ -11,7 +11,7 @@ use std::{
 
 use gridcast_shared::{
     Health, HistoryHealth, InstanceInfo, InstanceList, ListSource, LiveInstance, MessageMeta,
-    instance::UnsentCounts, limits::Rate, presence::Member,
+    instance::UnsentCounts, limits::Rate,
 };
 
 use crate::{
@@ -20,13 +20,14 @@ use crate::{
     hub::Hub,
     presence_batch::PresenceBatch,
     redis::{
-        self,
         adapter::Io,
         link::{LinkDriver, LinkError},
         presence::Presence,
         registry::{HEARTBEAT, Registry},
         sessions::Sessions,
     },
+    roster::{self, FULL_EVERY, Roster},
+    warnings::Warnings,
 };
 
 /// Something the server meant to send to one client and could not (its buffer was full or it
@@ -74,6 +75,8 @@ pub struct Instance {
     drops: Arc<Drops>,
     unsent: [AtomicU64; 2],
     presence_batch: Arc<PresenceBatch>,
+    roster: Roster,
+    warnings: Arc<Warnings>,
 }
 
 impl Instance {
@@ -93,10 +96,11 @@ impl Instance {
             session_ttl,
         } = settings;
         let registry = Registry::new(link.clone(), &prefix);
+        let warnings = Arc::new(Warnings::new(&info.id));
         Self {
             hub,
             sessions: Sessions::new(link.clone(), &prefix, session_ttl),
-            presence: Presence::new(link.clone(), &prefix, registry.clone()),
+            presence: Presence::new(link.clone(), &prefix, registry.clone(), warnings.clone()),
             registry,
             info,
             instances,
@@ -107,7 +111,19 @@ impl Instance {
             drops,
             unsent: Default::default(),
             presence_batch: Arc::default(),
+            roster: Roster::default(),
+            warnings,
         }
+    }
+
+    /// The members this instance has announced: what its presence hash should hold.
+    pub(crate) fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Warnings that can repeat per client or request, summarised per interval.
+    pub(crate) fn warnings(&self) -> &Arc<Warnings> {
+        &self.warnings
     }
 
     /// Presence changes waiting to be sent.
@@ -194,13 +210,13 @@ impl Instance {
         &self.presence
     }
 
-    /// Keeps this instance and its clients (as `members` lists them) in the registry and
-    /// presence while it runs (one beat per [`HEARTBEAT`]); logs when that starts failing and
-    /// when it recovers.
+    /// Keeps this instance and its clients in the registry and presence while it runs (one beat
+    /// per [`HEARTBEAT`]): refreshes its entry, repairs its presence hash from the roster
+    /// ([`roster::sync`]), and touches the sessions of `io`'s sockets (listed by `sessions`);
+    /// logs when that starts failing and when it recovers.
     pub(crate) async fn heartbeat(
         self: Arc<Self>,
         io: Io,
-        members: fn(&Io) -> Vec<Member>,
         sessions: fn(&Io) -> Vec<(String, String)>,
     ) {
         let mut tick = tokio::time::interval(HEARTBEAT);
@@ -210,7 +226,18 @@ impl Instance {
             tick.tick().await;
             let live = self.live(io.sockets().len());
             let beat = async {
-                redis::beat(&self.registry, &self.presence, &live, || members(&io)).await?;
+                self.registry.beat(&live).await?;
+                let repaired = roster::sync(
+                    &self.roster,
+                    &self.presence,
+                    &self.info.id,
+                    &self.presence_batch,
+                    beats % FULL_EVERY == 0,
+                )
+                .await?;
+                if repaired != roster::Repaired::default() {
+                    tracing::debug!(instance = %self.info.id, ?repaired, "presence repaired");
+                }
                 self.hub.trim_history().await?;
                 if beats % SESSION_TOUCH_EVERY == 0 {
                     self.sessions.touch(&sessions(&io)).await?;

@@ -13,6 +13,8 @@
 //! - `hub`: broadcasts through the history: live delivery in one order, attaching and replay on
 //!   reconnect, the outbox while Redis is away.
 //! - `presence_batch`: presence changes coalesced per instance and sent to subscribers.
+//! - `roster`: the members an instance announced, and the heartbeat's repair of its presence
+//!   hash against them (no ghosts).
 //! - `instance`: one instance's identity, parts, counters and heartbeat.
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
@@ -20,7 +22,8 @@
 //! - `cluster`: starts the instances of one process and stops them gracefully.
 //! - Leaves: `cli` (the command line), `error`, `clock`, `rooms` (room names), `limit` (the
 //!   per-socket token bucket), `drops` (packets dropped for slow clients, counted and
-//!   summarised), `runtime` (the delivery thread, the allocator-cache hook).
+//!   summarised), `warnings` (repeated warnings summarised per interval), `runtime` (the
+//!   delivery thread, the allocator-cache hook).
 //!
 //! Client-side tools, which talk to a cluster from the outside and which `serve` never uses:
 //! [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
@@ -48,9 +51,11 @@ mod presence_batch;
 mod redis;
 mod repeated;
 mod rooms;
+mod roster;
 mod runtime;
 mod socket;
 pub mod tools;
+mod warnings;
 
 pub use cli::ServeConfig;
 pub use cluster::{Cluster, run};

@@ -25,7 +25,7 @@ use gridcast_shared::{event, presence::PresenceDelta};
 use socketioxide_core::adapter::errors::BroadcastError;
 use tokio::sync::Notify;
 
-use crate::{drops::Drops, redis::adapter::Io, rooms::PRESENCE_SUBSCRIBED};
+use crate::{drops::Drops, redis::adapter::Io, rooms::PRESENCE_SUBSCRIBED, warnings::Warnings};
 
 /// How long changes gather before they are sent together.
 const WINDOW: Duration = Duration::from_millis(100);
@@ -48,7 +48,7 @@ struct Pending {
 fn id_of(delta: &PresenceDelta) -> &str {
     match delta {
         PresenceDelta::Upsert { member } => &member.id,
-        PresenceDelta::Leave { id } => id,
+        PresenceDelta::Leave { id, .. } => id,
     }
 }
 
@@ -79,8 +79,15 @@ impl PresenceBatch {
 }
 
 /// Sends the queued changes of instance `own` to the subscribers of the cluster (through `io`),
-/// one batch per [`WINDOW`] at most, until aborted. Full client buffers are counted in `drops`.
-pub(crate) async fn run(batch: Arc<PresenceBatch>, io: Io, own: String, drops: Arc<Drops>) {
+/// one batch per [`WINDOW`] at most, until aborted. Full client buffers are counted in `drops`;
+/// batches Redis could not take are told to `warnings`.
+pub(crate) async fn run(
+    batch: Arc<PresenceBatch>,
+    io: Io,
+    own: String,
+    drops: Arc<Drops>,
+    warnings: Arc<Warnings>,
+) {
     loop {
         batch.ready.notified().await;
         tokio::time::sleep(WINDOW).await;
@@ -95,7 +102,7 @@ pub(crate) async fn run(batch: Arc<PresenceBatch>, io: Io, own: String, drops: A
         {
             Ok(()) => continue,
             Err(BroadcastError::Adapter(e)) => {
-                tracing::warn!(instance = %own, "presence batch not published, delivering here only: {e}");
+                warnings.warn("presence batch not published, delivering here only", &e);
                 batch.local_only.fetch_add(1, Ordering::Relaxed);
                 io.local()
                     .to(PRESENCE_SUBSCRIBED)
@@ -129,21 +136,24 @@ mod tests {
         }
     }
 
+    fn leave(id: &str) -> PresenceDelta {
+        PresenceDelta::Leave {
+            id: id.into(),
+            instance: Some("i".into()),
+        }
+    }
+
     #[test]
     fn a_later_change_of_a_member_replaces_the_earlier_one_order_kept() {
         let batch = PresenceBatch::default();
         batch.push(upsert("a", "one"));
         batch.push(upsert("b", "bee"));
         batch.push(upsert("a", "two"));
-        batch.push(PresenceDelta::Leave { id: "b".into() });
+        batch.push(leave("b"));
         batch.push(upsert("c", "sea"));
         assert_eq!(
             batch.take(),
-            vec![
-                upsert("a", "two"),
-                PresenceDelta::Leave { id: "b".into() },
-                upsert("c", "sea")
-            ]
+            vec![upsert("a", "two"), leave("b"), upsert("c", "sea")]
         );
         assert!(batch.take().is_empty());
     }

@@ -47,6 +47,17 @@ pub const REPLAY_WAITING: &str = "replay_waiting";
 /// Example: `2["draining",{"instances":["http://127.0.0.1:3001"]}]`.
 pub const DRAINING: &str = "draining";
 
+/// `session_taken`, server to one client: another connection (another tab, device or process)
+/// came with this client's session token, and the session is now in use there; the server
+/// disconnects this socket right after. A session is used by one socket at a time, the newest.
+/// A client should not reconnect with the same token on its own after this, or two holders of
+/// one token would take it from each other in a loop; the official client does not reconnect
+/// after a server-side disconnect anyway.
+///
+/// Payload: a [`SessionTaken`](crate::message::SessionTaken).
+/// Example: `2["session_taken",{"instance_url":"http://127.0.0.1:3001"}]`.
+pub const SESSION_TAKEN: &str = "session_taken";
+
 /// `set_name`, client to server, with ack: set this client's display name.
 ///
 /// Payload: a [`SetName`](crate::presence::SetName); ack: `{"ok":true,"member":{..}}` or
@@ -91,7 +102,7 @@ pub const DIRECT: &str = "direct";
 /// - **Server to the clients that asked**: an array of
 ///   [`PresenceDelta`](crate::presence::PresenceDelta)s, the changes of one instance within
 ///   100 ms (a later change of a member replaces an earlier one). Example:
-///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5"}]]`.
+///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":"a1b2c3d4"}]]`.
 pub const PRESENCE: &str = "presence";
 
 /// Every event a client may send. Any other event name is answered with

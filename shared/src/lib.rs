@@ -11,6 +11,7 @@
 //! - [`recovery`]: offsets, the CONNECT auth that carries them, and the outcome of catching up.
 //! - [`reply`]: [`Reply`], the one envelope of every ack, and its bodies.
 //! - [`presence`]: presence, rooms and direct messages: payloads and naming rules.
+//! - `script` (private): whether a display name mixes scripts, for the naming rules.
 //! - [`limits`]: sizes and rates the server enforces and the client can pre-check.
 //! - [`validate`]: turns an untrusted event argument into a message text, or a [`Rejection`]
 //!   (sent to its sender as an [`ErrorEvent`]).
@@ -30,6 +31,7 @@ pub mod message;
 pub mod presence;
 pub mod recovery;
 pub mod reply;
+mod script;
 pub mod session;
 pub mod validate;
 

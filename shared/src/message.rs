@@ -72,6 +72,13 @@ pub struct ReplayWaiting {
     pub ahead: u64,
 }
 
+/// Payload of the [`session_taken`](crate::event::SESSION_TAKEN) event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTaken {
+    /// Base URL of the instance where the session is now in use.
+    pub instance_url: String,
+}
+
 /// Payload of the [`draining`](crate::event::DRAINING) event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draining {

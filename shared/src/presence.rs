@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     message::MessageMeta,
-    validate::{Rejection, RejectionCode},
+    script,
+    validate::{Rejection, RejectionCode, is_invisible},
 };
 
 /// Longest display name or room name, in characters.
@@ -58,10 +59,15 @@ pub enum PresenceDelta {
         /// The member as it is now.
         member: Member,
     },
-    /// A client disconnected.
+    /// A client disconnected from `instance`.
     Leave {
         /// Its public id.
         id: String,
+        /// The instance it left. A session can come back on another instance (or be taken over
+        /// there) before the old socket's leave goes out: a member listed on another instance is
+        /// not this one and stays. Absent: whichever instance it is listed on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
     },
 }
 
@@ -115,11 +121,25 @@ pub struct Routed {
 }
 
 /// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters, letters, digits, spaces and `_-.'`,
-/// no leading or trailing space.
+/// no leading or trailing space, nothing invisible (the Hangul fillers are letters that render as
+/// nothing), and letters of one writing system (no look-alikes of another script mixed in: see
+/// [`script`](crate::script)).
 pub fn check_display_name(name: &str) -> Result<(), Rejection> {
     check_name(name, "display name", RejectionCode::BadName, |c| {
         c.is_alphanumeric() || " _-.'".contains(c)
-    })
+    })?;
+    match script::clash(name) {
+        None => Ok(()),
+        Some(script::Clash { first, second, odd }) => Err(Rejection::new(
+            RejectionCode::BadName,
+            format!(
+                "display name mixes {first} and {second} letters ({} is {second}); \
+                 letters that look alike in two scripts can impersonate another name, \
+                 so write it in one script",
+                shown(odd)
+            ),
+        )),
+    }
 }
 
 /// Checks a room name: 1 to [`MAX_NAME_CHARS`] characters from `A-Z a-z 0-9 _ - .`.
@@ -151,13 +171,32 @@ fn check_name(
             format!("{what} starts or ends with a space"),
         ));
     }
+    if let Some(bad) = name.chars().find(|&c| is_invisible(c)) {
+        return Err(Rejection::new(
+            code,
+            format!(
+                "{what} may not contain an invisible character ({})",
+                shown(bad)
+            ),
+        ));
+    }
     if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
         return Err(Rejection::new(
             code,
-            format!("{what} may not contain {bad:?}"),
+            format!("{what} may not contain {}", shown(bad)),
         ));
     }
     Ok(())
+}
+
+/// A character as an error message shows it: itself in quotes when it is a visible letter, digit
+/// or ASCII symbol, its code point otherwise (`U+3164`), so the sender can tell what was refused.
+fn shown(c: char) -> String {
+    if (c.is_alphanumeric() && !is_invisible(c)) || c.is_ascii_graphic() || c == ' ' {
+        format!("{c:?}")
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
 }
 
 #[cfg(test)]
@@ -197,10 +236,59 @@ mod tests {
 
     #[test]
     fn delta_wire_shape() {
-        let d = PresenceDelta::Leave { id: "x".into() };
+        let d = PresenceDelta::Leave {
+            id: "x".into(),
+            instance: Some("i".into()),
+        };
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
-            r#"{"op":"leave","id":"x"}"#
+            r#"{"op":"leave","id":"x","instance":"i"}"#
         );
+        // A leave without its instance (older servers) still reads.
+        assert_eq!(
+            serde_json::from_str::<PresenceDelta>(r#"{"op":"leave","id":"x"}"#).unwrap(),
+            PresenceDelta::Leave {
+                id: "x".into(),
+                instance: None
+            }
+        );
+    }
+
+    #[test]
+    fn names_refuse_invisible_letters_and_mixed_scripts_readably() {
+        // Hangul fillers are letters (`is_alphanumeric`) that render as nothing.
+        for (name, code_point) in [
+            ("\u{3164}", "U+3164"),
+            ("ad\u{ffa0}a", "U+FFA0"),
+            ("\u{115f}Ada", "U+115F"),
+            ("Ada\u{1160}", "U+1160"),
+        ] {
+            assert_eq!(
+                check_display_name(name).unwrap_err().message,
+                format!("display name may not contain an invisible character ({code_point})"),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            check_display_name("p\u{430}ypal").unwrap_err().message,
+            "display name mixes Latin and Cyrillic letters ('\u{430}' is Cyrillic); letters that \
+             look alike in two scripts can impersonate another name, so write it in one script"
+        );
+        assert_eq!(
+            check_display_name("\u{391}da").unwrap_err().code,
+            RejectionCode::BadName
+        );
+        // Other refused characters are named by code point when they would not show.
+        assert_eq!(
+            check_display_name("a\u{2800}b").unwrap_err().message,
+            "display name may not contain U+2800"
+        );
+        assert_eq!(
+            check_display_name("a\u{1b}b").unwrap_err().message,
+            "display name may not contain an invisible character (U+001B)"
+        );
+        for fine in ["Дмитрий", "東京タワー", "Tokyo 東京", "김민준", "Zoë 2"] {
+            assert!(check_display_name(fine).is_ok(), "{fine}");
+        }
     }
 }

@@ -15,11 +15,14 @@ pub fn upsert(members: &mut Vec<Member>, member: Member) {
     }
 }
 
-/// Applies a presence delta to the store.
+/// Applies a presence delta to the store. A leave from one instance keeps a member of that id
+/// listed on another (its session moved or was taken over there, and the old socket's leave
+/// came after the new one's arrival).
 pub fn apply(members: &mut Vec<Member>, delta: PresenceDelta) {
     match delta {
         PresenceDelta::Upsert { member } => upsert(members, member),
-        PresenceDelta::Leave { id } => members.retain(|m| m.id != id),
+        PresenceDelta::Leave { id, instance } => members
+            .retain(|m| m.id != id || instance.as_ref().is_some_and(|left| *left != m.instance)),
     }
 }
 
@@ -71,7 +74,19 @@ mod tests {
         let groups = by_instance(&members);
         assert_eq!(groups[0].0, "http://a");
         assert_eq!(groups[1].1[0].id, "1");
-        apply(&mut members, PresenceDelta::Leave { id: "1".into() });
+        // Its session moved to instance "j" before the leave from "i" came: it stays.
+        let mut moved = member("1", "http://b", "Bob");
+        moved.instance = "j".into();
+        apply(&mut members, PresenceDelta::Upsert { member: moved });
+        let leave = |instance: Option<&str>| PresenceDelta::Leave {
+            id: "1".into(),
+            instance: instance.map(str::to_owned),
+        };
+        apply(&mut members, leave(Some("i")));
+        assert_eq!(members.len(), 2);
+        apply(&mut members, leave(Some("j")));
+        assert_eq!(members.len(), 1);
+        apply(&mut members, leave(None));
         assert_eq!(members.len(), 1);
     }
 }

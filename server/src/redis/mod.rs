@@ -26,8 +26,6 @@ pub(crate) use link::{LinkDriver, LinkError, Target};
 pub(crate) use private::PrivateRedis;
 
 use crate::error::Error;
-use presence::Presence;
-use registry::Registry;
 
 /// Connects to `target` for the cluster with key prefix `prefix`: the link counts as up while
 /// the nodes serving the history and the registry answer.
@@ -38,22 +36,4 @@ pub(crate) async fn connect(
 ) -> Result<LinkDriver, Error> {
     let probe_keys = vec![history::key(prefix), registry::set_key(prefix)];
     link::connect(target, publish_timeout, probe_keys).await
-}
-
-/// One heartbeat of an instance: refreshes its registry entry (`live`) and its presence hash,
-/// and writes its `members` again if Redis lost them (a restart, or an outage longer than the
-/// TTL).
-pub(crate) async fn beat(
-    registry: &Registry,
-    presence: &Presence,
-    live: &gridcast_shared::LiveInstance,
-    members: impl FnOnce() -> Vec<gridcast_shared::presence::Member>,
-) -> Result<(), LinkError> {
-    registry.beat(live).await?;
-    if !presence.refresh(&live.info.id).await? {
-        for member in members() {
-            presence.upsert(&member).await?;
-        }
-    }
-    Ok(())
 }

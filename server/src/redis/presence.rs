@@ -4,8 +4,11 @@
 //! Each hash expires with its instance's registry entry ([`TTL`]) and is refreshed by the same
 //! heartbeat, so the clients of a killed instance disappear with it and readers never delete
 //! anything: a client that connects before its instance's first heartbeat is listed a moment
-//! later, not lost. If a hash expired while its instance lived (a long Redis outage), the
-//! heartbeat writes the instance's members again.
+//! later, not lost. Only the instance writes its hash; its heartbeat compares it with its live
+//! sockets and repairs it (`crate::roster`): members missing after an outage are written again,
+//! members left behind by a delete that failed are removed.
+
+use std::sync::Arc;
 
 use gridcast_shared::presence::Member;
 
@@ -13,6 +16,11 @@ use super::{
     link::{LinkDriver, LinkError},
     registry::{Registry, TTL},
 };
+use crate::warnings::Warnings;
+
+/// Fields one `HSET` or `HDEL` of a repair carries at most (a bounded command, however many
+/// members are missing or left behind).
+const CHUNK: usize = 500;
 
 /// Presence access for one cluster prefix.
 #[derive(Clone)]
@@ -20,7 +28,8 @@ pub(crate) struct Presence {
     link: LinkDriver,
     prefix: String,
     registry: Registry,
-    skipped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    skipped: Arc<std::sync::atomic::AtomicU64>,
+    warnings: Arc<Warnings>,
 }
 
 impl std::fmt::Debug for Presence {
@@ -32,12 +41,18 @@ impl std::fmt::Debug for Presence {
 }
 
 impl Presence {
-    pub(crate) fn new(link: LinkDriver, prefix: &str, registry: Registry) -> Self {
+    pub(crate) fn new(
+        link: LinkDriver,
+        prefix: &str,
+        registry: Registry,
+        warnings: Arc<Warnings>,
+    ) -> Self {
         Self {
             link,
             prefix: prefix.to_owned(),
             skipped: Default::default(),
             registry,
+            warnings,
         }
     }
 
@@ -64,11 +79,61 @@ impl Presence {
             .await
     }
 
-    /// Extends `instance`'s presence for another [`TTL`]; `false` when its hash is gone (expired
-    /// or never written), so the caller can write its members again.
-    pub(crate) async fn refresh(&self, instance: &str) -> Result<bool, LinkError> {
+    /// Forgets the members with public ids `ids` of `instance`.
+    pub(crate) async fn remove_many(
+        &self,
+        instance: &str,
+        ids: &[String],
+    ) -> Result<(), LinkError> {
+        let key = self.key(instance);
+        for chunk in ids.chunks(CHUNK) {
+            self.link
+                .command::<()>(redis::cmd("HDEL").arg(&key).arg(chunk))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records `members` of `instance` as they are now, and extends its presence for another
+    /// [`TTL`].
+    pub(crate) async fn upsert_many(
+        &self,
+        instance: &str,
+        members: &[Member],
+    ) -> Result<(), LinkError> {
+        let key = self.key(instance);
+        for chunk in members.chunks(CHUNK) {
+            let mut hset = redis::cmd("HSET");
+            hset.arg(&key);
+            for member in chunk {
+                let json = serde_json::to_string(member).expect("Member serializes");
+                hset.arg(&member.id).arg(json);
+            }
+            self.link.command::<()>(&hset).await?;
+        }
+        self.refresh(instance).await
+    }
+
+    /// How many members `instance`'s hash holds (`HLEN`: constant time, the heartbeat's cheap
+    /// check).
+    pub(crate) async fn len(&self, instance: &str) -> Result<usize, LinkError> {
         self.link
-            .command(
+            .command(redis::cmd("HLEN").arg(self.key(instance)))
+            .await
+    }
+
+    /// The public ids `instance`'s hash holds (`HKEYS`: linear in the members, for a repair).
+    pub(crate) async fn ids(&self, instance: &str) -> Result<Vec<String>, LinkError> {
+        self.link
+            .command(redis::cmd("HKEYS").arg(self.key(instance)))
+            .await
+    }
+
+    /// Extends `instance`'s presence for another [`TTL`] (nothing to extend when it has no
+    /// members).
+    pub(crate) async fn refresh(&self, instance: &str) -> Result<(), LinkError> {
+        self.link
+            .command::<()>(
                 redis::cmd("PEXPIRE")
                     .arg(self.key(instance))
                     .arg(TTL.as_millis() as u64),
@@ -86,7 +151,7 @@ impl Presence {
             .inspect_err(|e| {
                 self.skipped
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(prefix = %self.prefix, "unreadable presence member skipped: {e}");
+                self.warnings.warn("unreadable presence member skipped", e);
             })
             .ok()
     }

@@ -2,7 +2,7 @@
 //! start of attaching), the connect handler (handlers, `welcome`, replay, presence), disconnect,
 //! and events no handler knows.
 
-use std::sync::{Arc, Mutex, atomic::Ordering};
+use std::sync::{Arc, atomic::Ordering};
 
 use gridcast_shared::{
     Rejection, RejectionCode, Welcome, event,
@@ -20,6 +20,7 @@ use super::{
     request::Request,
     routed,
     state::{SessionToken, SocketState, public_id, save_session},
+    takeover::{self, take_over},
 };
 use crate::{
     clock::now_ms,
@@ -86,12 +87,16 @@ pub(super) async fn arrive(
         since: now_ms(),
         rooms: saved.rooms,
     };
-    socket.extensions.insert(Arc::new(SocketState {
-        id: saved.id,
+    if is_restored {
+        // Before this socket joins its own room: see `takeover`.
+        take_over(&socket, &instance, &saved.id).await;
+    }
+    socket.extensions.insert(Arc::new(SocketState::new(
+        saved.id,
         session,
-        limit: RateLimit::from_rate(instance.rate),
-        member: Mutex::new(member),
-    }));
+        RateLimit::from_rate(instance.rate),
+        member,
+    )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
     socket.on(event::JOIN, presence::on_join);
@@ -134,6 +139,10 @@ pub(super) async fn on_connect(
     };
     let id = state.id.clone();
     tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
+    if restored {
+        // A socket that connected with the same token at the same time: see `takeover`.
+        takeover::settle(socket.clone(), instance.clone(), id.clone());
+    }
     let hub = instance.hub();
     // A malformed offset is told in `welcome`, and the client attaches as a fresh one.
     let malformed = match &auth.offset {
@@ -165,7 +174,7 @@ pub(super) async fn on_connect(
         return;
     }
     save_session(&instance, &state).await;
-    presence::announce(&instance, state.member()).await;
+    presence::announce(&instance, socket.id, &state).await;
 }
 
 /// `recovery` with a problem of the CONNECT auth added to what it says.
@@ -198,7 +207,7 @@ async fn on_disconnect(
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
         save_session(&instance, &state).await;
-        presence::depart(&instance, &state.id).await;
+        presence::depart(&instance, socket.id, &state).await;
     }
 }
 
@@ -226,14 +235,5 @@ pub(crate) fn local_sessions(io: &Io) -> Vec<(String, String)> {
         .iter()
         .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
         .map(|state| (state.session.expose().to_owned(), state.id.clone()))
-        .collect()
-}
-
-/// The member records of this instance's sockets.
-pub(crate) fn local_members(io: &Io) -> Vec<Member> {
-    io.sockets()
-        .iter()
-        .filter_map(|s| s.extensions.get::<Arc<SocketState>>())
-        .map(|state| state.member())
         .collect()
 }

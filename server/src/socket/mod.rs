@@ -6,6 +6,7 @@
 //! - [`broadcast`]: `message` to everyone on every instance (the seed-compatible contract).
 //! - [`routed`]: `room_message` and `direct`.
 //! - [`presence`]: display names, rooms, and the presence list.
+//! - [`takeover`]: a session is used by one socket at a time, the newest.
 //!
 //! Every request is rate limited per socket, validated with the rules in `gridcast_shared`, and
 //! answered: through the ack when the client asked for one, otherwise (only on rejection) with an
@@ -26,11 +27,12 @@ mod presence;
 mod request;
 mod routed;
 mod state;
+mod takeover;
 
 use gridcast_shared::event;
 use socketioxide::handler::ConnectHandler;
 
-pub(crate) use connect::{local_members, local_sessions};
+pub(crate) use connect::local_sessions;
 
 use crate::redis::adapter::{InitError, Io};
 

@@ -4,6 +4,11 @@
 //! list, as batches of [`PresenceDelta`]s (`crate::presence_batch`). Room names are prefixed
 //! internally (`crate::rooms::room_key`) so that a room can never be named like a socket's own
 //! room and receive someone's direct messages.
+//!
+//! A socket's presence writes are ordered ([`Phase`]): a disconnect that comes before the connect
+//! handler announced the socket makes that announce a no-op, so a fast disconnect cannot leave a
+//! ghost behind. The instance's roster (`crate::roster`) lists what was announced; its heartbeat
+//! repairs whatever a failed write left wrong.
 
 use gridcast_shared::{
     Changed, Members, Rejection, RejectionCode, event,
@@ -13,9 +18,11 @@ use gridcast_shared::{
     },
 };
 
+use socketioxide::socket::Sid;
+
 use super::{
     request::{Arg, Request, unavailable},
-    state::save_session,
+    state::{Phase, SocketState, save_session},
 };
 use crate::{
     instance::Instance,
@@ -23,32 +30,51 @@ use crate::{
     rooms::{PRESENCE_SUBSCRIBED, room_key},
 };
 
-/// Records a newly connected or changed member and tells the subscribers (in the next batch).
-pub(super) async fn announce(instance: &Instance, member: Member) {
+/// Records socket `sid`'s member as it is now (newly connected or changed) and tells the
+/// subscribers (in the next batch); nothing once it departed.
+pub(super) async fn announce(instance: &Instance, sid: Sid, state: &SocketState) {
+    let mut phase = state.presence.lock().await;
+    if *phase == Phase::Gone {
+        return;
+    }
+    *phase = Phase::Listed;
+    instance
+        .roster()
+        .list(&state.id, sid, state.shared_member());
+    // Read under the lock: of two changes announced at once, the later write carries both.
+    let member = state.member();
     if let Err(e) = instance.presence().upsert(&member).await {
-        tracing::warn!(instance = %instance.info.id, "presence not recorded: {e}");
+        instance.warnings().warn("presence not recorded", &e);
     }
     instance
         .presence_batch()
         .push(PresenceDelta::Upsert { member });
 }
 
-/// Forgets a disconnected member (by public id) and tells the subscribers (in the next batch).
-pub(super) async fn depart(instance: &Instance, id: &str) {
-    if let Err(e) = instance.presence().remove(&instance.info.id, id).await {
-        tracing::warn!(instance = %instance.info.id, "presence not removed: {e}");
+/// Forgets disconnected socket `sid`'s member and tells the subscribers (in the next batch),
+/// unless it was never announced or a newer socket of this instance holds its session now.
+pub(super) async fn depart(instance: &Instance, sid: Sid, state: &SocketState) {
+    let mut phase = state.presence.lock().await;
+    let was = std::mem::replace(&mut *phase, Phase::Gone);
+    if was != Phase::Listed || !instance.roster().unlist(&state.id, sid) {
+        return;
     }
-    instance
-        .presence_batch()
-        .push(PresenceDelta::Leave { id: id.to_owned() });
+    let own = &instance.info.id;
+    if let Err(e) = instance.presence().remove(own, &state.id).await {
+        instance.warnings().warn("presence not removed", &e);
+    }
+    instance.presence_batch().push(PresenceDelta::Leave {
+        id: state.id.clone(),
+        instance: Some(own.clone()),
+    });
 }
 
 /// Answers a member-changing request and, when it was done, announces the change.
 async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rejection>) {
     let result = result.map(|member| Changed { member });
-    if let Ok(Changed { member }) = req.respond(event, result) {
+    if req.respond(event, result).is_ok() {
         save_session(&req.instance, &req.state).await;
-        announce(&req.instance, member).await;
+        announce(&req.instance, req.socket.id, &req.state).await;
     }
 }
 

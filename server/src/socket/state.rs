@@ -1,10 +1,11 @@
-//! What a connected socket carries: its public id, its session token, its rate limit and its
-//! member record ([`SocketState`], in the socket's extensions), and saving the session to Redis.
+//! What a connected socket carries: its public id, its session token, its rate limit, its
+//! member record and where its presence writes stand ([`SocketState`], in the socket's
+//! extensions), and saving the session to Redis.
 //!
 //! Invariant: a [`SessionToken`] is known only to its client and Redis; its `Debug` hides it and
 //! it is in no presence record, metadata or log line.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use gridcast_shared::presence::Member;
 
@@ -37,6 +38,22 @@ impl std::fmt::Debug for SessionToken {
     }
 }
 
+/// Where a socket's presence stands. Its writes (announce on connect and on every change,
+/// depart on disconnect) run one at a time under [`SocketState::presence`], and a socket that
+/// departed is never announced again: the connect handler, the other handlers and the
+/// disconnect handler run as separate tasks, and a disconnect can come before the connect
+/// handler announced the socket (a client that closes at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Phase {
+    /// Not announced yet: nothing of it is in presence.
+    #[default]
+    Arriving,
+    /// Announced: in this instance's roster and presence hash.
+    Listed,
+    /// Departed: announcing it again does nothing.
+    Gone,
+}
+
 /// Per-socket state, kept in the socket's extensions.
 #[derive(Debug)]
 pub(crate) struct SocketState {
@@ -47,11 +64,29 @@ pub(crate) struct SocketState {
     pub(crate) session: SessionToken,
     /// The socket's rate limit, shared by all its requests.
     pub(crate) limit: RateLimit,
-    /// The socket as presence shows it.
-    pub(crate) member: Mutex<Member>,
+    /// The socket as presence shows it (shared with the instance's roster while listed).
+    member: Arc<Mutex<Member>>,
+    /// Where its presence stands; held while a presence write is under way.
+    pub(crate) presence: tokio::sync::Mutex<Phase>,
 }
 
 impl SocketState {
+    /// A socket's state: nothing announced yet.
+    pub(super) fn new(id: String, session: SessionToken, limit: RateLimit, member: Member) -> Self {
+        Self {
+            id,
+            session,
+            limit,
+            member: Arc::new(Mutex::new(member)),
+            presence: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The member record itself, for the roster to read when it writes the member again.
+    pub(crate) fn shared_member(&self) -> Arc<Mutex<Member>> {
+        self.member.clone()
+    }
+
     /// A copy of the member record.
     pub(crate) fn member(&self) -> Member {
         self.member

@@ -122,7 +122,7 @@ async fn presence_follows_connects_renames_and_disconnects_on_any_instance() {
     a.close();
     wait_delta(
         &mut b,
-        |d| matches!(d, PresenceDelta::Leave { id } if *id == a_sid),
+        |d| matches!(d, PresenceDelta::Leave { id, instance } if *id == a_sid && instance.as_ref() == Some(&a_instance.id)),
     )
     .await;
     assert!(!snapshot(&mut b).await.iter().any(|m| m.id == a_sid));
