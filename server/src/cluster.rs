@@ -26,7 +26,8 @@ use crate::{
         history::{self, History},
     },
     runtime::DeliveryRuntime,
-    socket, warnings,
+    socket,
+    warnings::{self, Warnings},
 };
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
@@ -144,6 +145,7 @@ impl Cluster {
                     })??
             };
             let drops = Arc::new(Drops::default());
+            let warnings = Arc::new(Warnings::new(&info.id));
             let hub = Hub::new(
                 info.id.clone(),
                 history,
@@ -155,13 +157,14 @@ impl Cluster {
                     replay_rate: config.replay_rate,
                 },
                 drops.clone(),
+                warnings.clone(),
             );
             let instance = Arc::new(Instance::new(
                 info,
                 listed.clone(),
                 link.clone(),
                 hub,
-                drops.clone(),
+                (drops.clone(), warnings),
                 Settings {
                     prefix: config.redis_prefix.clone(),
                     rate: config.rate_limit.0,

@@ -81,13 +81,14 @@ pub struct Instance {
 
 impl Instance {
     /// A new instance with zeroed counters, registering under `settings.prefix`; packets dropped
-    /// for full client buffers are counted in `drops` (which `hub` counts in too).
+    /// for full client buffers are counted in `drops`, repeated warnings summarised by
+    /// `warnings` (both shared with `hub`).
     pub(crate) fn new(
         info: InstanceInfo,
         instances: Vec<String>,
         link: LinkDriver,
         hub: Hub,
-        drops: Arc<Drops>,
+        (drops, warnings): (Arc<Drops>, Arc<Warnings>),
         settings: Settings,
     ) -> Self {
         let Settings {
@@ -96,7 +97,6 @@ impl Instance {
             session_ttl,
         } = settings;
         let registry = Registry::new(link.clone(), &prefix);
-        let warnings = Arc::new(Warnings::new(&info.id));
         Self {
             hub,
             sessions: Sessions::new(link.clone(), &prefix, session_ttl),

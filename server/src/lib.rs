@@ -49,7 +49,6 @@ mod metrics;
 mod origin;
 mod presence_batch;
 mod redis;
-mod repeated;
 mod rooms;
 mod roster;
 mod runtime;

@@ -52,7 +52,7 @@ use crate::{
         history::History,
         link::{LinkDriver, LinkError},
     },
-    repeated::Repeated,
+    warnings::Warnings,
 };
 use live::Live;
 use outbox::Outbox;
@@ -69,21 +69,19 @@ pub(crate) struct Hub {
     outbox: Arc<Outbox>,
     slots: Slots,
     budget: Budget,
-    /// The warning of an append that failed.
-    append_failed: Repeated,
+    warnings: Arc<Warnings>,
 }
 
 impl Hub {
-    /// The hub of instance `own`, over `history` and `link`, failing appends after
-    /// `publish_timeout`, queueing at most `outbox` broadcasts while Redis is away and running at
-    /// most `replays` replays at once; packets dropped for full client buffers are counted in
-    /// `drops`.
+    /// The hub of instance `own`, over `history` and `link`, within `limits`; packets dropped for
+    /// full client buffers are counted in `drops`, repeated warnings summarised by `warnings`.
     pub(crate) fn new(
         own: String,
         history: History,
         link: LinkDriver,
         limits: HubLimits,
         drops: Arc<Drops>,
+        warnings: Arc<Warnings>,
     ) -> Self {
         Self {
             history,
@@ -93,7 +91,7 @@ impl Hub {
             outbox: Arc::new(Outbox::new(limits.outbox)),
             slots: Slots::new(limits.replays),
             budget: Budget::new(limits.replay_rate),
-            append_failed: Repeated::default(),
+            warnings,
         }
     }
 
@@ -159,14 +157,13 @@ impl Hub {
             match appended {
                 // The reader delivers it, here too, with its offset.
                 Ok(_) => return Delivery::Cluster,
-                Err(e) => {
-                    if let Some(left_out) = self.append_failed.log_now() {
-                        tracing::warn!(instance = %self.live.own, left_out, "history append failed, delivering here and queueing (this warning at most every 10 s): {e}")
-                    }
-                }
+                Err(e) => self
+                    .warnings
+                    .warn("history append failed, delivered here and queued", &e),
             }
         }
-        outbox::deliver_now_and_queue(&self.live, &self.outbox, io, record, target, payload).await
+        let parts = (&*self.live, &*self.outbox, &*self.warnings);
+        outbox::deliver_now_and_queue(parts, io, record, target, payload).await
     }
 
     /// First step of a connect (in the connect middleware): see [`attach`].

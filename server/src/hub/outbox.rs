@@ -29,7 +29,7 @@ use crate::{
         history::{History, Record},
         link::LinkDriver,
     },
-    repeated::Repeated,
+    warnings::Warnings,
 };
 
 /// Entries one flush writes at most.
@@ -41,8 +41,6 @@ pub(super) struct Outbox {
     queue: Mutex<Queue>,
     capacity: usize,
     flush: Notify,
-    /// The warning of a broadcast that found the outbox full.
-    full: Repeated,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +56,6 @@ impl Outbox {
             queue: Mutex::default(),
             capacity,
             flush: Notify::new(),
-            full: Repeated::default(),
         }
     }
 
@@ -87,8 +84,7 @@ impl Outbox {
 /// Delivers a broadcast Redis could not take to this instance's sockets at once and queues it
 /// for the others; says how far it went.
 pub(super) async fn deliver_now_and_queue(
-    live: &Live,
-    outbox: &Outbox,
+    (live, outbox, warnings): (&Live, &Outbox, &Warnings),
     io: &Io,
     record: Record,
     target: Target,
@@ -110,9 +106,10 @@ pub(super) async fn deliver_now_and_queue(
         }
         None => {
             live.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-            if let Some(left_out) = outbox.full.log_now() {
-                tracing::warn!(instance = %live.own, capacity = outbox.capacity, left_out, "outbox full: broadcasts delivered on this instance only (this warning at most every 10 s; /health counts them)");
-            }
+            warnings.warn(
+                "outbox full: broadcast delivered on this instance only",
+                &format_args!("{} broadcasts queued already", outbox.capacity),
+            );
             (Delivery::LocalOnly, None, None)
         }
     };
