@@ -98,13 +98,13 @@ pub(super) struct Parts<'a> {
 }
 
 /// The socket being attached and who it is.
-pub(super) struct Client<'a, R: Fn() -> Vec<String>> {
+pub(super) struct Client<'a, R: Fn() -> Vec<(String, StreamId)>> {
     pub(super) socket: &'a SocketRef<ClusterAdapter>,
     /// The offset it came back with, if any (a well-formed one).
     pub(super) offset: Option<&'a Offset>,
     /// Its public id.
     pub(super) id: &'a str,
-    /// Its rooms now (user-facing names).
+    /// Its rooms now (user-facing names), each with where the history stood when it joined.
     pub(super) rooms: R,
 }
 
@@ -124,7 +124,7 @@ struct Progress<'a> {
 /// Replays what the client missed, drains what was buffered meanwhile, sends the `welcome` made
 /// by `welcome` from the outcome (`None` when the client gave no offset), and joins live
 /// delivery.
-pub(super) async fn attach<R: Fn() -> Vec<String>>(
+pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
     parts: Parts<'_>,
     client: Client<'_, R>,
     attaching: Attaching,
@@ -274,7 +274,7 @@ pub(super) async fn attach<R: Fn() -> Vec<String>>(
                 .offset
                 .is_some_and(|o| o.covers(&ready.origin, ready.outbox_seq))
                 || ready.id.is_some_and(|at| at <= progress.from)
-                || !ready.target.reaches(client.id, &rooms);
+                || !ready.target.reaches(client.id, &rooms, ready.id);
             if had || !progress.seen.insert(ready.payload.meta().id.clone()) {
                 continue;
             }
@@ -350,7 +350,7 @@ enum Failed {
 
 /// Sends the client what the history holds after `progress.from` up to `upto` and reaches it,
 /// a page at a time, each message as soon as the socket has room.
-async fn replay<R: Fn() -> Vec<String>>(
+async fn replay<R: Fn() -> Vec<(String, StreamId)>>(
     history: &History,
     client: &Client<'_, R>,
     progress: &mut Progress<'_>,
@@ -376,7 +376,7 @@ async fn replay<R: Fn() -> Vec<String>>(
             let Some(ready) = Ready::from_stored(&stored) else {
                 continue;
             };
-            if !ready.target.reaches(client.id, &rooms) {
+            if !ready.target.reaches(client.id, &rooms, Some(stored.id)) {
                 continue;
             }
             let ready = ready.with_offset(Some(Offset {
@@ -400,7 +400,7 @@ async fn replay<R: Fn() -> Vec<String>>(
 
 /// How many entries after `after` up to `upto` would reach the client: read a page at a time,
 /// sent nowhere.
-async fn count<R: Fn() -> Vec<String>>(
+async fn count<R: Fn() -> Vec<(String, StreamId)>>(
     history: &History,
     client: &Client<'_, R>,
     mut after: StreamId,
@@ -413,7 +413,9 @@ async fn count<R: Fn() -> Vec<String>>(
         let full = page.len() as u64 == PAGE;
         for stored in page {
             after = stored.id;
-            if Ready::from_stored(&stored).is_some_and(|r| r.target.reaches(client.id, &rooms)) {
+            if Ready::from_stored(&stored)
+                .is_some_and(|r| r.target.reaches(client.id, &rooms, Some(stored.id)))
+            {
                 reaching += 1;
             }
         }
@@ -436,7 +438,7 @@ fn unavailable(e: &LinkError, sent: u64) -> Recovery {
 /// Ends an attach that cannot finish: tells the client why in its `welcome` (`too_slow`) when one
 /// still fits in its buffer, and disconnects it; it stays out of live delivery (in
 /// [`ATTACHING`]) until it is gone, so it never receives anything after the hole.
-async fn give_up<R: Fn() -> Vec<String>>(
+async fn give_up<R: Fn() -> Vec<(String, StreamId)>>(
     live: &Live,
     client: &Client<'_, R>,
     stop: Stop,

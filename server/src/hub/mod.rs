@@ -36,7 +36,7 @@ use std::{sync::Arc, time::Duration};
 
 use gridcast_shared::{
     Delivery, RedisLink, Welcome,
-    recovery::{Offset, Recovery},
+    recovery::{Offset, Recovery, StreamId},
 };
 use socketioxide::{extract::SocketRef, socket::Sid};
 
@@ -93,6 +93,12 @@ impl Hub {
             budget: Budget::new(limits.replay_rate),
             warnings,
         }
+    }
+
+    /// Where live delivery stands in the history: a socket that joins a room now gets, on a
+    /// replay, that room's messages after this entry only.
+    pub(crate) async fn position(&self) -> StreamId {
+        self.live.lock().await.at
     }
 
     /// Replays running now.
@@ -184,7 +190,7 @@ impl Hub {
         attaching: Attaching,
         offset: Option<&Offset>,
         id: &str,
-        rooms: impl Fn() -> Vec<String>,
+        rooms: impl Fn() -> Vec<(String, StreamId)>,
         welcome: impl Fn(Option<Recovery>) -> Welcome,
     ) -> Attached {
         let parts = attach::Parts {

@@ -56,11 +56,19 @@ impl Target {
         })
     }
 
-    /// Whether a socket with public id `id` in `rooms` gets it.
-    pub(super) fn reaches(&self, id: &str, rooms: &[String]) -> bool {
+    /// Whether a socket with public id `id`, in `rooms` (each since the history stood at the
+    /// given id), gets the entry `at` (`None`: not written yet, so after any join).
+    pub(super) fn reaches(
+        &self,
+        id: &str,
+        rooms: &[(String, StreamId)],
+        at: Option<StreamId>,
+    ) -> bool {
         match self {
             Target::All => true,
-            Target::Room(room) => rooms.contains(room),
+            Target::Room(room) => rooms
+                .iter()
+                .any(|(name, since)| name == room && at.is_none_or(|at| at > *since)),
             Target::Direct { to, from } => to == id || from == id,
         }
     }
@@ -223,7 +231,8 @@ mod tests {
 
     #[test]
     fn targets_round_trip_and_reach_the_right_sockets() {
-        let rooms = vec!["a".to_owned()];
+        let rooms = vec![("a".to_owned(), StreamId { ms: 5, seq: 0 })];
+        let at = Some(StreamId { ms: 6, seq: 0 });
         for target in [
             Target::All,
             Target::Room("a".into()),
@@ -234,13 +243,22 @@ mod tests {
         ] {
             assert_eq!(Target::decode(&target.encode()), Some(target.clone()));
         }
-        assert!(Target::Room("a".into()).reaches("z", &rooms));
-        assert!(!Target::Room("b".into()).reaches("z", &rooms));
+        assert!(Target::Room("a".into()).reaches("z", &rooms, at));
+        assert!(Target::Room("a".into()).reaches("z", &rooms, None));
+        assert!(
+            !Target::Room("a".into()).reaches("z", &rooms, Some(StreamId { ms: 5, seq: 0 })),
+            "not what the room had before the socket joined"
+        );
+        assert!(!Target::Room("b".into()).reaches("z", &rooms, at));
         let direct = Target::Direct {
             to: "x".into(),
             from: "y".into(),
         };
-        assert!(direct.reaches("x", &[]) && direct.reaches("y", &[]) && !direct.reaches("z", &[]));
+        assert!(
+            direct.reaches("x", &[], at)
+                && direct.reaches("y", &[], at)
+                && !direct.reaches("z", &[], at)
+        );
         assert_eq!(Target::decode("?"), None);
     }
 

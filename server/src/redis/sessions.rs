@@ -22,6 +22,11 @@ pub(crate) struct Saved {
     pub name: String,
     /// The rooms it was in.
     pub rooms: Vec<String>,
+    /// Where the history stood when it joined each of them (a stream id): a replay gives it a
+    /// room's messages from then on only, never the room's backlog. Absent in sessions saved
+    /// before this was kept (then everything is replayed, as it was).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub joined: std::collections::BTreeMap<String, String>,
 }
 
 /// Session access for one cluster prefix.

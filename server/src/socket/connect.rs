@@ -74,6 +74,7 @@ pub(super) async fn arrive(
                 id: public_id(),
                 name: String::new(),
                 rooms: Vec::new(),
+                joined: Default::default(),
             },
         )
     });
@@ -96,6 +97,7 @@ pub(super) async fn arrive(
         session,
         RateLimit::from_rate(instance.rate),
         member,
+        &saved.joined,
     )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
@@ -165,7 +167,14 @@ pub(super) async fn on_connect(
         recovery: with_problem(replayed.or_else(|| malformed.clone()), auth.problem.clone()),
     };
     let attached = hub
-        .attach(&socket, attaching, offset, &id, || state.rooms(), welcome)
+        .attach(
+            &socket,
+            attaching,
+            offset,
+            &id,
+            || state.rooms_since(),
+            welcome,
+        )
         .await;
     if attached != Attached::Live {
         if attached == Attached::TooSlow {

@@ -92,6 +92,8 @@ pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
 
 /// Handles `join`.
 pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
+    // Where the history stands: a replay gives this socket the room's messages after it only.
+    let at = req.instance.hub().position().await;
     let result = req
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"room": string}"#))
@@ -105,6 +107,7 @@ pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
                 ));
             }
             req.socket.join(room_key(&room));
+            req.state.joined_at(&room, at);
             Ok(req.state.update(|m| {
                 if !m.rooms.contains(&room) {
                     m.rooms.push(room);
@@ -123,6 +126,7 @@ pub(super) async fn on_leave(req: Request, arg: Arg<RoomRef>) {
         .and_then(|RoomRef { room }| {
             check_room(&room)?;
             req.socket.leave(room_key(&room));
+            req.state.left(&room);
             Ok(req.state.update(|m| m.rooms.retain(|r| *r != room)))
         });
     finish_change(req, event::LEAVE, result).await;

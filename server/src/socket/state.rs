@@ -5,9 +5,12 @@
 //! Invariant: a [`SessionToken`] is known only to its client and Redis; its `Debug` hides it and
 //! it is in no presence record, metadata or log line.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
 
-use gridcast_shared::presence::Member;
+use gridcast_shared::{presence::Member, recovery::StreamId};
 
 use crate::{instance::Instance, limit::RateLimit, redis::sessions::Saved};
 
@@ -68,18 +71,62 @@ pub(crate) struct SocketState {
     member: Arc<Mutex<Member>>,
     /// Where its presence stands; held while a presence write is under way.
     pub(crate) presence: tokio::sync::Mutex<Phase>,
+    /// Where the history stood when it joined each of its rooms.
+    joined: Mutex<HashMap<String, StreamId>>,
 }
 
 impl SocketState {
-    /// A socket's state: nothing announced yet.
-    pub(super) fn new(id: String, session: SessionToken, limit: RateLimit, member: Member) -> Self {
+    /// A socket's state: nothing announced yet; in its rooms since `joined` (from its session).
+    pub(super) fn new(
+        id: String,
+        session: SessionToken,
+        limit: RateLimit,
+        member: Member,
+        joined: &BTreeMap<String, String>,
+    ) -> Self {
+        let joined = member
+            .rooms
+            .iter()
+            .map(|room| {
+                let at = joined.get(room).and_then(|at| at.parse().ok());
+                (room.clone(), at.unwrap_or(StreamId::ZERO))
+            })
+            .collect();
         Self {
             id,
             session,
             limit,
             member: Arc::new(Mutex::new(member)),
             presence: tokio::sync::Mutex::default(),
+            joined: Mutex::new(joined),
         }
+    }
+
+    fn joined(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamId>> {
+        self.joined.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that it joined `room` when the history stood at `at` (a room it is in keeps the
+    /// first position).
+    pub(crate) fn joined_at(&self, room: &str, at: StreamId) {
+        self.joined().entry(room.to_owned()).or_insert(at);
+    }
+
+    /// Forgets when it joined `room` (it left).
+    pub(crate) fn left(&self, room: &str) {
+        self.joined().remove(room);
+    }
+
+    /// Its rooms, each with where the history stood when it joined.
+    pub(crate) fn rooms_since(&self) -> Vec<(String, StreamId)> {
+        let joined = self.joined();
+        self.rooms()
+            .into_iter()
+            .map(|room| {
+                let at = joined.get(&room).copied().unwrap_or(StreamId::ZERO);
+                (room, at)
+            })
+            .collect()
     }
 
     /// The member record itself, for the roster to read when it writes the member again.
@@ -114,10 +161,16 @@ impl SocketState {
     /// What its session restores.
     pub(crate) fn saved(&self) -> Saved {
         let member = self.member();
+        let joined = self
+            .joined()
+            .iter()
+            .map(|(room, at)| (room.clone(), at.to_string()))
+            .collect();
         Saved {
             id: self.id.clone(),
             name: member.name,
             rooms: member.rooms,
+            joined,
         }
     }
 }

@@ -363,3 +363,52 @@ async fn a_message_written_twice_is_replayed_once() {
     assert_eq!(back.next_message(WAIT).await.unwrap().0, "once");
     assert!(back.drain(QUIET).await.is_empty());
 }
+
+/// Joining a room does not open its backlog: a client that joins and reconnects with an offset
+/// from before it joined gets the room's messages from its join on, not the ones before.
+#[tokio::test]
+async fn a_replay_gives_a_room_only_from_when_the_session_joined_it() {
+    let redis = redis().await;
+    let cluster = unlimited(&redis, 1).await;
+    let base = url(&cluster[0]);
+    let room = |probe: &mut gridcast_server::tools::probe::Probe, event: &str, text: &str| {
+        let args = match event {
+            event::JOIN => vec![json!({"room": "ops"})],
+            _ => vec![json!({"room": "ops", "text": text})],
+        };
+        probe.emit(event, args).unwrap();
+    };
+    let mut member = client(&cluster[0]).await;
+    room(&mut member, event::JOIN, "");
+    // The newcomer, with an offset from before anything was said in the room.
+    let (mut newcomer, welcome) = connect_with(&base, json!({})).await;
+    newcomer.emit(event::MESSAGE, vec![json!("mark")]).unwrap();
+    let (_, meta) = newcomer.next_message(WAIT).await.unwrap();
+    let before = meta.unwrap().offset.unwrap().to_string();
+    room(&mut member, event::ROOM_MESSAGE, "before you came");
+    tokio::time::sleep(QUIET).await;
+    newcomer
+        .emit_with_ack(event::JOIN, vec![json!({"room": "ops"})], WAIT)
+        .await
+        .unwrap();
+    room(&mut member, event::ROOM_MESSAGE, "after you came");
+    let args = newcomer
+        .next_event(event::ROOM_MESSAGE, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(args[0]["text"], "after you came");
+    newcomer.close();
+
+    let auth = json!({"offset": before, "session": welcome.session});
+    let (mut back, welcome) = connect_with(&base, auth).await;
+    assert!(welcome.restored && welcome.recovery.unwrap().recovered);
+    let mut replayed = Vec::new();
+    for item in back.drain(QUIET).await {
+        if let gridcast_server::tools::probe::Incoming::Event { event, args, .. } = item
+            && event == event::ROOM_MESSAGE
+        {
+            replayed.push(args[0]["text"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(replayed, ["after you came"], "not the room's backlog");
+}
