@@ -172,12 +172,22 @@ pub fn is_session_token(token: &str) -> bool {
 /// What a client may send in its Socket.IO CONNECT auth, read leniently: unknown keys are ignored,
 /// and a bad value is reported without failing the connection. Its `Debug` hides the session
 /// token.
+///
+/// The stock `socket.io-client` recovers its connection state by sending back the `pid` of the
+/// server's CONNECT reply and the last string argument of an event as the offset (`{"pid",
+/// "offset", ...auth}`, the application's own keys winning): gridcast's `pid` is the session
+/// token, so `"pid"` is read as `"session"` when that is absent.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct ConnectAuth {
     /// The last offset the client saw (`"offset"`), if it sent one.
     pub offset: Option<Result<Offset, BadOffset>>,
-    /// Its session token (`"session"`), if it sent a well-formed one.
+    /// Its session token (`"session"`, or the stock client's `"pid"`), if it sent a well-formed
+    /// one.
     pub session: Option<String>,
+    /// Whether the session token came as the stock client's `"pid"`: that client sends an
+    /// offset whenever it received a history-backed event, so a `pid` without one means it got
+    /// none since it last connected.
+    pub by_pid: bool,
     /// What was wrong with the auth object itself or its session token, to tell the client.
     pub problem: Option<String>,
 }
@@ -211,14 +221,21 @@ impl ConnectAuth {
                 "\"offset\" must be a string, as received in a message's metadata".into(),
             ))),
         };
-        match object.get("session") {
+        let (token, by_pid) = match object.get("session") {
+            None | Some(Value::Null) => (object.get("pid"), true),
+            given => (given, false),
+        };
+        match token {
             None | Some(Value::Null) => {}
             Some(Value::String(token)) if is_session_token(token) => {
-                read.session = Some(token.clone())
+                read.session = Some(token.clone());
+                read.by_pid = by_pid;
             }
             Some(_) => {
+                let key = if by_pid { "pid" } else { "session" };
                 read.problem = Some(format!(
-                    "\"session\" must be the {SESSION_TOKEN_LEN}-digit token from welcome"
+                    "\"{key}\" must be the {SESSION_TOKEN_LEN}-digit token from welcome (or the \
+                     CONNECT reply's pid)"
                 ))
             }
         }
@@ -357,6 +374,18 @@ mod tests {
         assert!(read.problem.unwrap().contains("session"));
 
         assert!(ConnectAuth::read(Some(&json!("x"))).problem.is_some());
+        // The stock client's recovery: its `pid` is the session token.
+        let read = ConnectAuth::read(Some(&json!({"pid": token, "offset": "3-4"})));
+        assert_eq!(read.session.as_deref(), Some(token));
+        assert!(read.by_pid);
+        let other = "f".repeat(32);
+        let read = ConnectAuth::read(Some(&json!({"pid": other, "session": token})));
+        assert_eq!(
+            read.session.as_deref(),
+            Some(token),
+            "the application's own key wins"
+        );
+        assert!(!read.by_pid);
         let token = "0123456789abcdef0123456789abcdef";
         let read = ConnectAuth::read(Some(&json!({"session": token})));
         assert!(

@@ -48,10 +48,6 @@ use crate::{
 /// do not hold Redis (single-threaded) up for everyone else.
 const PAGE: u64 = 32;
 
-/// How long a replay waits for this instance's reader to reach a client's offset (when the
-/// client comes from an instance that was ahead).
-const CATCH_UP: Duration = Duration::from_secs(3);
-
 /// How long attaching may take, from the replay slot to `welcome`: a client that reads, but more
 /// slowly than live traffic arrives, would otherwise never catch up.
 pub(super) const ATTACH_LIMIT: Duration = Duration::from_secs(60);
@@ -60,6 +56,13 @@ pub(super) const ATTACH_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub(crate) struct Attaching {
     at: StreamId,
+}
+
+impl Attaching {
+    /// Where live delivery stood when the socket started attaching.
+    pub(crate) fn at(&self) -> StreamId {
+        self.at
+    }
 }
 
 /// How attaching ended.
@@ -159,7 +162,7 @@ pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
         if !client.socket.connected() {
             return forget(live, client.socket.id).await;
         }
-        match start(live, history, offset, attaching.at).await {
+        match start(history, offset, attaching.at).await {
             Ok(upto) => {
                 progress.from = offset.at;
                 match replay(history, &client, &mut progress, upto).await {
@@ -294,10 +297,9 @@ pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
     }
 }
 
-/// Where the replay of a client with `offset` ends (the reader's position when it attached, or
-/// later when the client comes from an instance that was ahead), or why there is none.
+/// Where the replay of a client with `offset` ends (where the history ends now), or why there is
+/// none.
 async fn start(
-    live: &Live,
     history: &History,
     offset: &Offset,
     attached_at: StreamId,
@@ -307,19 +309,13 @@ async fn start(
             .contains(offset.at)
             .await
             .map_err(|e| unavailable(&e, 0))?;
-    let mut upto = attached_at;
-    if known && offset.at > upto {
-        // The client comes from an instance that was ahead of this one: wait for the reader.
-        let deadline = tokio::time::Instant::now() + CATCH_UP;
-        loop {
-            upto = live.lock().await.at;
-            if upto >= offset.at || tokio::time::Instant::now() > deadline {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    if known && offset.at <= upto {
+    // The replay ends where the history ends now, not where this instance's reader is: the
+    // reader may lag (or the client come from an instance that was ahead), and what it has not
+    // read yet would reach the client only after its `welcome` had counted the replay. What the
+    // buffer also gets of it is skipped there (at or before what was replayed).
+    let last = history.last_id().await.map_err(|e| unavailable(&e, 0))?;
+    let upto = attached_at.max(last);
+    if known {
         return Ok(upto);
     }
     let first = history.first_id().await.map_err(|e| unavailable(&e, 0))?;

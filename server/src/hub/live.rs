@@ -13,17 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gridcast_shared::{
-    event,
-    recovery::{Offset, OutboxMark, StreamId},
-};
+use gridcast_shared::recovery::{Offset, OutboxMark, StreamId};
 use socketioxide::socket::Sid;
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{
     counters::HubCounters,
     recent::RecentIds,
-    record::{Payload, Ready, Target},
+    record::{Args, Ready, Target},
 };
 use crate::{
     drops::Drops,
@@ -153,10 +150,7 @@ impl Live {
             Target::Room(room) => ops.to(room_key(room)),
             Target::Direct { to, from } => ops.to([own_room(to), own_room(from)]),
         };
-        let sent = match &ready.payload {
-            Payload::Message(text, meta) => ops.emit(event::MESSAGE, &(text, meta)).await,
-            Payload::Routed(event, routed) => ops.emit(event, routed).await,
-        };
+        let sent = ops.emit(ready.payload.event(), &Args(&ready.payload)).await;
         if let Err(e) = sent {
             self.drops
                 .count_error(&self.own, ready.origin == self.own, e);

@@ -101,6 +101,16 @@ impl Hub {
         self.live.lock().await.at
     }
 
+    /// Whether a replay from `offset` can be complete: the history still holds the entry it
+    /// names (or it is the very start). An offset ahead of this instance's reader counts as held
+    /// if the history has it (the replay waits for the reader).
+    pub(crate) async fn offset_known(&self, offset: &Offset) -> Result<bool, LinkError> {
+        if offset.at == StreamId::ZERO {
+            return Ok(true);
+        }
+        self.history.contains(offset.at).await
+    }
+
     /// Replays running now.
     pub(crate) fn replays_active(&self) -> u64 {
         self.slots.active()

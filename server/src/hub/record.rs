@@ -10,6 +10,7 @@ use gridcast_shared::{
     presence::Routed,
     recovery::{Offset, StreamId},
 };
+use serde::{Serialize, Serializer, ser::SerializeTuple};
 use socketioxide::{SendError, extract::SocketRef};
 
 use crate::redis::{
@@ -149,6 +150,36 @@ impl Payload {
     }
 }
 
+/// The arguments of a history-backed event as a client gets them: the payload (`text, meta` or
+/// the routed object), then the offset as a string when it has one. The stock `socket.io-client`
+/// keeps the last argument of an event as its offset when it is a string, and sends it back on
+/// reconnect; no other gridcast event ends with a string (`shared::event`).
+pub(super) struct Args<'a>(pub(super) &'a Payload);
+
+impl Serialize for Args<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let offset = self.0.meta().offset.as_ref().map(ToString::to_string);
+        let extra = usize::from(offset.is_some());
+        let mut args = match self.0 {
+            Payload::Message(text, meta) => {
+                let mut args = serializer.serialize_tuple(2 + extra)?;
+                args.serialize_element(text)?;
+                args.serialize_element(meta)?;
+                args
+            }
+            Payload::Routed(_, routed) => {
+                let mut args = serializer.serialize_tuple(1 + extra)?;
+                args.serialize_element(routed)?;
+                args
+            }
+        };
+        if let Some(offset) = &offset {
+            args.serialize_element(offset)?;
+        }
+        args.end()
+    }
+}
+
 /// A broadcast ready to emit: where it goes and what it carries (its offset set).
 #[derive(Debug, Clone)]
 pub(crate) struct Ready {
@@ -218,10 +249,7 @@ impl Ready {
     /// Emits it to one socket (a replay, or what was buffered while the socket attached), if
     /// the socket's buffer has room now.
     pub(super) fn emit_to(&self, socket: &SocketRef<ClusterAdapter>) -> Result<(), SendError> {
-        match &self.payload {
-            Payload::Message(text, meta) => socket.emit(event::MESSAGE, &(text, meta)),
-            Payload::Routed(event, routed) => socket.emit(*event, routed),
-        }
+        socket.emit(self.payload.event(), &Args(&self.payload))
     }
 }
 

@@ -27,6 +27,11 @@ pub(crate) struct Saved {
     /// before this was kept (then everything is replayed, as it was).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub joined: std::collections::BTreeMap<String, String>,
+    /// Where the history stood when its latest connection attached (a stream id): a stock
+    /// client that comes back with its `pid` but no offset got no history-backed event since,
+    /// and is replayed from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_at: Option<String>,
 }
 
 /// Session access for one cluster prefix.
@@ -85,6 +90,13 @@ impl Sessions {
         )
         .await;
         session.and(known)
+    }
+
+    /// Forgets the session under `token` (its identity moved to a new token).
+    pub(crate) async fn forget(&self, token: &str) -> Result<(), LinkError> {
+        self.link
+            .command(redis::cmd("DEL").arg(self.key(token)))
+            .await
     }
 
     /// Whether a session with public id `id` lives (connected or not).

@@ -12,7 +12,7 @@ use gridcast_shared::{
 };
 use socketioxide::{
     extract::{Event, SocketRef, State, TryData},
-    socket::DisconnectReason,
+    socket::{DisconnectReason, RecoveryPid},
 };
 
 use super::{
@@ -55,7 +55,7 @@ pub(super) async fn arrive(
     TryData(auth): TryData<serde_json::Value>,
     State(instance): State<Arc<Instance>>,
 ) -> Result<(), std::convert::Infallible> {
-    let auth = ConnectAuth::read(auth.ok().as_ref());
+    let mut auth = ConnectAuth::read(auth.ok().as_ref());
     let restored = match &auth.session {
         Some(token) => match instance.sessions().load(token).await {
             Ok(saved) => saved.map(|saved| (SessionToken::from_client(token.clone()), saved)),
@@ -75,9 +75,38 @@ pub(super) async fn arrive(
                 name: String::new(),
                 rooms: Vec::new(),
                 joined: Default::default(),
+                attached_at: None,
             },
         )
     });
+    // A stock client that comes back with its `pid` and no offset received no history-backed
+    // event on its last connection: it missed everything after where that one attached.
+    if is_restored && auth.by_pid && auth.offset.is_none() {
+        auth.offset = saved.attached_at.as_ref().map(|at| at.parse());
+    }
+    // The CONNECT reply's `pid` (the stock client's connection state recovery) is the session
+    // token. A stock client that sent its `pid` gets the same one back only when nothing will be
+    // missed: its session is restored and its offset is still in the history. Otherwise its
+    // identity stays (that is `welcome.restored`) under a new token, so that the client says it
+    // did not recover.
+    let complete = match &auth.offset {
+        Some(Ok(offset)) if is_restored => {
+            instance.hub().offset_known(offset).await.unwrap_or(false)
+        }
+        _ => false,
+    };
+    let session = if is_restored && auth.by_pid && !complete {
+        let stale = session;
+        if let Err(e) = instance.sessions().forget(stale.expose()).await {
+            tracing::debug!(instance = %instance.info.id, "old session token not forgotten: {e}");
+        }
+        SessionToken::new()
+    } else {
+        session
+    };
+    socket
+        .extensions
+        .insert(RecoveryPid(session.expose().to_owned()));
     let mut rooms: Vec<String> = saved.rooms.iter().map(|r| room_key(r)).collect();
     rooms.push(own_room(&saved.id));
     let member = Member {
@@ -109,6 +138,9 @@ pub(super) async fn arrive(
     socket.on_fallback(on_unknown_event);
     socket.on_disconnect(on_disconnect);
     let attaching = instance.hub().begin(&socket, rooms).await;
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        state.attached_at(attaching.at());
+    }
     socket.extensions.insert(Arrival {
         auth,
         restored: is_restored,

@@ -73,6 +73,8 @@ pub(crate) struct SocketState {
     pub(crate) presence: tokio::sync::Mutex<Phase>,
     /// Where the history stood when it joined each of its rooms.
     joined: Mutex<HashMap<String, StreamId>>,
+    /// Where the history stood when it attached.
+    attached_at: Mutex<Option<StreamId>>,
 }
 
 impl SocketState {
@@ -99,7 +101,13 @@ impl SocketState {
             member: Arc::new(Mutex::new(member)),
             presence: tokio::sync::Mutex::default(),
             joined: Mutex::new(joined),
+            attached_at: Mutex::new(None),
         }
+    }
+
+    /// Notes where the history stood when it attached.
+    pub(crate) fn attached_at(&self, at: StreamId) {
+        *self.attached_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
     }
 
     fn joined(&self) -> std::sync::MutexGuard<'_, HashMap<String, StreamId>> {
@@ -166,11 +174,13 @@ impl SocketState {
             .iter()
             .map(|(room, at)| (room.clone(), at.to_string()))
             .collect();
+        let attached_at = *self.attached_at.lock().unwrap_or_else(|p| p.into_inner());
         Saved {
             id: self.id.clone(),
             name: member.name,
             rooms: member.rooms,
             joined,
+            attached_at: attached_at.map(|at| at.to_string()),
         }
     }
 }

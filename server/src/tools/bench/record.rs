@@ -86,13 +86,18 @@ pub(super) struct Recorder {
     offset: Option<String>,
 }
 
-/// A broadcast `message` frame's arguments, borrowed from the frame: `[event, text, meta?]` (the
-/// event name is checked on the raw JSON before).
+/// A broadcast `message` frame's arguments, borrowed from the frame: `[event, text, meta?,
+/// offset?]` (the event name is checked on the raw JSON before; gridcast ends history-backed
+/// events with the offset as a string, for the stock client).
 #[derive(Deserialize)]
 struct MessageArgs<'a>(
     serde::de::IgnoredAny,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow, default)] Option<MetaOffset<'a>>,
+    // The offset as a string: accepted, not needed (the metadata has it).
+    #[serde(default)]
+    #[expect(dead_code, reason = "only accepted, so that the frame parses")]
+    Option<serde::de::IgnoredAny>,
 );
 
 /// The one field of [`MessageMeta`](gridcast_shared::MessageMeta) the generator needs.
@@ -133,7 +138,7 @@ impl Recorder {
         if !json.starts_with("[\"message\",") {
             return false;
         }
-        let Ok(MessageArgs(_, text, meta)) = serde_json::from_str::<MessageArgs>(json) else {
+        let Ok(MessageArgs(_, text, meta, _)) = serde_json::from_str::<MessageArgs>(json) else {
             return false;
         };
         if let Some(offset) = meta.and_then(|m| m.offset) {
