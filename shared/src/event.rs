@@ -9,11 +9,16 @@
 ///   receives a [`Reply`](crate::Reply)`<`[`Sent`](crate::Sent)`>`.
 ///   Example: `2["message","hello"]`, or with ack id 7: `27["message","hello"]`.
 /// - **Server to every client on every instance, the sender included**: the text as the first
-///   argument, exactly as received, and a [`MessageMeta`](crate::MessageMeta) as the second. Clients
-///   that only know the plain string contract read the first argument and ignore the rest.
+///   argument, exactly as received, a [`MessageMeta`](crate::MessageMeta) as the second, and the
+///   offset again as a string, last: the stock `socket.io-client` keeps the last string argument
+///   of an event as the offset it sends back on reconnect (connection state recovery), so every
+///   history-backed event (`message`, [`ROOM_MESSAGE`], [`DIRECT`]) ends with its offset and no
+///   other event ends with a string. Clients that only know the plain string contract read the
+///   first argument and ignore the rest.
 ///   Example: `2["message","hello",{"id":"a1b2c3d4-42","origin":"a1b2c3d4",
 ///   "origin_url":"http://127.0.0.1:3000","sender":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","received_at":1764110000123,
-///   "offset":"1764110000123-0"}]`.
+///   "offset":"1764110000123-0"},"1764110000123-0"]` (a message delivered only by its instance
+///   because Redis was away and its outbox full has no offset, and then no last string).
 pub const MESSAGE: &str = "message";
 
 /// `error`, server to one client: a rejected input, when the client did not ask for an ack.
@@ -80,7 +85,8 @@ pub const LEAVE: &str = "leave";
 ///   [`ToRoom`](crate::presence::ToRoom); the sender must be in the room.
 ///   Example: `24["room_message",{"room":"ops","text":"deploying"}]`.
 /// - **Server to every member of the room, on every instance**: a
-///   [`Routed`](crate::presence::Routed) with `room` set.
+///   [`Routed`](crate::presence::Routed) with `room` set, then its offset as a string (see
+///   [`MESSAGE`]).
 pub const ROOM_MESSAGE: &str = "room_message";
 
 /// `direct`, both directions.
@@ -88,7 +94,8 @@ pub const ROOM_MESSAGE: &str = "room_message";
 /// - **Client to server**, with optional ack ([`Reply`](crate::Reply)`<`[`Sent`](crate::Sent)`>`): a
 ///   [`ToSocket`](crate::presence::ToSocket) naming a client's public id, on any instance.
 ///   Example: `25["direct",{"to":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","text":"hi"}]`.
-/// - **Server to that socket, and to the sender**: a [`Routed`](crate::presence::Routed) with `to` set.
+/// - **Server to that socket, and to the sender**: a [`Routed`](crate::presence::Routed) with `to`
+///   set, then its offset as a string (see [`MESSAGE`]).
 pub const DIRECT: &str = "direct";
 
 /// `presence`, both directions.

@@ -27,4 +27,5 @@ mod replay;
 mod routed;
 mod security;
 mod slow_clients;
+mod stock_recovery;
 mod takeover;
