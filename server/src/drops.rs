@@ -9,7 +9,7 @@
 //! delivered by socketioxide's adapter inside its own task, which only logs a warning per packet
 //! (naming its `node_id`): that flooded the log and was counted nowhere. [`DropLayer`] is a
 //! `tracing` layer that turns those warnings into counts on the instance with that node id;
-//! [`quiet`] keeps them out of the log.
+//! `logging::quiet` keeps them out of the log.
 //!
 //! What happens to the slow client: socketioxide's public API cannot close a socket whose buffer
 //! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does. A client
@@ -40,7 +40,7 @@ use tracing_subscriber::{
 use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
 
 /// The module of socketioxide that logs a warning per packet it could not deliver.
-const SOURCE: &str = "socketioxide_core::adapter::request";
+pub(crate) const SOURCE: &str = "socketioxide_core::adapter::request";
 
 /// Relayed-drop counters by socketioxide node id (one per instance of this process).
 fn counters() -> &'static Mutex<HashMap<String, Weak<AtomicU64>>> {
@@ -100,8 +100,8 @@ impl Drops {
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
 /// Install it with [`counting_layer`] (filtered to those warnings only, so that it does not make
-/// every debug and trace event of the hot path reach the subscriber), and [`quiet`] on the log
-/// filter.
+/// every debug and trace event of the hot path reach the subscriber), and `logging::quiet` on the
+/// log filter.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DropLayer;
 
@@ -168,17 +168,6 @@ impl<S: Subscriber> Layer<S> for DropLayer {
             counter.fetch_add(dropped, Ordering::Relaxed);
         }
     }
-}
-
-/// Keeps socketioxide's per-packet drop warnings out of a log filter (they are counted by
-/// [`DropLayer`] and summarised by [`report`]) with a directive for their one module, so the
-/// filter keeps its level hint and disabled callsites stay free.
-pub fn quiet(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
-    filter.add_directive(
-        format!("{SOURCE}=error")
-            .parse()
-            .expect("a valid directive"),
-    )
 }
 
 /// Logs, once per `every` in which something was dropped, how many packets `instance` dropped

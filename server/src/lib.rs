@@ -20,7 +20,8 @@
 //! - `cluster`: starts the instances of one process and stops them gracefully.
 //! - Leaves: `cli` (the command line), `error`, `clock`, `rooms` (room names), `limit` (the
 //!   per-socket token bucket), `drops` (packets dropped for slow clients, counted and
-//!   summarised), `runtime` (the delivery thread, the allocator-cache hook).
+//!   summarised), `logging` (the log filter: no secrets), `runtime` (the delivery thread, the
+//!   allocator-cache hook).
 //!
 //! Client-side tools, which talk to a cluster from the outside and which `serve` never uses:
 //! [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
@@ -42,6 +43,7 @@ mod http;
 mod hub;
 mod instance;
 mod limit;
+mod logging;
 mod metrics;
 mod origin;
 mod presence_batch;
@@ -53,8 +55,9 @@ pub mod tools;
 
 pub use cli::ServeConfig;
 pub use cluster::{Cluster, run};
-pub use drops::{counting_layer, quiet};
+pub use drops::counting_layer;
 pub use error::Error;
 pub use instance::Instance;
+pub use logging::quiet;
 pub use redis::private::{PrivateRedis, free_port};
 pub use runtime::release_thread_cache;

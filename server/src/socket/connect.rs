@@ -128,13 +128,13 @@ pub(super) async fn on_connect(
         socket.extensions.get::<Arc<SocketState>>(),
     )
     else {
-        tracing::error!(instance = %instance.info.id, socket = %socket.id, "connected without the connect middleware");
+        tracing::error!(instance = %instance.info.id, "connected without the connect middleware");
         socket.disconnect().ok();
         return;
     };
     let id = state.id.clone();
     let rooms = state.rooms();
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
+    tracing::debug!(instance = %instance.info.id, public_id = %id, restored, "client connected");
     let hub = instance.hub();
     let offset = match &auth.offset {
         Some(Ok(offset)) => Some(offset.clone()),
@@ -184,7 +184,7 @@ pub(super) async fn on_connect(
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
         instance.count_unsent(Unsent::Welcome);
-        tracing::warn!(instance = %instance.info.id, socket = %socket.id, "welcome not sent: {e}");
+        tracing::warn!(instance = %instance.info.id, public_id = %id, "welcome not sent: {e}");
     }
     hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
         .await;
@@ -197,9 +197,9 @@ async fn on_disconnect(
     State(instance): State<Arc<Instance>>,
     reason: DisconnectReason,
 ) {
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, ?reason, "client disconnected");
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");
         save_session(&instance, &state).await;
         presence::depart(&instance, &state.id).await;
     }

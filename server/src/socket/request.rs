@@ -40,8 +40,8 @@ pub(super) struct Request {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the socket id: it is the Engine.IO session id, a polling session's credential.
         f.debug_struct("Request")
-            .field("socket", &self.socket.id)
             .field("public_id", &self.state.id)
             .field("wants_ack", &self.ack.is_some())
             .finish()
@@ -129,7 +129,7 @@ impl Request {
         };
         if let Err(e) = sent {
             self.instance.count_unsent(Unsent::Reply);
-            tracing::warn!(instance = %self.instance.info.id, socket = %self.socket.id, event, "reply not sent: {e}");
+            tracing::warn!(instance = %self.instance.info.id, public_id = %self.state.id, event, "reply not sent: {e}");
         }
         result
     }

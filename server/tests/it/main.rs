@@ -16,6 +16,7 @@ mod check;
 mod faults;
 mod http;
 mod interop;
+mod logs;
 mod nginx;
 mod presence;
 mod recovery;

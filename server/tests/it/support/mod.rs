@@ -152,6 +152,18 @@ pub fn spawn_gridcast_with(
     max_open_files: Option<u32>,
     capture_log: bool,
 ) -> tokio::process::Child {
+    spawn_gridcast_logging(port, redis_url, flags, max_open_files, capture_log, "warn")
+}
+
+/// [`spawn_gridcast_with`] with `RUST_LOG` set to `rust_log`.
+pub fn spawn_gridcast_logging(
+    port: u16,
+    redis_url: &str,
+    flags: &[&str],
+    max_open_files: Option<u32>,
+    capture_log: bool,
+    rust_log: &str,
+) -> tokio::process::Child {
     let bin = env!("CARGO_BIN_EXE_gridcast");
     let mut command = match max_open_files {
         Some(n) => {
@@ -171,7 +183,7 @@ pub fn spawn_gridcast_with(
         ])
         .args(["--static-dir", "/nonexistent-gridcast-dist"])
         .args(flags)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(if capture_log {
             Stdio::piped()
