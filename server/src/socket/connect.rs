@@ -2,7 +2,12 @@
 //! start of attaching), the connect handler (handlers, `welcome`, replay, presence), disconnect,
 //! and events no handler knows.
 
-use std::sync::{Arc, Mutex, atomic::Ordering};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, atomic::Ordering},
+};
+
+use axum::extract::ConnectInfo;
 
 use gridcast_shared::{
     Rejection, RejectionCode, Welcome, event,
@@ -25,7 +30,7 @@ use crate::{
     clock::now_ms,
     hub::Attaching,
     instance::{Instance, Unsent},
-    limit::RateLimit,
+    limit::address::Address,
     redis::{
         adapter::{ClusterAdapter, Io},
         sessions::Saved,
@@ -86,10 +91,16 @@ pub(super) async fn arrive(
         since: now_ms(),
         rooms: saved.rooms,
     };
+    // Put into the handshake's request by `accept`, kept by engineioxide with the session.
+    let address = socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| Address::of(peer.ip()));
     socket.extensions.insert(Arc::new(SocketState {
+        budget: instance.budgets().of(&saved.id, address),
         id: saved.id,
         session,
-        limit: RateLimit::from_rate(instance.rate),
         member: Mutex::new(member),
     }));
     socket.on(event::MESSAGE, broadcast::on_message);
@@ -183,8 +194,9 @@ pub(super) async fn on_connect(
         recovery,
     };
     if let Err(e) = socket.emit(event::WELCOME, &welcome) {
+        // Counted and summarised (`Instance::report_unsent`), not a warning per client.
         instance.count_unsent(Unsent::Welcome);
-        tracing::warn!(instance = %instance.info.id, public_id = %id, "welcome not sent: {e}");
+        tracing::debug!(instance = %instance.info.id, public_id = %id, "welcome not sent: {e}");
     }
     hub.finish(&socket, replay, offset.as_ref(), &id, || state.rooms())
         .await;

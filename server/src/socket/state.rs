@@ -1,4 +1,4 @@
-//! What a connected socket carries: its public id, its session token, its rate limit and its
+//! What a connected socket carries: its public id, its session token, its request budget and its
 //! member record ([`SocketState`], in the socket's extensions), and saving the session to Redis.
 //!
 //! Invariant: a [`SessionToken`] is known only to its client and Redis; its `Debug` hides it and
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use gridcast_shared::presence::Member;
 
-use crate::{instance::Instance, limit::RateLimit, redis::sessions::Saved};
+use crate::{instance::Instance, limit::budget::Budget, redis::sessions::Saved};
 
 /// A session token: a secret between one client and the cluster. Never logged (its `Debug`
 /// hides it), never sent to anyone else.
@@ -45,8 +45,8 @@ pub(crate) struct SocketState {
     pub(crate) id: String,
     /// The session token that restores this socket's id, name and rooms on a reconnect.
     pub(crate) session: SessionToken,
-    /// The socket's rate limit, shared by all its requests.
-    pub(crate) limit: RateLimit,
+    /// What its requests draw on: its client's and its address's budgets, which outlive it.
+    pub(crate) budget: Budget,
     /// The socket as presence shows it.
     pub(crate) member: Mutex<Member>,
 }

@@ -16,6 +16,7 @@ mod check;
 mod faults;
 mod http;
 mod interop;
+mod limits;
 mod logs;
 mod nginx;
 mod presence;
