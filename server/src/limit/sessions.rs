@@ -12,12 +12,13 @@
 //! never sends its Socket.IO CONNECT and is closed by the connect timeout). Requests of an existing
 //! session (with `sid`) are not counted again.
 //!
-//! Refusals are answered in HTTP before any session exists: `503` over the cap (as `accept`
+//! Refusals are answered in HTTP before any session exists, after a pause of a second (so that a
+//! client retrying at once cannot make refusals its flood): `503` over the cap (as `accept`
 //! answers over its cap), `429` with `Retry-After` over the rate, each with a readable body.
 //! Stock Socket.IO clients report either as `connect_error` ("xhr poll error" or "websocket
 //! error", with the status) and retry with their backoff.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -32,6 +33,14 @@ use super::{
     bucket::Buckets,
     report::{Refusals, Refused},
 };
+
+/// How long a refused handshake waits for its answer. An HTTP/1.1 connection carries one request
+/// at a time, so a client that retries at once on its keep-alive connections gets one refusal per
+/// connection per pause. Answered at once, one address's 50 keep-alive connections made tens of
+/// thousands of refusals a second, and the CPU they took was the bystanders' (measured by
+/// `scripts/attack-limits.sh`). Paused, an address gets at most one refusal per second per
+/// connection `accept`'s cap allows.
+const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
 
 /// Whether `path` is one the Engine.IO endpoint serves: what engineioxide matches, its path with
 /// or without the trailing slash, and anything under it.
@@ -105,22 +114,23 @@ pub(crate) async fn admit(
             "too many connections from {address}: at most {} at once per address\n",
             gate.cap
         );
+        tokio::time::sleep(REFUSAL_PAUSE).await;
         return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
     };
     if let Err(wait) = gate.new.get(address).take() {
+        drop(slot);
         gate.refusals.count(Refused::SessionOverRate, Some(address));
         let rate = gate.rate.unwrap_or_default();
+        let retry_after = wait.saturating_sub(REFUSAL_PAUSE).as_secs() + 1;
         let body = format!(
             "too many new connections from {address}: at most {}/s (bursts of {}) per address; \
-             retry in {} ms\n",
-            rate.per_second,
-            rate.burst,
-            wait.as_millis().max(1)
+             retry in {retry_after} s\n",
+            rate.per_second, rate.burst,
         );
-        let retry_after = HeaderValue::from(wait.as_secs() + 1);
+        tokio::time::sleep(REFUSAL_PAUSE).await;
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            [(RETRY_AFTER, retry_after)],
+            [(RETRY_AFTER, HeaderValue::from(retry_after))],
             body,
         )
             .into_response();
