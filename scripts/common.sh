@@ -25,13 +25,14 @@ start_redis() {
     printf -v "$1" 'redis://127.0.0.1:%s' "$port"
 }
 
-# start_gridcast VAR REDIS_URL: two instances in one process, without the per-address connection
-# cap (the load comes from one address); VAR gets their URLs, comma-separated, PIDS the process.
+# start_gridcast VAR REDIS_URL: two instances in one process, without the per-address limits
+# (the load comes from one address); VAR gets their URLs, comma-separated, PIDS the process.
 start_gridcast() {
     local a b
     a=$(free_port); b=$(free_port)
     RUST_LOG=warn "$T/gridcast" serve --ports "$a,$b" --redis-url "$2" --static-dir /nonexistent \
-        --max-connections-per-address 0 >/dev/null 2>&1 &
+        --max-connections-per-address 0 --new-sessions-per-address off --address-rate-limit off \
+        >/dev/null 2>&1 &
     PIDS=$!
     wait_port "$a"; wait_port "$b"
     printf -v "$1" 'http://127.0.0.1:%s,http://127.0.0.1:%s' "$a" "$b"
