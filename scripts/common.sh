@@ -29,13 +29,14 @@ start_redis() {
 }
 
 # start_gridcast VAR REDIS_URL [BINARY]: two instances in one process (BINARY, default
-# $T/gridcast), without the per-address connection cap (the load comes from one address); VAR
-# gets their URLs, comma-separated, PIDS the process.
+# $T/gridcast), without the per-address limits (the load comes from one address); VAR gets their
+# URLs, comma-separated, PIDS the process.
 start_gridcast() {
     local a b
     a=$(free_port); b=$(free_port)
     RUST_LOG=warn "${3:-$T/gridcast}" serve --ports "$a,$b" --redis-url "$2" --static-dir /nonexistent \
-        --max-connections-per-address 0 >/dev/null 2>&1 &
+        --max-connections-per-address 0 --new-sessions-per-address off --address-rate-limit off \
+        >/dev/null 2>&1 &
     PIDS=$!
     wait_port "$a"; wait_port "$b"
     printf -v "$1" 'http://127.0.0.1:%s,http://127.0.0.1:%s' "$a" "$b"

@@ -19,7 +19,8 @@ port=${redis##*:}
 a=$(free_port); b=$(free_port)
 for p in $a $b; do
     RUST_LOG=warn "$BIN" serve --ports "$p" --redis-url "$redis" --static-dir /nonexistent \
-        --max-connections-per-address 0 --rate-limit off --history-length "$LENGTH" 2>>"$LOG" &
+        --max-connections-per-address 0 --new-sessions-per-address off --rate-limit off \
+        --address-rate-limit off --history-length "$LENGTH" 2>>"$LOG" &
 done
 wait_port "$a"; wait_port "$b"
 A=http://127.0.0.1:$a; B=http://127.0.0.1:$b

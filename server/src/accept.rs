@@ -8,9 +8,12 @@
 //!   request head within it, counted from when the server starts waiting for it, so a fresh
 //!   connection that sends nothing, a slow sender, and an idle keep-alive connection between
 //!   requests are all closed. A long-poll in progress is not idle: hyper is not reading a head.
-//! - a **cap per remote address** ([`ConnLimits::per_address`]) on open connections, WebSockets
-//!   included (the count is released when the TCP stream is dropped, after any upgrade). A
-//!   connection over the cap gets `503` with a readable body and is closed.
+//! - a **cap per remote address** ([`ConnLimits::per_address`], an address as
+//!   `limit::address` counts it) on open connections, WebSockets included (the count is released
+//!   when the TCP stream is dropped, after any upgrade). A connection over the cap gets `503` with
+//!   a readable body and is closed. Polling sessions hold no connection between requests: the
+//!   same cap on Engine.IO sessions is `limit::sessions`', which reads the peer address this loop
+//!   puts into every request (axum's `ConnectInfo`).
 //! - a **write-stall limit** ([`ConnLimits::write_stall`]): a connection whose writes make no
 //!   progress for that long (a client that stopped reading, its TCP buffers full) fails every
 //!   write from then on. engineioxide's WebSocket writer awaits a blocked write without watching
@@ -20,17 +23,16 @@
 //!   never a line per connection.
 
 use std::{
-    collections::HashMap,
     future::Future,
     io,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Duration,
 };
 
-use axum::Router;
+use axum::{Router, extract::ConnectInfo};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
@@ -40,6 +42,9 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, watch},
 };
+use tower::ServiceExt;
+
+use crate::limit::address::{Address, Counts, Slot};
 
 /// Limits on connections that have not become (or are not) Socket.IO sessions.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +52,7 @@ pub(crate) struct ConnLimits {
     /// How long a connection may take to send a complete request head, from when the server
     /// starts waiting for it (at accept, and after each response on a kept-alive connection).
     pub idle_timeout: Duration,
-    /// Open connections allowed per remote IP address; 0 means no cap.
+    /// Open connections allowed per remote address; 0 means no cap.
     pub per_address: usize,
     /// How often what the limits refused is summarised in the log.
     pub report_every: Duration,
@@ -62,44 +67,6 @@ struct Refusals {
     timed_out: u64,
     accept_errors: u64,
     last_error: Option<String>,
-}
-
-/// Open connections per remote address.
-#[derive(Debug, Default)]
-struct Counts(Mutex<HashMap<IpAddr, usize>>);
-
-/// One counted connection; dropping it releases the count.
-#[derive(Debug)]
-struct Slot {
-    counts: Arc<Counts>,
-    ip: IpAddr,
-}
-
-impl Counts {
-    fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<Slot> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let open = map.entry(ip).or_default();
-        if cap != 0 && *open >= cap {
-            return None;
-        }
-        *open += 1;
-        Some(Slot {
-            counts: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut map = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = map.get_mut(&self.ip) {
-            *open -= 1;
-            if *open == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// A TCP stream that holds its address's [`Slot`] for as long as it lives, upgrades included.
@@ -250,7 +217,7 @@ pub(crate) async fn serve(
             },
             () = &mut stop => break,
         };
-        let Some(slot) = counts.take(peer.ip(), limits.per_address) else {
+        let Some(slot) = counts.take(Address::of(peer.ip()), limits.per_address) else {
             refusals.lock().unwrap_or_else(|p| p.into_inner()).over_cap += 1;
             tokio::spawn(refuse(tcp, peer, limits.per_address));
             continue;
@@ -260,7 +227,14 @@ pub(crate) async fn serve(
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
         let io = TokioIo::new(Counted::new(tcp, slot, limits.write_stall));
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for the limits on Engine.IO sessions (`limit::sessions`) and the
+        // per-address budget of the sockets (`limit::budget`).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let conn = builder.serve_connection(io, service).with_upgrades();
         let refusals = refusals.clone();
         let mut shutting_down = shutting_down.clone();
@@ -297,7 +271,7 @@ pub(crate) async fn serve(
 async fn refuse(mut tcp: TcpStream, peer: SocketAddr, cap: usize) {
     let body = format!(
         "too many connections from {}: at most {cap} at once per address\n",
-        peer.ip()
+        Address::of(peer.ip())
     );
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\

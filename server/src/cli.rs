@@ -201,15 +201,27 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_IDLE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
-    /// Open connections allowed at once from one IP address, per instance (WebSockets
-    /// included); 0 means no cap. Behind a load balancer every client shares its address: raise
-    /// it or set 0 there.
+    /// Open TCP connections, and live Socket.IO clients (Engine.IO sessions, polling and
+    /// WebSocket together), allowed at once from one address (an IPv4 address or an IPv6 /64),
+    /// per instance; 0 means no cap. Behind a load balancer every client shares its address:
+    /// raise it or set 0 there.
     #[arg(
         long,
         env = "GRIDCAST_MAX_CONNECTIONS_PER_ADDRESS",
         default_value_t = 1024
     )]
     pub max_connections_per_address: usize,
+
+    /// New Socket.IO clients (Engine.IO handshakes, either transport) allowed from one address,
+    /// per instance: `<per-second>` or `<per-second>,<burst>`, or `off`. Over it the handshake
+    /// gets `429`. Behind a load balancer every client shares its address: raise it or set off.
+    #[arg(
+        long,
+        env = "GRIDCAST_NEW_SESSIONS_PER_ADDRESS",
+        default_value = "50,500",
+        value_parser = parse_rate
+    )]
+    pub new_sessions_per_address: RateSetting,
 
     /// Engine.IO ping interval. A client that stopped reading is disconnected this plus
     /// `--ping-timeout` after its last pong; one whose buffer is full when a ping is due, then.
@@ -225,13 +237,27 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// Per-socket rate limit on requests (every event, unknown ones too): `<per-second>` or
-    /// `<per-second>,<burst>`, or `off`.
+    /// Per-client rate limit on requests (every event, unknown ones too): `<per-second>` or
+    /// `<per-second>,<burst>`, or `off`. A client keeps its budget across reconnects (with its
+    /// session token); its sockets share it.
     #[arg(long, env = "GRIDCAST_RATE_LIMIT", default_value = "20,50", value_parser = parse_rate)]
     pub rate_limit: RateSetting,
 
-    /// How often the summary log lines of dropped packets and refused connections are written
-    /// (each only when something happened in the interval).
+    /// Per-address rate limit on requests, all clients from one address (an IPv4 address or an
+    /// IPv6 /64) together, per instance, reconnects or not: `<per-second>` or
+    /// `<per-second>,<burst>`, or `off`. Behind a load balancer every client shares its
+    /// address: raise it or set off.
+    #[arg(
+        long,
+        env = "GRIDCAST_ADDRESS_RATE_LIMIT",
+        default_value = "200,1000",
+        value_parser = parse_rate
+    )]
+    pub address_rate_limit: RateSetting,
+
+    /// How often the summary log lines of dropped packets, refused connections and sessions,
+    /// refused requests and unsent replies are written (each only when something happened in the
+    /// interval).
     #[arg(long, env = "GRIDCAST_REPORT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub report_interval: Duration,
 

@@ -18,6 +18,10 @@ use crate::{
     http::app,
     hub::{CLIENT_BUFFER, Hub, HubLimits},
     instance::{Instance, Settings},
+    limit::{
+        report::{self, Configured},
+        sessions::SessionGate,
+    },
     origin::AllowedOrigins,
     presence_batch,
     redis::{
@@ -55,7 +59,8 @@ struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
-    drop_report: JoinHandle<()>,
+    /// The summary log lines' tasks.
+    reports: Vec<JoinHandle<()>>,
     hub_tasks: Vec<JoinHandle<()>>,
 }
 
@@ -168,6 +173,7 @@ impl Cluster {
                 Settings {
                     prefix: config.redis_prefix.clone(),
                     rate: config.rate_limit.0,
+                    address_rate: config.address_rate_limit.0,
                     session_ttl: config.session_ttl,
                 },
             ));
@@ -255,7 +261,9 @@ impl Cluster {
             let _ = running.stop.send(true);
         }
         for running in self.instances {
-            running.drop_report.abort();
+            for task in &running.reports {
+                task.abort();
+            }
             if let Err(e) = running.task.await {
                 tracing::warn!(instance = %running.instance.info.id, "server task failed: {e}");
             }
@@ -323,12 +331,18 @@ async fn serve(
         &config.public_host(),
         &config.allowed_origins,
     ));
+    let gate = Arc::new(SessionGate::new(
+        config.max_connections_per_address,
+        config.new_sessions_per_address.0,
+        instance.refusals().clone(),
+    ));
     let router = app(
         instance.clone(),
         io.clone(),
         layer,
         &config.static_dir,
         allowed,
+        gate,
     );
     let (stop, mut stopped) = watch::channel(false);
     let limits = ConnLimits {
@@ -353,11 +367,25 @@ async fn serve(
             .clone()
             .heartbeat(io.clone(), socket::local_sessions),
     );
-    let drop_report = tokio::spawn(drops::report(
-        drops.clone(),
-        instance.info.id.clone(),
-        config.report_interval,
-    ));
+    let reports = vec![
+        tokio::spawn(drops::report(
+            drops.clone(),
+            instance.info.id.clone(),
+            config.report_interval,
+        )),
+        tokio::spawn(report::report(
+            instance.refusals().clone(),
+            instance.info.id.clone(),
+            config.report_interval,
+            Configured {
+                cap: config.max_connections_per_address,
+                new_sessions: config.new_sessions_per_address.0,
+                client: config.rate_limit.0,
+                address: config.address_rate_limit.0,
+            },
+        )),
+        tokio::spawn(instance.clone().report_unsent(config.report_interval)),
+    ];
     let mut hub_tasks = hub_tasks;
     hub_tasks.push(tokio::spawn(presence_batch::run(
         instance.presence_batch().clone(),
@@ -376,7 +404,7 @@ async fn serve(
         stop,
         task,
         heartbeat,
-        drop_report,
+        reports,
         hub_tasks,
     })
 }

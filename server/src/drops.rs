@@ -9,7 +9,7 @@
 //! delivered by socketioxide's adapter inside its own task, which only logs a warning per packet
 //! (naming its `node_id`): that flooded the log and was counted nowhere. [`DropLayer`] is a
 //! `tracing` layer that turns those warnings into counts on the instance with that node id;
-//! [`quiet`] keeps them out of the log.
+//! `logging::quiet` keeps them out of the log.
 //!
 //! What happens to the slow client: socketioxide's public API cannot close a socket whose buffer
 //! is full (its `disconnect` must queue a packet first), but Engine.IO's heartbeat does. A client
@@ -40,12 +40,12 @@ use tracing_subscriber::{
 use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
 
 /// The module of socketioxide that logs a warning per packet it could not deliver.
-const SOURCE: &str = "socketioxide_core::adapter::request";
+pub(crate) const SOURCE: &str = "socketioxide_core::adapter::request";
 
 /// The crate whose warnings repeat for as long as a node is away (redis-rs logs "Failed to
 /// connect to node" for a dead Redis Cluster master every second until shutdown): counted and
 /// summarised like the drops, not logged one by one. Its errors still are.
-const REDIS_RS: &str = "redis";
+pub(crate) const REDIS_RS: &str = "redis";
 
 /// redis-rs warnings since the last summary, and the last one's text.
 fn redis_warnings() -> &'static Mutex<(u64, String)> {
@@ -111,8 +111,8 @@ impl Drops {
 
 /// A `tracing` layer that counts socketioxide's per-packet drop warnings (see the module doc).
 /// Install it with [`counting_layer`] (filtered to those warnings only, so that it does not make
-/// every debug and trace event of the hot path reach the subscriber), and [`quiet`] on the log
-/// filter.
+/// every debug and trace event of the hot path reach the subscriber), and `logging::quiet` on the
+/// log filter.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DropLayer;
 
@@ -192,21 +192,6 @@ impl<S: Subscriber> Layer<S> for DropLayer {
             counter.fetch_add(dropped, Ordering::Relaxed);
         }
     }
-}
-
-/// Keeps socketioxide's per-packet drop warnings and redis-rs' repeated warnings out of a log
-/// filter (they are counted by [`DropLayer`] and summarised by [`report`]) with a directive for
-/// each, so the filter keeps its level hint and disabled callsites stay free.
-pub fn quiet(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
-    [SOURCE, REDIS_RS]
-        .into_iter()
-        .fold(filter, |filter, target| {
-            filter.add_directive(
-                format!("{target}=error")
-                    .parse()
-                    .expect("a valid directive"),
-            )
-        })
 }
 
 /// Logs, once per `every` in which something was dropped, how many packets `instance` dropped

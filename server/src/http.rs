@@ -10,7 +10,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use gridcast_shared::{Health, InstanceList, event::ENGINE_IO_PATH};
+use gridcast_shared::{Health, InstanceList};
 use socketioxide::layer::SocketIoLayer;
 use tower_http::{
     cors::{AllowHeaders, AllowOrigin, CorsLayer},
@@ -19,6 +19,7 @@ use tower_http::{
 
 use crate::{
     instance::Instance,
+    limit::sessions::{self, SessionGate, is_engine_path},
     metrics,
     origin::AllowedOrigins,
     redis::adapter::{ClusterAdapter, Io},
@@ -33,13 +34,14 @@ struct AppState {
 /// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, `/metrics`,
 /// and the UI from `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has
 /// no routes of its own). Browser pages from origins `allowed` refuses get `403` on Socket.IO and
-/// no CORS grant elsewhere.
+/// no CORS grant elsewhere; new Socket.IO sessions pass `gate` (per-address cap and rate).
 pub(crate) fn app(
     instance: Arc<Instance>,
     io: Io,
     socket_layer: SocketIoLayer<ClusterAdapter>,
     static_dir: &Path,
     allowed: Arc<AllowedOrigins>,
+    gate: Arc<SessionGate>,
 ) -> Router {
     let index = static_dir.join("index.html");
     let router = Router::new()
@@ -64,21 +66,25 @@ pub(crate) fn app(
         }))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(AllowHeaders::mirror_request());
+    // Outermost first: the origin guard (a refused page spends nothing), CORS (so that a refused
+    // session's answer is readable by the page), the session gate, Socket.IO.
     router
         .with_state(AppState { instance, io })
         .layer(socket_layer)
+        .layer(middleware::from_fn_with_state(gate, sessions::admit))
         .layer(cors)
         .layer(middleware::from_fn_with_state(allowed, guard_origin))
 }
 
 /// Refuses Socket.IO requests from browser pages of origins that are not allowed (CORS alone
-/// does not stop WebSocket upgrades).
+/// does not stop WebSocket upgrades), on every path the Engine.IO endpoint serves: engineioxide
+/// also answers `/socket.io` without the slash.
 async fn guard_origin(
     State(allowed): State<Arc<AllowedOrigins>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with(ENGINE_IO_PATH)
+    if is_engine_path(request.uri().path())
         && let Some(origin) = request.headers().get(ORIGIN)
         && !origin.to_str().is_ok_and(|o| allowed.allows(o))
     {

@@ -18,6 +18,7 @@ use crate::{
     clock::now_ms,
     drops::Drops,
     hub::Hub,
+    limit::{budget::Budgets, report::Refusals},
     presence_batch::PresenceBatch,
     redis::{
         adapter::Io,
@@ -45,8 +46,10 @@ pub(crate) enum Unsent {
 pub(crate) struct Settings {
     /// The cluster's key and channel prefix.
     pub(crate) prefix: String,
-    /// The per-socket rate limit (`None`: off).
+    /// The per-client rate limit (`None`: off).
     pub(crate) rate: Option<Rate>,
+    /// The per-address rate limit (`None`: off).
+    pub(crate) address_rate: Option<Rate>,
     /// How long a session outlives its client.
     pub(crate) session_ttl: Duration,
 }
@@ -63,8 +66,12 @@ pub struct Instance {
     instances: Vec<String>,
     /// When it started, in milliseconds since the Unix epoch.
     started_at: u64,
-    /// The per-socket rate limit (`None`: off).
+    /// The per-client rate limit (`None`: off), as `welcome` tells clients.
     pub(crate) rate: Option<Rate>,
+    /// The request budgets of clients and addresses.
+    budgets: Budgets,
+    /// What the limits refused, for the summary log line.
+    refusals: Arc<Refusals>,
     link: LinkDriver,
     registry: Registry,
     presence: Presence,
@@ -94,6 +101,7 @@ impl Instance {
         let Settings {
             prefix,
             rate,
+            address_rate,
             session_ttl,
         } = settings;
         let registry = Registry::new(link.clone(), &prefix);
@@ -106,6 +114,8 @@ impl Instance {
             instances,
             started_at: now_ms(),
             rate,
+            budgets: Budgets::new(rate, address_rate),
+            refusals: Arc::default(),
             link,
             seq: AtomicU64::new(0),
             drops,
@@ -124,6 +134,16 @@ impl Instance {
     /// Warnings that can repeat per client or request, summarised per interval.
     pub(crate) fn warnings(&self) -> &Arc<Warnings> {
         &self.warnings
+    }
+
+    /// The request budgets of clients and addresses.
+    pub(crate) fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// What the limits refused since the last summary.
+    pub(crate) fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
     }
 
     /// Presence changes waiting to be sent.
@@ -153,6 +173,29 @@ impl Instance {
     /// Counts a packet for one client that could not be sent, and why.
     pub(crate) fn count_unsent(&self, what: Unsent) {
         self.unsent[what as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Logs, once per `every` in which some were counted, the packets for one client that could
+    /// not be sent (by cause), instead of a line each.
+    pub(crate) async fn report_unsent(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = [0; 2];
+        loop {
+            tick.tick().await;
+            let now = [Unsent::Welcome, Unsent::Reply]
+                .map(|what| self.unsent[what as usize].load(Ordering::Relaxed));
+            if now != last {
+                tracing::warn!(
+                    instance = %self.info.id,
+                    welcome = now[0] - last[0],
+                    reply = now[1] - last[1],
+                    "packets for one client not sent in the last {every:?} (its buffer was full, \
+                     or it was gone): `welcome`s and replies"
+                );
+                last = now;
+            }
+        }
     }
 
     /// The delivery core: history, replay, outbox.

@@ -19,11 +19,13 @@
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
 //!   per-address and idle limits, the origin guard, `/metrics`.
+//! - `limit`: what one client or address may use: Engine.IO sessions per address (a cap and a
+//!   rate), request budgets per client and per address, the summary of refusals.
 //! - `cluster`: starts the instances of one process and stops them gracefully.
-//! - Leaves: `cli` (the command line), `error`, `clock`, `rooms` (room names), `limit` (the
-//!   per-socket token bucket), `drops` (packets dropped for slow clients, counted and
-//!   summarised), `warnings` (repeated warnings summarised per interval), `runtime` (the
-//!   delivery thread, the allocator-cache hook).
+//! - Leaves: `cli` (the command line), `error`, `clock`, `rooms` (room names), `drops` (packets
+//!   dropped for slow clients, counted and summarised), `warnings` (repeated warnings summarised
+//!   per interval), `logging` (the log filter: no secrets), `runtime` (the delivery thread, the
+//!   allocator-cache hook); `limit` (per-address and per-client limits).
 //!
 //! Client-side tools, which talk to a cluster from the outside and which `serve` never uses:
 //! [`tools`]: the native probe client, `gridcast check` and `gridcast bench`.
@@ -45,6 +47,7 @@ mod http;
 mod hub;
 mod instance;
 mod limit;
+mod logging;
 mod metrics;
 mod origin;
 mod presence_batch;
@@ -58,8 +61,9 @@ mod warnings;
 
 pub use cli::ServeConfig;
 pub use cluster::{Cluster, run};
-pub use drops::{counting_layer, quiet};
+pub use drops::counting_layer;
 pub use error::Error;
 pub use instance::Instance;
+pub use logging::quiet;
 pub use redis::private::{PrivateRedis, free_port};
 pub use runtime::release_thread_cache;

@@ -9,18 +9,21 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// protocol violation and the transport is closed.
 pub const MAX_PACKET_BYTES: u64 = 256 * 1024;
 
-/// Messages a socket may send in a burst before the rate limit applies.
+/// Messages a client may send in a burst before the rate limit applies.
 pub const RATE_BURST: u32 = 50;
 
-/// Messages per second a socket may sustain after its burst.
+/// Messages per second a client may sustain after its burst.
 pub const RATE_PER_SECOND: u32 = 20;
 
-/// A per-socket rate limit: `per_second` sustained after a burst of `burst`; `None` is off.
+/// A rate limit: `per_second` sustained after a burst of `burst`. The server's per-client limit
+/// (what [`Limits`] tells a client) is shared by the client's sockets and survives its
+/// reconnects with its session token; the server has others a client cannot pre-check (per
+/// address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
-    /// Requests per second a socket may sustain.
+    /// Requests per second that may be sustained.
     pub per_second: u32,
-    /// Requests a socket may send at once before `per_second` applies.
+    /// Requests that may be sent at once before `per_second` applies.
     pub burst: u32,
 }
 

@@ -2,7 +2,12 @@
 //! start of attaching), the connect handler (handlers, `welcome`, replay, presence), disconnect,
 //! and events no handler knows.
 
-use std::sync::{Arc, atomic::Ordering};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+};
+
+use axum::extract::ConnectInfo;
 
 use gridcast_shared::{
     Rejection, RejectionCode, Welcome, event,
@@ -26,7 +31,7 @@ use crate::{
     clock::now_ms,
     hub::{Attached, Attaching},
     instance::{Instance, Unsent},
-    limit::RateLimit,
+    limit::address::Address,
     redis::{
         adapter::{ClusterAdapter, Io},
         sessions::Saved,
@@ -121,10 +126,16 @@ pub(super) async fn arrive(
         // Before this socket joins its own room: see `takeover`.
         take_over(&socket, &instance, &saved.id).await;
     }
+    // Put into the handshake's request by `accept`, kept by engineioxide with the session.
+    let address = socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| Address::of(peer.ip()));
     socket.extensions.insert(Arc::new(SocketState::new(
-        saved.id,
+        saved.id.clone(),
         session,
-        RateLimit::from_rate(instance.rate),
+        instance.budgets().of(&saved.id, address),
         member,
         &saved.joined,
     )));
@@ -167,12 +178,12 @@ pub(super) async fn on_connect(
         socket.extensions.get::<Arc<SocketState>>(),
     )
     else {
-        tracing::error!(instance = %instance.info.id, socket = %socket.id, "connected without the connect middleware");
+        tracing::error!(instance = %instance.info.id, "connected without the connect middleware");
         socket.disconnect().ok();
         return;
     };
     let id = state.id.clone();
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, public_id = %id, restored, "client connected");
+    tracing::debug!(instance = %instance.info.id, public_id = %id, restored, "client connected");
     if restored {
         // A socket that connected with the same token at the same time: see `takeover`.
         takeover::settle(socket.clone(), instance.clone(), id.clone());
@@ -244,9 +255,9 @@ async fn on_disconnect(
     State(instance): State<Arc<Instance>>,
     reason: DisconnectReason,
 ) {
-    tracing::debug!(instance = %instance.info.id, socket = %socket.id, ?reason, "client disconnected");
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");
         save_session(&instance, &state).await;
         presence::depart(&instance, socket.id, &state).await;
     }

@@ -17,6 +17,7 @@ use super::state::SocketState;
 use crate::{
     clock::now_ms,
     instance::{Instance, Unsent},
+    limit::{budget::OverBudget, report::Refused},
     redis::adapter::{ClusterAdapter, Io},
 };
 
@@ -40,8 +41,8 @@ pub(super) struct Request {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the socket id: it is the Engine.IO session id, a polling session's credential.
         f.debug_struct("Request")
-            .field("socket", &self.socket.id)
             .field("public_id", &self.state.id)
             .field("wants_ack", &self.ack.is_some())
             .finish()
@@ -90,15 +91,25 @@ impl FromMessageParts<ClusterAdapter> for Request {
 }
 
 impl Request {
-    /// Takes one token of the sender's rate limit.
+    /// Takes one request from the sender's budgets: its client's and its address's.
     pub(super) fn rate_limit(&self) -> Result<(), Rejection> {
-        let limit = &self.state.limit;
-        limit.take().map_err(|wait| {
-            let rate = limit.rate().unwrap_or_default();
+        let budget = &self.state.budget;
+        budget.take().map_err(|over| {
+            let (what, rate, wait) = match over {
+                OverBudget::Client(rate, wait) => (Refused::RequestOverClientBudget, rate, wait),
+                OverBudget::Address(rate, wait) => (Refused::RequestOverAddressBudget, rate, wait),
+            };
+            self.instance.refusals().count(what, budget.address());
+            let whose = match what {
+                Refused::RequestOverAddressBudget => {
+                    " from your address (all its connections together)"
+                }
+                _ => "",
+            };
             Rejection::new(
                 RejectionCode::RateLimited,
                 format!(
-                    "too many messages: at most {}/s (bursts of {}); retry in {} ms",
+                    "too many messages{whose}: at most {}/s (bursts of {}); retry in {} ms",
                     rate.per_second,
                     rate.burst,
                     wait.as_millis().max(1)
@@ -128,8 +139,10 @@ impl Request {
             (None, Ok(_)) => Ok(()),
         };
         if let Err(e) = sent {
+            // Counted and summarised (`Instance::report_unsent`): a client whose buffer is full
+            // would otherwise make a warning of every request it sends.
             self.instance.count_unsent(Unsent::Reply);
-            tracing::warn!(instance = %self.instance.info.id, socket = %self.socket.id, event, "reply not sent: {e}");
+            tracing::debug!(instance = %self.instance.info.id, public_id = %self.state.id, event, "reply not sent: {e}");
         }
         result
     }

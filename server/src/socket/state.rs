@@ -1,4 +1,4 @@
-//! What a connected socket carries: its public id, its session token, its rate limit, its
+//! What a connected socket carries: its public id, its session token, its request budget, its
 //! member record and where its presence writes stand ([`SocketState`], in the socket's
 //! extensions), and saving the session to Redis.
 //!
@@ -12,7 +12,7 @@ use std::{
 
 use gridcast_shared::{presence::Member, recovery::StreamId};
 
-use crate::{instance::Instance, limit::RateLimit, redis::sessions::Saved};
+use crate::{instance::Instance, limit::budget::Budget, redis::sessions::Saved};
 
 /// A session token: a secret between one client and the cluster. Never logged (its `Debug`
 /// hides it), never sent to anyone else.
@@ -65,8 +65,8 @@ pub(crate) struct SocketState {
     pub(crate) id: String,
     /// The session token that restores this socket's id, name and rooms on a reconnect.
     pub(crate) session: SessionToken,
-    /// The socket's rate limit, shared by all its requests.
-    pub(crate) limit: RateLimit,
+    /// What its requests draw on: its client's and its address's budgets, which outlive it.
+    pub(crate) budget: Budget,
     /// The socket as presence shows it (shared with the instance's roster while listed).
     member: Arc<Mutex<Member>>,
     /// Where its presence stands; held while a presence write is under way.
@@ -82,7 +82,7 @@ impl SocketState {
     pub(super) fn new(
         id: String,
         session: SessionToken,
-        limit: RateLimit,
+        budget: Budget,
         member: Member,
         joined: &BTreeMap<String, String>,
     ) -> Self {
@@ -97,7 +97,7 @@ impl SocketState {
         Self {
             id,
             session,
-            limit,
+            budget,
             member: Arc::new(Mutex::new(member)),
             presence: tokio::sync::Mutex::default(),
             joined: Mutex::new(joined),

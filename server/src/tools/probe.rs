@@ -6,6 +6,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::IpAddr,
     sync::Arc,
     time::Duration,
 };
@@ -129,24 +130,53 @@ impl Probe {
         auth: Option<Value>,
         tap: Option<SharedTap>,
     ) -> Result<Self, ProbeError> {
+        Self::connect_inner(base, auth, tap, None).await
+    }
+
+    /// [`connect_with`](Self::connect_with) from the local address `local` (e.g. `127.0.0.2`, to
+    /// be another address than other clients on this machine; plain `http://` bases only).
+    pub async fn connect_from(
+        base: &str,
+        auth: Option<Value>,
+        local: IpAddr,
+    ) -> Result<Self, ProbeError> {
+        Self::connect_inner(base, auth, None, Some(local)).await
+    }
+
+    async fn connect_inner(
+        base: &str,
+        auth: Option<Value>,
+        tap: Option<SharedTap>,
+        local: Option<IpAddr>,
+    ) -> Result<Self, ProbeError> {
         let url = engine_url(base);
         let connect_err = |reason: String| ProbeError::Connect {
             url: url.clone(),
             reason,
         };
-        let (ws, _) = timeout(
-            Duration::from_secs(5),
-            // tungstenite's default read buffer (128 KiB) is zeroed on every read: a third of a
-            // load generator's CPU went to that memset. Socket.IO frames here are small.
-            tokio_tungstenite::connect_async_with_config(
-                url.as_str(),
-                Some(WebSocketConfig::default().read_buffer_size(READ_BUFFER)),
-                true, // TCP_NODELAY
-            ),
-        )
-        .await
-        .map_err(|_| connect_err("no answer within 5s".into()))?
-        .map_err(|e| connect_err(e.to_string()))?;
+        // tungstenite's default read buffer (128 KiB) is zeroed on every read: a third of a
+        // load generator's CPU went to that memset. Socket.IO frames here are small.
+        let config = Some(WebSocketConfig::default().read_buffer_size(READ_BUFFER));
+        let connecting = async {
+            match local {
+                None => tokio_tungstenite::connect_async_with_config(url.as_str(), config, true)
+                    .await
+                    .map(|(ws, _)| ws)
+                    .map_err(|e| e.to_string()),
+                Some(local) => {
+                    let tcp = tcp_from(&url, local).await.map_err(|e| e.to_string())?;
+                    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+                    tokio_tungstenite::client_async_with_config(url.as_str(), tcp, config)
+                        .await
+                        .map(|(ws, _)| ws)
+                        .map_err(|e| e.to_string())
+                }
+            }
+        };
+        let ws = timeout(Duration::from_secs(5), connecting)
+            .await
+            .map_err(|_| connect_err("no answer within 5s".into()))?
+            .map_err(connect_err)?;
         let (mut sink, mut stream) = ws.split();
 
         // The handshake, by the shared session rules: open → CONNECT → CONNECT reply.
@@ -401,6 +431,25 @@ fn tapped(tap: &SharedTap, frame: &str) -> bool {
             .event(json, Instant::now()),
         _ => false,
     }
+}
+
+/// A TCP connection (`TCP_NODELAY`) from `local` to the host of the `ws://` URL `url`.
+async fn tcp_from(url: &str, local: IpAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let authority = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| std::io::Error::other(format!("not a ws:// URL: {url}")))?;
+    let server = tokio::net::lookup_host(authority)
+        .await?
+        .find(|addr| addr.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("no address of {authority} for {local}")))?;
+    let socket = match local {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind((local, 0).into())?;
+    socket.set_nodelay(true)?;
+    socket.connect(server).await
 }
 
 async fn next_text<S>(stream: &mut S) -> Result<String, ProbeError>

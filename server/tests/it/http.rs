@@ -85,50 +85,61 @@ async fn metrics_count_clients_broadcasts_and_publish_latency() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
 
+/// Both spellings engineioxide serves, `/socket.io/` and `/socket.io`, are guarded alike (the
+/// guard used to check only the first: a foreign page got `101` on the second).
 #[tokio::test]
 async fn pages_from_other_origins_are_refused_and_the_clusters_own_are_granted() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let redis = redis().await;
     let cluster = crate::support::instances(&redis, 1).await;
     let base = crate::support::url(&cluster[0]);
-    let handshake = format!("{base}/socket.io/?EIO=4&transport=polling");
+    let upgrade = |path: &str, origin: &str| {
+        let url = format!(
+            "{}{path}?EIO=4&transport=websocket",
+            base.replace("http://", "ws://")
+        );
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        request
+    };
+    for path in ["/socket.io/", "/socket.io"] {
+        let handshake = format!("{base}{path}?EIO=4&transport=polling");
 
-    // A page of another site: the Socket.IO endpoint refuses it, readably.
-    let evil = [("Origin", "http://evil.example")];
-    let (status, _, body) = crate::support::request_with("GET", &handshake, "", &evil).await;
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("--allowed-origins"), "{body}");
+        // A page of another site: the Socket.IO endpoint refuses it, readably.
+        let evil = [("Origin", "http://evil.example")];
+        let (status, _, body) = crate::support::request_with("GET", &handshake, "", &evil).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("--allowed-origins"), "{body}");
+        // Nor a WebSocket upgrade (CORS does not cover those).
+        let refused = tokio_tungstenite::connect_async(upgrade(path, "http://evil.example")).await;
+        let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else {
+            panic!("{path}: a foreign page's upgrade was not refused: {refused:?}")
+        };
+        assert_eq!(response.status(), 403, "{path}");
+
+        // A page served by another instance of the cluster (any port, loopback names) is
+        // granted.
+        let own = [("Origin", "http://127.0.0.1:12345")];
+        let (status, head, body) = crate::support::request_with("GET", &handshake, "", &own).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            head.contains("access-control-allow-origin: http://127.0.0.1:12345"),
+            "{head}"
+        );
+        let granted =
+            tokio_tungstenite::connect_async(upgrade(path, "http://localhost:3000")).await;
+        assert!(granted.is_ok(), "{path}: {granted:?}");
+
+        // Clients that send no Origin (not browsers) are not concerned.
+        let (status, _, body) = crate::support::request_with("GET", &handshake, "", &[]).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
     // No CORS grant on the other routes either (the browser then hides the answer).
+    let evil = [("Origin", "http://evil.example")];
     let (status, head, _) =
         crate::support::request_with("GET", &format!("{base}/instances"), "", &evil).await;
     assert_eq!(status, 200);
     assert!(!head.contains("access-control-allow-origin"), "{head}");
-    // Nor a WebSocket upgrade (CORS does not cover those).
-    let ws_url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        base.replace("http://", "ws://")
-    );
-    let mut upgrade = ws_url.as_str().into_client_request().unwrap();
-    upgrade
-        .headers_mut()
-        .insert("Origin", "http://evil.example".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(upgrade).await.is_err());
-
-    // A page served by another instance of the cluster (any port, loopback names) is granted.
-    let own = [("Origin", "http://127.0.0.1:12345")];
-    let (status, head, body) = crate::support::request_with("GET", &handshake, "", &own).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        head.contains("access-control-allow-origin: http://127.0.0.1:12345"),
-        "{head}"
-    );
-    let mut upgrade = ws_url.as_str().into_client_request().unwrap();
-    upgrade
-        .headers_mut()
-        .insert("Origin", "http://localhost:3000".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(upgrade).await.is_ok());
-
-    // Clients that send no Origin (not browsers) are not concerned.
-    let (status, _, body) = crate::support::request_with("GET", &handshake, "", &[]).await;
-    assert_eq!(status, 200, "{body}");
 }

@@ -17,6 +17,8 @@ mod faults;
 mod ghosts;
 mod http;
 mod interop;
+mod limits;
+mod logs;
 mod names;
 mod nginx;
 mod presence;

@@ -16,13 +16,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{QUIET, WAIT, client, redis, scenario::connect_with, url};
 
-/// Instances without a rate limit (the tests send thousands of messages from one client).
+/// Instances without rate limits (the tests send thousands of messages from one client).
 async fn unlimited(redis: &PrivateRedis, n: usize) -> Vec<Cluster> {
     let mut out = Vec::new();
     for _ in 0..n {
         let mut config = ServeConfig::new(vec![0], Some(redis.url()));
         config.static_dir = "/nonexistent-gridcast-dist".into();
         config.rate_limit = RateSetting(None);
+        config.address_rate_limit = RateSetting(None);
         out.push(Cluster::start(config).await.expect("instance starts"));
     }
     out

@@ -75,7 +75,8 @@ impl SlowScenario {
         let redis = redis().await;
         let free = || gridcast_server::free_port().unwrap();
         let (pa, pb) = (free(), free());
-        let a_flags = ["--publish-timeout", "10s"];
+        // The 100 senders are one address, each spending its whole burst at once.
+        let a_flags = ["--publish-timeout", "10s", "--address-rate-limit", "off"];
         let a = crate::support::spawn_gridcast_with(pa, &redis.url(), &a_flags, None, false);
         let mut b = crate::support::spawn_gridcast_with(pb, &redis.url(), b_flags, None, true);
         let mut stderr = b.stderr.take().unwrap();

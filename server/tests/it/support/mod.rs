@@ -104,12 +104,35 @@ pub async fn request_with(
     body: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
+    request_from(None, method, url, body, headers).await
+}
+
+/// [`request_with`] on a connection from the local address `from` (e.g. `127.0.0.2`: another
+/// address than the other clients of the test), or from any when `None`.
+pub async fn request_from(
+    from: Option<std::net::IpAddr>,
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("server reachable");
+    let mut stream = match from {
+        None => tokio::net::TcpStream::connect(host).await,
+        Some(local) => {
+            let server = tokio::net::lookup_host(host)
+                .await
+                .unwrap()
+                .find(|a| a.is_ipv4() == local.is_ipv4())
+                .expect("the server's address");
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((local, 0).into()).unwrap();
+            socket.connect(server).await
+        }
+    }
+    .expect("server reachable");
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -152,6 +175,18 @@ pub fn spawn_gridcast_with(
     max_open_files: Option<u32>,
     capture_log: bool,
 ) -> tokio::process::Child {
+    spawn_gridcast_logging(port, redis_url, flags, max_open_files, capture_log, "warn")
+}
+
+/// [`spawn_gridcast_with`] with `RUST_LOG` set to `rust_log`.
+pub fn spawn_gridcast_logging(
+    port: u16,
+    redis_url: &str,
+    flags: &[&str],
+    max_open_files: Option<u32>,
+    capture_log: bool,
+    rust_log: &str,
+) -> tokio::process::Child {
     let bin = env!("CARGO_BIN_EXE_gridcast");
     let mut command = match max_open_files {
         Some(n) => {
@@ -171,7 +206,7 @@ pub fn spawn_gridcast_with(
         ])
         .args(["--static-dir", "/nonexistent-gridcast-dist"])
         .args(flags)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(if capture_log {
             Stdio::piped()
