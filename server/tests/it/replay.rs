@@ -413,3 +413,24 @@ async fn a_replay_gives_a_room_only_from_when_the_session_joined_it() {
     }
     assert_eq!(replayed, ["after you came"], "not the room's backlog");
 }
+
+/// A reconnect while the history cannot be read is told so, and counted as unrecovered.
+#[tokio::test]
+async fn a_replay_while_redis_is_away_is_told_and_counted() {
+    let mut redis = redis().await;
+    let cluster = unlimited(&redis, 1).await;
+    let base = url(&cluster[0]);
+    let auth = leave_behind(&cluster[0], "before").await;
+    redis.stop().await;
+    let instance = cluster[0].instances().next().unwrap().clone();
+    let deadline = Instant::now() + WAIT;
+    while instance.health(0).redis == gridcast_shared::RedisLink::Up {
+        assert!(Instant::now() < deadline, "the lost link is noticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_back, welcome) = connect_with(&base, auth).await;
+    let recovery = welcome.recovery.expect("told");
+    assert!(!recovery.recovered);
+    assert_eq!(recovery.reason, Some(RecoveryFailure::HistoryUnavailable));
+    assert_eq!(instance.health(1).history.unrecovered, 1);
+}
