@@ -31,6 +31,52 @@ pub enum Command {
     Check(CheckConfig),
     /// Load a cluster and measure delivery latency, optionally side by side with another.
     Bench(BenchConfig),
+    /// Publish a message through an instance's publish API (as an application's backend does).
+    Publish(PublishConfig),
+}
+
+/// Configuration of `gridcast publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishConfig {
+    /// Instance base URLs (comma-separated), tried in order until one answers (`http://` only:
+    /// terminate TLS in front of gridcast).
+    #[arg(
+        long,
+        env = "GRIDCAST_PUBLISH_URLS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub urls: Vec<String>,
+
+    /// Who gets it: `all`, `room:<name>` or `user:<public id>`.
+    #[arg(long, env = "GRIDCAST_PUBLISH_TO", default_value = "all", value_parser = parse_to)]
+    pub to: gridcast_shared::api::To,
+
+    /// The API key; prefer `--api-key-file` or the environment.
+    #[arg(long, env = "GRIDCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+
+    /// A file holding the API key.
+    #[arg(long, env = "GRIDCAST_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The text.
+    pub text: String,
+}
+
+/// Parses a publish target: `all`, `room:<name>` or `user:<public id>`.
+pub fn parse_to(text: &str) -> Result<gridcast_shared::api::To, String> {
+    use gridcast_shared::api::{AllClients, To};
+    match text.split_once(':') {
+        None if text == "all" => Ok(To::All(AllClients::All)),
+        Some(("room", room)) => Ok(To::Room {
+            room: room.to_owned(),
+        }),
+        Some(("user", user)) => Ok(To::User {
+            user: user.to_owned(),
+        }),
+        _ => Err("use all, room:<name> or user:<public id>".into()),
+    }
 }
 
 /// Configuration of `gridcast check`.
@@ -286,6 +332,20 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_MAX_REPLAYS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_replays: u32,
 
+    /// The publish API's key (`Authorization: Bearer <key>`); prefer `--api-key-file` or the
+    /// environment to keep it off command lines. Without a key the API is disabled.
+    #[arg(long, env = "GRIDCAST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+
+    /// A file holding the publish API's key (its surrounding whitespace ignored).
+    #[arg(long, env = "GRIDCAST_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Requests the publish API answers per second for its key, per instance: `<per-second>[,<burst>]`
+    /// or `off`.
+    #[arg(long, env = "GRIDCAST_API_RATE_LIMIT", default_value = "100,200", value_parser = parse_rate)]
+    pub api_rate_limit: RateSetting,
+
     /// Bytes per second an instance's replays may send together (a client reading fast would
     /// otherwise take its replay as fast as the server can encode it, slowing live delivery for
     /// everyone). A number, or with a `KiB`, `MiB` or `GiB` suffix.
@@ -338,6 +398,23 @@ impl ServeConfig {
 /// The `--rate-limit` setting: a rate, or off (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateSetting(pub Option<Rate>);
+
+/// A secret from the command line or the environment: its `Debug` hides it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
 
 /// Parses a rate limit: `off`, `<per-second>` or `<per-second>,<burst>`.
 pub fn parse_rate(text: &str) -> Result<RateSetting, String> {

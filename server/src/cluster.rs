@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     accept::{self, ConnLimits},
+    api::{Api, key::ApiKey},
     cli::ServeConfig,
     drops::{self, Drops},
     error::Error,
@@ -33,6 +34,30 @@ use crate::{
     socket,
     warnings::{self, Warnings},
 };
+
+/// The publish API's key, from `--api-key` or `--api-key-file` (not both); `None`: the API is
+/// disabled.
+fn api_key(config: &ServeConfig) -> Result<Option<ApiKey>, Error> {
+    let text = match (&config.api_key, &config.api_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Config(
+                "give the API key either with --api-key or with --api-key-file, not both".into(),
+            ));
+        }
+        (Some(key), None) => key.0.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the API key file {}: {e}",
+                path.display()
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    match ApiKey::new(&text) {
+        Some(key) => Ok(Some(key)),
+        None => Err(Error::Config("the API key is empty".into())),
+    }
+}
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
@@ -336,6 +361,7 @@ async fn serve(
         config.new_sessions_per_address.0,
         instance.refusals().clone(),
     ));
+    let api = Arc::new(Api::new(api_key(config)?, config.api_rate_limit.0));
     let router = app(
         instance.clone(),
         io.clone(),
@@ -343,6 +369,7 @@ async fn serve(
         &config.static_dir,
         allowed,
         gate,
+        api,
     );
     let (stop, mut stopped) = watch::channel(false);
     let limits = ConnLimits {

@@ -18,6 +18,7 @@ use tower_http::{
 };
 
 use crate::{
+    api::Api,
     instance::Instance,
     limit::sessions::{self, SessionGate, is_engine_path},
     metrics,
@@ -29,6 +30,7 @@ use crate::{
 struct AppState {
     instance: Arc<Instance>,
     io: Io,
+    api: Arc<Api>,
 }
 
 /// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, `/metrics`,
@@ -42,12 +44,19 @@ pub(crate) fn app(
     static_dir: &Path,
     allowed: Arc<AllowedOrigins>,
     gate: Arc<SessionGate>,
+    api: Arc<Api>,
 ) -> Router {
     let index = static_dir.join("index.html");
     let router = Router::new()
         .route("/health", get(health))
         .route("/instances", get(instances))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .with_state(AppState {
+            instance: instance.clone(),
+            io: io.clone(),
+            api: api.clone(),
+        })
+        .merge(crate::api::router(instance, io, api));
     let router = if index.is_file() {
         // The UI's files compressed for browsers that accept it (brotli or gzip): the wasm is
         // most of the page, and it shrinks to about a third.
@@ -69,7 +78,6 @@ pub(crate) fn app(
     // Outermost first: the origin guard (a refused page spends nothing), CORS (so that a refused
     // session's answer is readable by the page), the session gate, Socket.IO.
     router
-        .with_state(AppState { instance, io })
         .layer(socket_layer)
         .layer(middleware::from_fn_with_state(gate, sessions::admit))
         .layer(cors)
@@ -117,7 +125,11 @@ async fn not_found() -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = metrics::render(&state.instance, state.io.sockets().len());
+    let body = metrics::render(
+        &state.instance,
+        state.io.sockets().len(),
+        state.api.refusals.counts(),
+    );
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         body,

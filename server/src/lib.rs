@@ -17,6 +17,7 @@
 //!   hash against them (no ghosts).
 //! - `instance`: one instance's identity, parts, counters and heartbeat.
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
+//! - `api`: the publish API for an application's backend (`/api/...`).
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
 //!   per-address and idle limits, the origin guard, `/metrics`.
 //! - `limit`: what one client or address may use: Engine.IO sessions per address (a cap and a
@@ -38,6 +39,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod accept;
+mod api;
 pub mod cli;
 mod clock;
 mod cluster;

@@ -9,6 +9,7 @@
 //! | `gridcast_local_only_broadcasts_total` | counter | of those, delivered on this instance only (Redis away) |
 //! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
 //! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member` |
+//! | `gridcast_api_requests_total{outcome}` | counter | publish API requests: `accepted`, or refused for their `key`, `body` or `rate` |
 //! | `gridcast_redis_publish_seconds` | histogram | time to publish a broadcast to Redis, failures included |
 
 use prometheus_client::{
@@ -17,7 +18,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::instance::Instance;
+use crate::{api::key::Refused, instance::Instance};
 
 /// The content type of the text this module renders.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,8 +47,9 @@ fn gauge(value: i64) -> Gauge {
     gauge
 }
 
-/// The current values of `instance` (with `clients` connected) as OpenMetrics text.
-pub(crate) fn render(instance: &Instance, clients: usize) -> String {
+/// The current values of `instance` (with `clients` connected, and its publish API's
+/// `(refused by cause, accepted)`) as OpenMetrics text.
+pub(crate) fn render(instance: &Instance, clients: usize, api: ([u64; 3], u64)) -> String {
     let health = instance.health(clients);
     let mut registry = Registry::with_prefix("gridcast");
     registry.register("clients", "Connected clients", gauge(clients as i64));
@@ -84,6 +86,24 @@ pub(crate) fn render(instance: &Instance, clients: usize) -> String {
             ("bad_registry_entry", unsent.bad_registry_entries),
             ("bad_presence_member", unsent.bad_presence_members),
         ]),
+    );
+    let (refused, accepted) = api;
+    let mut outcomes: Vec<(&str, u64)> = Refused::ALL
+        .iter()
+        .map(|why| why.name())
+        .zip(refused)
+        .collect();
+    outcomes.push(("accepted", accepted));
+    let family = ByCause::default();
+    for (outcome, value) in outcomes {
+        family
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc_by(value);
+    }
+    registry.register(
+        "api_requests",
+        "Publish API requests: accepted, or refused for their key, body or rate",
+        family,
     );
     registry.register(
         "redis_publish_seconds",

@@ -19,9 +19,11 @@
 //! - [`session`]: the client side of a session as a state machine without I/O (handshake, pings,
 //!   events, acks), driven by the browser client and the native probe alike.
 //! - [`instance`]: instance identity and the `/health` and `/instances` response bodies.
+//! - [`api`]: the bodies of the publish API for backends.
 //! - [`grid`]: the grid check: tags, the sender × receiver matrix, and its diagnosis.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod codec;
 pub mod event;
 pub mod grid;

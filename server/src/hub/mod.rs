@@ -160,8 +160,9 @@ impl Hub {
     }
 
     /// Sends `payload` to `target` through the history; when Redis cannot take it, delivers it
-    /// to the sockets of `io` at once and queues it. Says how far it goes.
-    pub(crate) async fn publish(&self, io: &Io, target: Target, payload: Payload) -> Delivery {
+    /// to the sockets of `io` at once and queues it. Says how far it goes, and its offset when
+    /// the history took it at once.
+    pub(crate) async fn publish(&self, io: &Io, target: Target, payload: Payload) -> Published {
         let record = Ready::record(&target, &payload, &self.live.own);
         let queued = self.outbox.len() > 0;
         if !queued && self.link.state() == RedisLink::Up {
@@ -172,14 +173,22 @@ impl Hub {
                 .observe(started.elapsed().as_secs_f64());
             match appended {
                 // The reader delivers it, here too, with its offset.
-                Ok(_) => return Delivery::Cluster,
+                Ok(at) => {
+                    return Published {
+                        delivery: Delivery::Cluster,
+                        offset: Some(at),
+                    };
+                }
                 Err(e) => self
                     .warnings
                     .warn("history append failed, delivered here and queued", &e),
             }
         }
         let parts = (&*self.live, &*self.outbox, &*self.warnings);
-        outbox::deliver_now_and_queue(parts, io, record, target, payload).await
+        Published {
+            delivery: outbox::deliver_now_and_queue(parts, io, record, target, payload).await,
+            offset: None,
+        }
     }
 
     /// First step of a connect (in the connect middleware): see [`attach`].
@@ -222,6 +231,14 @@ impl Hub {
     pub(crate) async fn forget(&self, sid: Sid) {
         attach::forget(&self.live, sid).await;
     }
+}
+
+/// How far a broadcast went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Published {
+    pub(crate) delivery: Delivery,
+    /// Its entry in the history, when Redis took it at once (not while it waits in the outbox).
+    pub(crate) offset: Option<StreamId>,
 }
 
 /// The hub's limits.

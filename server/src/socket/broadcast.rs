@@ -19,7 +19,7 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
     let text = validate::message_text(data.as_ref())?;
     let meta = req.instance.stamp(&req.state.id, req.received_at);
     let id = meta.id.clone();
-    let delivery = req
+    let published = req
         .instance
         .hub()
         .publish(
@@ -28,5 +28,8 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
             Payload::Message(text.to_owned(), meta),
         )
         .await;
-    Ok(Sent { id, delivery })
+    Ok(Sent {
+        id,
+        delivery: published.delivery,
+    })
 }

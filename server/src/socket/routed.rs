@@ -17,7 +17,12 @@ async fn publish(
     target: Target,
     payload: Payload,
 ) -> Result<Sent, Rejection> {
-    let delivery = req.instance.hub().publish(&req.io, target, payload).await;
+    let delivery = req
+        .instance
+        .hub()
+        .publish(&req.io, target, payload)
+        .await
+        .delivery;
     Ok(Sent { id, delivery })
 }
 

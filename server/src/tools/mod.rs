@@ -10,9 +10,11 @@
 //!   cluster.
 //! - [`ramp`]: `gridcast bench --ramp`, the load raised step by step to each cluster's
 //!   saturation point, and its SVG plot.
+//! - [`publish`]: `gridcast publish`, a message through the publish API.
 
 pub mod bench;
 pub mod check;
 pub mod follow;
 pub mod probe;
+pub mod publish;
 pub mod ramp;

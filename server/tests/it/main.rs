@@ -8,6 +8,7 @@
 
 mod support;
 
+mod api;
 mod bad_input;
 mod bench;
 mod broadcast;
