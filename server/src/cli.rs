@@ -61,6 +61,7 @@ pub struct PublishConfig {
     pub api_key_file: Option<PathBuf>,
 
     /// The text.
+    #[arg(env = "GRIDCAST_PUBLISH_TEXT")]
     pub text: String,
 }
 
