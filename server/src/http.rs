@@ -12,6 +12,7 @@ use axum::{
 };
 use gridcast_shared::{Health, InstanceList};
 use socketioxide::layer::SocketIoLayer;
+use tower::Layer;
 use tower_http::{
     cors::{AllowHeaders, AllowOrigin, CorsLayer},
     services::ServeDir,
@@ -77,8 +78,11 @@ pub(crate) fn app(
         .allow_headers(AllowHeaders::mirror_request());
     // Outermost first: the origin guard (a refused page spends nothing), CORS (so that a refused
     // session's answer is readable by the page), the session gate, Socket.IO.
-    router
-        .layer(socket_layer)
+    // The Socket.IO layer wraps the whole router once: `Router::layer` would wrap each route and
+    // fallback apart, each with an Engine.IO of its own (its own sessions), and a polling
+    // client's requests could reach one that never heard of its session.
+    Router::new()
+        .fallback_service(socket_layer.layer(router))
         .layer(middleware::from_fn_with_state(gate, sessions::admit))
         .layer(cors)
         .layer(middleware::from_fn_with_state(allowed, guard_origin))

@@ -38,7 +38,29 @@ impl JsClient {
         Self::start(urls, transport, true).await
     }
 
+    /// [`connect`](Self::connect) with `{"token": token}` as its CONNECT auth (`--auth jwt`).
+    pub async fn connect_with_token(base: &str, transport: &str, token: &str) -> Self {
+        let js = Self::spawn(&[base], transport, false, Some(token));
+        js.connected(transport).await
+    }
+
+    /// The message of the `connect_error` a client connecting with `token` (if any) gets.
+    pub async fn refused(base: &str, transport: &str, token: Option<&str>) -> String {
+        let mut js = Self::spawn(&[base], transport, false, token);
+        let Some(item) = js.next(WAIT).await else {
+            panic!("the JS client got neither a connection nor an error")
+        };
+        assert_eq!(item["type"], "connect_error", "{item}");
+        item["message"].as_str().unwrap().to_owned()
+    }
+
     async fn start(urls: &[&str], transport: &str, recipe: bool) -> Self {
+        Self::spawn(urls, transport, recipe, None)
+            .connected(transport)
+            .await
+    }
+
+    fn spawn(urls: &[&str], transport: &str, recipe: bool, token: Option<&str>) -> Self {
         let dir = super::repo("interop");
         assert!(
             dir.join("node_modules/socket.io-client").is_dir(),
@@ -48,6 +70,7 @@ impl JsClient {
             .arg(dir.join("client.mjs"))
             .args([urls.join(","), transport.to_owned()])
             .args(recipe.then_some("recipe"))
+            .envs(token.map(|token| ("GRIDCAST_TOKEN", token)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -55,7 +78,7 @@ impl JsClient {
             .expect("node must be installed for the interop tests");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut js = Self {
+        Self {
             _child: child,
             stdin,
             stdout,
@@ -63,7 +86,11 @@ impl JsClient {
             sid: String::new(),
             id: String::new(),
             recipe,
-        };
+        }
+    }
+
+    async fn connected(self, transport: &str) -> Self {
+        let mut js = self;
         let connected = js.next_of("connected").await;
         assert_eq!(connected["transport"], transport, "{connected}");
         js.sid = connected["sid"].as_str().unwrap().to_owned();
@@ -95,7 +122,8 @@ impl JsClient {
         self.next_matching_within(what, WAIT, wanted).await
     }
 
-    /// [`next_matching`](Self::next_matching), waiting up to `wait` for each new item.
+    /// [`next_matching`](Self::next_matching), waiting up to `wait` in all: a client that keeps
+    /// printing other items (a reconnect loop) fails the test instead of holding it forever.
     pub async fn next_matching_within(
         &mut self,
         what: &str,
@@ -105,9 +133,10 @@ impl JsClient {
         if let Some(i) = self.skipped.iter().position(&wanted) {
             return self.skipped.remove(i).unwrap();
         }
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let item = self.stdout.next_line();
-            let item = match tokio::time::timeout(wait, item).await {
+            let item = match tokio::time::timeout_at(deadline, item).await {
                 Ok(Ok(Some(line))) => serde_json::from_str::<Value>(&line).unwrap(),
                 _ => panic!(
                     "no {what} from the JS client {} (pending: {:?})",
@@ -138,10 +167,15 @@ impl JsClient {
         item["args"].as_array().unwrap().clone()
     }
 
-    /// Everything but presence deltas received within [`QUIET`].
+    /// Everything but presence deltas received until [`QUIET`] passes without one (for at most
+    /// [`WAIT`], so a client that never goes quiet cannot hold the test).
     pub async fn quiet(&mut self) -> Vec<Value> {
         let mut extra = Vec::new();
-        while let Some(item) = self.next(QUIET).await {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::time::Instant::now() < deadline {
+            let Some(item) = self.next(QUIET).await else {
+                break;
+            };
             if item["event"] != event::PRESENCE {
                 extra.push(item);
             }
