@@ -112,10 +112,18 @@ pub const DIRECT: &str = "direct";
 ///   `2["presence",[{"op":"leave","id":"3f9c2a7e5b1d48c6a0e4f7b2d9c1e8a5","instance":"a1b2c3d4"}]]`.
 pub const PRESENCE: &str = "presence";
 
+/// `refresh`, client to server, with ack: a fresh token for the same user, before the current one
+/// expires (with `--auth jwt`; otherwise the connection is closed when it expires).
+///
+/// Payload: a [`Refresh`](crate::auth::Refresh); ack: `{"ok":true,"user":{..}}` (a
+/// [`Reply`](crate::Reply)`<`[`Refreshed`](crate::reply::Refreshed)`>`) or `{"ok":false,"error":{..}}`.
+/// Example: `28["refresh",{"token":"eyJ..."}]`.
+pub const REFRESH: &str = "refresh";
+
 /// Every event a client may send. Any other event name is answered with
 /// [`RejectionCode::UnknownEvent`](crate::RejectionCode::UnknownEvent) (through the ack, or an
 /// [`ERROR`] event) and counts against the sender's rate limit.
-pub const CLIENT_EVENTS: [&str; 7] = [
+pub const CLIENT_EVENTS: [&str; 8] = [
     MESSAGE,
     SET_NAME,
     JOIN,
@@ -123,6 +131,7 @@ pub const CLIENT_EVENTS: [&str; 7] = [
     ROOM_MESSAGE,
     DIRECT,
     PRESENCE,
+    REFRESH,
 ];
 
 /// The namespace every gridcast event lives on.

@@ -20,10 +20,12 @@
 //!   events, acks), driven by the browser client and the native probe alike.
 //! - [`instance`]: instance identity and the `/health` and `/instances` response bodies.
 //! - [`api`]: the bodies of the publish API for backends.
+//! - [`auth`]: the claims of a client's token, and who it is then (`--auth jwt`).
 //! - [`grid`]: the grid check: tags, the sender × receiver matrix, and its diagnosis.
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod codec;
 pub mod event;
 pub mod grid;

@@ -63,6 +63,9 @@ pub struct Welcome {
     /// The outcome of catching up, when the CONNECT auth carried an offset (or a bad auth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// Who the client is, from its token, when the server authenticates connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::auth::User>,
 }
 
 /// Payload of the [`replay_waiting`](crate::event::REPLAY_WAITING) event.

@@ -188,6 +188,8 @@ pub struct ConnectAuth {
     /// offset whenever it received a history-backed event, so a `pid` without one means it got
     /// none since it last connected.
     pub by_pid: bool,
+    /// A signed token saying who the client is (`"token"`, with `--auth jwt`).
+    pub token: Option<String>,
     /// What was wrong with the auth object itself or its session token, to tell the client.
     pub problem: Option<String>,
 }
@@ -197,6 +199,7 @@ impl fmt::Debug for ConnectAuth {
         f.debug_struct("ConnectAuth")
             .field("offset", &self.offset)
             .field("session", &self.session.as_ref().map(|_| "***"))
+            .field("token", &self.token.as_ref().map(|_| "***"))
             .field("problem", &self.problem)
             .finish()
     }
@@ -221,6 +224,9 @@ impl ConnectAuth {
                 "\"offset\" must be a string, as received in a message's metadata".into(),
             ))),
         };
+        if let Some(Value::String(token)) = object.get("token") {
+            read.token = Some(token.clone());
+        }
         let (token, by_pid) = match object.get("session") {
             None | Some(Value::Null) => (object.get("pid"), true),
             given => (given, false),

@@ -15,7 +15,7 @@ use serde::{
 };
 use serde_json::Value;
 
-use crate::{message::Delivery, presence::Member, validate::ErrorEvent};
+use crate::{auth::User, message::Delivery, presence::Member, validate::ErrorEvent};
 
 /// The answer to a request that asked for an ack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +108,13 @@ impl<T> From<Result<T, ErrorEvent>> for Reply<T> {
             Err(error) => Self::Err(error),
         }
     }
+}
+
+/// Body of a `refresh` ack: who the client is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refreshed {
+    /// The claims of the fresh token.
+    pub user: User,
 }
 
 #[cfg(test)]

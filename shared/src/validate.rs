@@ -42,6 +42,12 @@ pub enum RejectionCode {
     Unavailable,
     /// The event name is not one of [`CLIENT_EVENTS`](crate::event::CLIENT_EVENTS).
     UnknownEvent,
+    /// The client's token does not allow it (a room it may not join, a broadcast to everyone, a
+    /// name other than its `sub`).
+    Forbidden,
+    /// The client's token expired (or a `refresh` brought a token that cannot be used): the
+    /// server disconnects it.
+    TokenExpired,
 }
 
 /// A rejected input, with a reason fit to show to the sender.
