@@ -2,6 +2,7 @@
 //
 // Usage: node client.mjs <base-url> <websocket|polling>
 //        node client.mjs <url>,<url>,... <websocket|polling> recipe
+//   (with GRIDCAST_TOKEN set, the first form sends {"token": $GRIDCAST_TOKEN} as its CONNECT auth)
 //   (the second form uses the zero-loss recipe of docs/protocol.md, recipe.mjs: offsets, session, failover)
 // stdin, one JSON command per line:
 //   {"emit": ["message", "text"]}            plain emit, as the reference Node.js setup does
@@ -37,6 +38,7 @@ if (mode === "recipe") {
     upgrade: false,
     reconnection: false,
     timeout: 5000,
+    ...(process.env.GRIDCAST_TOKEN ? { auth: { token: process.env.GRIDCAST_TOKEN } } : {}),
   });
   watch(socket);
   current = () => socket;

@@ -33,6 +33,45 @@ pub enum Command {
     Bench(BenchConfig),
     /// Publish a message through an instance's publish API (as an application's backend does).
     Publish(PublishConfig),
+    /// Make a signed token for `--auth jwt` (HS256), for demos and tests: an application's own
+    /// backend issues real ones.
+    Token(TokenConfig),
+}
+
+/// Configuration of `gridcast token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenConfig {
+    /// The user's identity (`sub`).
+    #[arg(long, env = "GRIDCAST_TOKEN_SUB")]
+    pub sub: String,
+
+    /// Rooms it may join, comma-separated: exact names, or prefixes ending with `*`.
+    #[arg(long, env = "GRIDCAST_TOKEN_ROOMS", value_delimiter = ',')]
+    pub rooms: Vec<String>,
+
+    /// Whether it may send `message` to everyone.
+    #[arg(long, env = "GRIDCAST_TOKEN_BROADCAST")]
+    pub broadcast: bool,
+
+    /// How long it lives.
+    #[arg(long, env = "GRIDCAST_TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+
+    /// The audience (`aud`), if the server checks one.
+    #[arg(long, env = "GRIDCAST_TOKEN_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// The issuer (`iss`), if the server checks one.
+    #[arg(long, env = "GRIDCAST_TOKEN_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The HS256 secret; prefer `--jwt-secret-file` or the environment.
+    #[arg(long, env = "GRIDCAST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// A file holding the HS256 secret.
+    #[arg(long, env = "GRIDCAST_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
 }
 
 /// Configuration of `gridcast publish`.
@@ -333,6 +372,33 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_MAX_REPLAYS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_replays: u32,
 
+    /// How clients are authenticated: `off` (anyone who reaches an instance may connect: the
+    /// demo) or `jwt` (a signed token in the CONNECT auth, `{"token": ...}`, whose claims say who
+    /// the user is and what it may do).
+    #[arg(long, env = "GRIDCAST_AUTH", value_enum, default_value = "off")]
+    pub auth: AuthMode,
+
+    /// The HS256 secret tokens are signed with (`--auth jwt`); prefer `--jwt-secret-file` or the
+    /// environment to keep it off command lines.
+    #[arg(long, env = "GRIDCAST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// A file holding the HS256 secret.
+    #[arg(long, env = "GRIDCAST_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// A PEM file with the RSA (RS256) or EC P-256 (ES256) public key tokens are signed for.
+    #[arg(long, env = "GRIDCAST_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// The audience tokens must name (`aud`), if any.
+    #[arg(long, env = "GRIDCAST_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// The issuer tokens must name (`iss`), if any.
+    #[arg(long, env = "GRIDCAST_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
     /// The publish API's key (`Authorization: Bearer <key>`); prefer `--api-key-file` or the
     /// environment to keep it off command lines. Without a key the API is disabled.
     #[arg(long, env = "GRIDCAST_API_KEY", hide_env_values = true)]
@@ -399,6 +465,15 @@ impl ServeConfig {
 /// The `--rate-limit` setting: a rate, or off (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateSetting(pub Option<Rate>);
+
+/// How clients are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Anyone who reaches an instance may connect.
+    Off,
+    /// A signed JWT in the CONNECT auth.
+    Jwt,
+}
 
 /// A secret from the command line or the environment: its `Debug` hides it.
 #[derive(Clone)]
@@ -475,9 +550,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => number / 1000.0,
         "" | "s" => number,
         "m" => number * 60.0,
+        "h" => number * 3600.0,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {text:?} (use ms, s or m)"
+                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
             ));
         }
     };

@@ -13,6 +13,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     accept::{self, ConnLimits},
     api::{Api, key::ApiKey},
+    auth::Auth,
     cli::ServeConfig,
     drops::{self, Drops},
     error::Error,
@@ -145,6 +146,10 @@ impl Cluster {
             config.instances.clone()
         };
 
+        let auth = Arc::new(Auth::from_config(&config)?);
+        if !auth.required() && !config.bind.is_loopback() {
+            tracing::warn!(bind = %config.bind, "clients are not authenticated (--auth off) and this instance listens beyond loopback: anyone who reaches it may connect, take any name, join any room and message everyone; use --auth jwt");
+        }
         let delivery = DeliveryRuntime::start().map_err(Error::Serve)?;
         let mut instances = Vec::with_capacity(listeners.len());
         for ((listener, port), url) in listeners.into_iter().zip(own_urls) {
@@ -200,6 +205,7 @@ impl Cluster {
                     rate: config.rate_limit.0,
                     address_rate: config.address_rate_limit.0,
                     session_ttl: config.session_ttl,
+                    auth: auth.clone(),
                 },
             ));
             let running = serve(instance, drops, listener, &config, delivery.handle()).await?;

@@ -15,6 +15,7 @@ use gridcast_shared::{
 };
 
 use crate::{
+    auth::Auth,
     clock::now_ms,
     drops::Drops,
     hub::Hub,
@@ -52,6 +53,8 @@ pub(crate) struct Settings {
     pub(crate) address_rate: Option<Rate>,
     /// How long a session outlives its client.
     pub(crate) session_ttl: Duration,
+    /// How clients are authenticated.
+    pub(crate) auth: Arc<Auth>,
 }
 
 /// Heartbeats between two refreshes of the local clients' session TTLs.
@@ -84,6 +87,7 @@ pub struct Instance {
     presence_batch: Arc<PresenceBatch>,
     roster: Roster,
     warnings: Arc<Warnings>,
+    auth: Arc<Auth>,
 }
 
 impl Instance {
@@ -103,6 +107,7 @@ impl Instance {
             rate,
             address_rate,
             session_ttl,
+            auth,
         } = settings;
         let registry = Registry::new(link.clone(), &prefix);
         Self {
@@ -123,7 +128,13 @@ impl Instance {
             presence_batch: Arc::default(),
             roster: Roster::default(),
             warnings,
+            auth,
         }
+    }
+
+    /// How clients are authenticated.
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// The members this instance has announced: what its presence hash should hold.

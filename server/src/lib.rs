@@ -18,6 +18,7 @@
 //! - `instance`: one instance's identity, parts, counters and heartbeat.
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
 //! - `api`: the publish API for an application's backend (`/api/...`).
+//! - `auth`: authenticated connections (`--auth jwt`): verifying tokens.
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
 //!   per-address and idle limits, the origin guard, `/metrics`.
 //! - `limit`: what one client or address may use: Engine.IO sessions per address (a cap and a
@@ -40,6 +41,7 @@
 
 mod accept;
 mod api;
+mod auth;
 pub mod cli;
 mod clock;
 mod cluster;

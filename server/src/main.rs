@@ -50,6 +50,7 @@ async fn run() -> Result<ExitCode> {
         Command::Check(config) => tools::check::command(&config).await,
         Command::Bench(config) => tools::bench::command(&config).await?,
         Command::Publish(config) => tools::publish::command(&config).await?,
+        Command::Token(config) => tools::token::command(&config)?,
     };
     Ok(code)
 }

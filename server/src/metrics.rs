@@ -10,6 +10,7 @@
 //! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
 //! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member` |
 //! | `gridcast_api_requests_total{outcome}` | counter | publish API requests: `accepted`, or refused for their `key`, `body` or `rate` |
+//! | `gridcast_refused_tokens_total{cause}` | counter | with `--auth jwt`: tokens refused at connect or `refresh`: `missing`, `expired`, `not_yet`, `elsewhere` (audience or issuer), `signature`, `malformed` |
 //! | `gridcast_redis_publish_seconds` | histogram | time to publish a broadcast to Redis, failures included |
 
 use prometheus_client::{
@@ -18,7 +19,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{api::key::Refused, instance::Instance};
+use crate::{api::key::Refused, auth::AuthError, instance::Instance};
 
 /// The content type of the text this module renders.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -105,6 +106,14 @@ pub(crate) fn render(instance: &Instance, clients: usize, api: ([u64; 3], u64)) 
         "Publish API requests: accepted, or refused for their key, body or rate",
         family,
     );
+    if let Some(refused) = instance.auth().refusals() {
+        let causes: Vec<(&str, u64)> = AuthError::CAUSES.into_iter().zip(refused).collect();
+        registry.register(
+            "refused_tokens",
+            "Tokens refused at connect or refresh, by cause",
+            by_cause(&causes),
+        );
+    }
     registry.register(
         "redis_publish_seconds",
         "Time to publish a broadcast to Redis, failures included",

@@ -16,6 +16,13 @@ pub(crate) fn room_key(room: &str) -> String {
     format!("room:{room}")
 }
 
+/// The room every socket of the user `sub` is in (with `--auth jwt`): the address of direct
+/// messages to that user. A `sub` may hold any character; the `user:` prefix keeps it apart from
+/// the other rooms.
+pub(crate) fn user_room(sub: &str) -> String {
+    format!("user:{sub}")
+}
+
 /// The room only the socket with public id `id` is in, joined at connect: the address of its
 /// direct messages on every instance.
 pub(crate) fn own_room(id: &str) -> String {

@@ -66,6 +66,19 @@ pub(super) async fn publish(
                 Payload::Routed(event::ROOM_MESSAGE, routed),
             )
         }
+        // With `--auth jwt` a user is a token's `sub` (every socket of it gets the message),
+        // otherwise a client's public id.
+        To::User { user } if instance.auth().required() => {
+            if user.is_empty() || user.chars().count() > 256 {
+                return bad("a user is a token's sub: 1 to 256 characters".into());
+            }
+            let routed = routed(None, Some(user.clone()), request.text, meta);
+            let target = Target::User {
+                to: user,
+                from: API_SENDER.to_owned(),
+            };
+            (target, Payload::Routed(event::DIRECT, routed))
+        }
         To::User { user } => {
             if !gridcast_shared::recovery::is_session_token(&user) {
                 return bad("a user is a client's public id: 32 hexadecimal digits".into());

@@ -107,6 +107,8 @@ pub(super) struct Client<'a, R: Fn() -> Vec<(String, StreamId)>> {
     pub(super) offset: Option<&'a Offset>,
     /// Its public id.
     pub(super) id: &'a str,
+    /// Its user (a token's `sub`, with `--auth jwt`).
+    pub(super) user: Option<&'a str>,
     /// Its rooms now (user-facing names), each with where the history stood when it joined.
     pub(super) rooms: R,
 }
@@ -277,7 +279,9 @@ pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
                 .offset
                 .is_some_and(|o| o.covers(&ready.origin, ready.outbox_seq))
                 || ready.id.is_some_and(|at| at <= progress.from)
-                || !ready.target.reaches(client.id, &rooms, ready.id);
+                || !ready
+                    .target
+                    .reaches((client.id, client.user), &rooms, ready.id);
             if had || !progress.seen.insert(ready.payload.meta().id.clone()) {
                 continue;
             }
@@ -372,7 +376,10 @@ async fn replay<R: Fn() -> Vec<(String, StreamId)>>(
             let Some(ready) = Ready::from_stored(&stored) else {
                 continue;
             };
-            if !ready.target.reaches(client.id, &rooms, Some(stored.id)) {
+            if !ready
+                .target
+                .reaches((client.id, client.user), &rooms, Some(stored.id))
+            {
                 continue;
             }
             let ready = ready.with_offset(Some(Offset {
@@ -409,9 +416,10 @@ async fn count<R: Fn() -> Vec<(String, StreamId)>>(
         let full = page.len() as u64 == PAGE;
         for stored in page {
             after = stored.id;
-            if Ready::from_stored(&stored)
-                .is_some_and(|r| r.target.reaches(client.id, &rooms, Some(stored.id)))
-            {
+            if Ready::from_stored(&stored).is_some_and(|r| {
+                r.target
+                    .reaches((client.id, client.user), &rooms, Some(stored.id))
+            }) {
                 reaching += 1;
             }
         }

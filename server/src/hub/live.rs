@@ -25,7 +25,7 @@ use super::{
 use crate::{
     drops::Drops,
     redis::adapter::Io,
-    rooms::{ATTACHING, own_room, room_key},
+    rooms::{ATTACHING, own_room, room_key, user_room},
 };
 
 /// Entries buffered for one attaching socket before the oldest are dropped: the attaching side
@@ -149,6 +149,7 @@ impl Live {
             Target::All => ops,
             Target::Room(room) => ops.to(room_key(room)),
             Target::Direct { to, from } => ops.to([own_room(to), own_room(from)]),
+            Target::User { to, from } => ops.to([user_room(to), own_room(from)]),
         };
         let sent = ops.emit(ready.payload.event(), &Args(&ready.payload)).await;
         if let Err(e) = sent {

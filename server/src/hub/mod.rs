@@ -200,7 +200,7 @@ impl Hub {
         attach::begin(&self.live, socket, rooms).await
     }
 
-    /// Last step: replays what the client with public id `id` (in `rooms`) missed since
+    /// Last step: replays what the client with public id `id` (of `user`, in `rooms`) missed since
     /// `offset`, sends what was buffered meanwhile, then the `welcome` that `welcome` makes from
     /// the outcome, and joins live delivery. See [`attach`].
     pub(crate) async fn attach(
@@ -208,7 +208,7 @@ impl Hub {
         socket: &SocketRef<ClusterAdapter>,
         attaching: Attaching,
         offset: Option<&Offset>,
-        id: &str,
+        (id, user): (&str, Option<&str>),
         rooms: impl Fn() -> Vec<(String, StreamId)>,
         welcome: impl Fn(Option<Recovery>) -> Welcome,
     ) -> Attached {
@@ -222,6 +222,7 @@ impl Hub {
             socket,
             offset,
             id,
+            user,
             rooms,
         };
         attach::attach(parts, client, attaching, welcome).await

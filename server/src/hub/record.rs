@@ -32,6 +32,14 @@ pub(crate) enum Target {
         /// The sender, who gets its own copy.
         from: String,
     },
+    /// Every socket of one user (a token's `sub`, with `--auth jwt`) and the sender (a public
+    /// id).
+    User {
+        /// The user.
+        to: String,
+        /// The sender, who gets its own copy.
+        from: String,
+    },
 }
 
 impl Target {
@@ -40,6 +48,7 @@ impl Target {
             Target::All => "*".into(),
             Target::Room(room) => format!("r:{room}"),
             Target::Direct { to, from } => format!("d:{to}:{from}"),
+            Target::User { to, from } => format!("u:{to}:{from}"),
         }
     }
 
@@ -50,6 +59,14 @@ impl Target {
         if let Some(room) = text.strip_prefix("r:") {
             return Some(Target::Room(room.to_owned()));
         }
+        if let Some(user) = text.strip_prefix("u:") {
+            // A `sub` may hold `:`; the sender, a public id, does not.
+            let (to, from) = user.rsplit_once(':')?;
+            return Some(Target::User {
+                to: to.to_owned(),
+                from: from.to_owned(),
+            });
+        }
         let (to, from) = text.strip_prefix("d:")?.split_once(':')?;
         Some(Target::Direct {
             to: to.to_owned(),
@@ -57,11 +74,12 @@ impl Target {
         })
     }
 
-    /// Whether a socket with public id `id`, in `rooms` (each since the history stood at the
-    /// given id), gets the entry `at` (`None`: not written yet, so after any join).
+    /// Whether a socket with public id `id` (of the user `user`, with `--auth jwt`), in
+    /// `rooms` (each since the history stood at the given id), gets the entry `at` (`None`: not
+    /// written yet, so after any join).
     pub(super) fn reaches(
         &self,
-        id: &str,
+        (id, user): (&str, Option<&str>),
         rooms: &[(String, StreamId)],
         at: Option<StreamId>,
     ) -> bool {
@@ -71,6 +89,7 @@ impl Target {
                 .iter()
                 .any(|(name, since)| name == room && at.is_none_or(|at| at > *since)),
             Target::Direct { to, from } => to == id || from == id,
+            Target::User { to, from } => user == Some(to.as_str()) || from == id,
         }
     }
 }
@@ -271,22 +290,34 @@ mod tests {
         ] {
             assert_eq!(Target::decode(&target.encode()), Some(target.clone()));
         }
-        assert!(Target::Room("a".into()).reaches("z", &rooms, at));
-        assert!(Target::Room("a".into()).reaches("z", &rooms, None));
+        let z = ("z", None);
+        assert!(Target::Room("a".into()).reaches(z, &rooms, at));
+        assert!(Target::Room("a".into()).reaches(z, &rooms, None));
         assert!(
-            !Target::Room("a".into()).reaches("z", &rooms, Some(StreamId { ms: 5, seq: 0 })),
+            !Target::Room("a".into()).reaches(z, &rooms, Some(StreamId { ms: 5, seq: 0 })),
             "not what the room had before the socket joined"
         );
-        assert!(!Target::Room("b".into()).reaches("z", &rooms, at));
+        assert!(!Target::Room("b".into()).reaches(z, &rooms, at));
         let direct = Target::Direct {
             to: "x".into(),
             from: "y".into(),
         };
         assert!(
-            direct.reaches("x", &[], at)
-                && direct.reaches("y", &[], at)
-                && !direct.reaches("z", &[], at)
+            direct.reaches(("x", None), &[], at)
+                && direct.reaches(("y", None), &[], at)
+                && !direct.reaches(z, &[], at)
         );
+        let user = Target::User {
+            to: "mail:ada@example.org".into(),
+            from: "y".into(),
+        };
+        assert_eq!(Target::decode(&user.encode()), Some(user.clone()));
+        assert!(user.reaches(("p", Some("mail:ada@example.org")), &[], at));
+        assert!(
+            user.reaches(("y", Some("bob")), &[], at),
+            "the sender's copy"
+        );
+        assert!(!user.reaches(("p", Some("bob")), &[], at));
         assert_eq!(Target::decode("?"), None);
     }
 

@@ -32,6 +32,10 @@ pub(crate) struct Saved {
     /// and is replayed from there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached_at: Option<String>,
+    /// The user it was made for (its token's `sub`, with `--auth jwt`): it is never resumed under
+    /// another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 /// Session access for one cluster prefix.

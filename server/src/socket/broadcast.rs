@@ -2,7 +2,7 @@
 //! included, with a [`MessageMeta`](gridcast_shared::MessageMeta) beside it, through the history
 //! ([`crate::hub`]).
 
-use gridcast_shared::{Rejection, Sent, event, validate};
+use gridcast_shared::{Rejection, RejectionCode, Sent, event, validate};
 
 use super::request::{Arg, Request};
 use crate::hub::{Payload, Target};
@@ -17,6 +17,13 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
     // Rate limit first: a flood of invalid packets is still a flood.
     req.rate_limit()?;
     let text = validate::message_text(data.as_ref())?;
+    if req.state.claims().is_some_and(|c| !c.broadcast) {
+        return Err(Rejection::new(
+            RejectionCode::Forbidden,
+            "your token does not let you send to everyone (its broadcast claim): send to a room \
+             or a user",
+        ));
+    }
     let meta = req.instance.stamp(&req.state.id, req.received_at);
     let id = meta.id.clone();
     let published = req

@@ -10,7 +10,9 @@ use std::{
 use axum::extract::ConnectInfo;
 
 use gridcast_shared::{
-    Rejection, RejectionCode, Welcome, event,
+    Rejection, RejectionCode, Welcome,
+    auth::User,
+    event,
     limits::Limits,
     presence::Member,
     recovery::{ConnectAuth, Recovery, RecoveryFailure},
@@ -21,13 +23,14 @@ use socketioxide::{
 };
 
 use super::{
-    broadcast, presence,
+    broadcast, presence, refresh,
     request::Request,
     routed,
     state::{SessionToken, SocketState, public_id, save_session},
     takeover::{self, take_over},
 };
 use crate::{
+    auth::AuthError,
     clock::now_ms,
     hub::{Attached, Attaching},
     instance::{Instance, Unsent},
@@ -36,7 +39,7 @@ use crate::{
         adapter::{ClusterAdapter, Io},
         sessions::Saved,
     },
-    rooms::{own_room, room_key},
+    rooms::{own_room, room_key, user_room},
 };
 
 /// A connecting client, as the connect middleware prepared it for the connect handler.
@@ -48,9 +51,10 @@ struct Arrival {
 }
 
 /// Connect middleware, before the client counts as connected (socketioxide sends the CONNECT ack
-/// when it returns): reads the auth, loads the session it names, gives the socket its state and
-/// every handler, and starts attaching it (so no live broadcast reaches it before its `welcome`).
-/// Never refuses: what is wrong is told in `welcome`.
+/// when it returns): checks the client's token (with `--auth jwt`), reads the auth, loads the
+/// session it names, gives the socket its state and every handler, and starts attaching it (so
+/// no live broadcast reaches it before its `welcome`). Refuses only a missing or bad token (the
+/// client gets a connect error with the reason); anything else wrong is told in `welcome`.
 ///
 /// The handlers are registered here, not in the connect handler: socketioxide spawns that as a
 /// task after the CONNECT ack has gone, and an event the client sent at once (in its own
@@ -59,8 +63,9 @@ pub(super) async fn arrive(
     socket: SocketRef<ClusterAdapter>,
     TryData(auth): TryData<serde_json::Value>,
     State(instance): State<Arc<Instance>>,
-) -> Result<(), std::convert::Infallible> {
+) -> Result<(), AuthError> {
     let mut auth = ConnectAuth::read(auth.ok().as_ref());
+    let claims = instance.auth().verify(auth.token.as_deref())?;
     let restored = match &auth.session {
         Some(token) => match instance.sessions().load(token).await {
             Ok(saved) => saved.map(|saved| (SessionToken::from_client(token.clone()), saved)),
@@ -71,6 +76,9 @@ pub(super) async fn arrive(
         },
         None => None,
     };
+    // A session is the user's it was made for: never resumed under another identity.
+    let restored = restored
+        .filter(|(_, saved)| saved.sub.as_deref() == claims.as_ref().map(|c| c.sub.as_str()));
     let is_restored = restored.is_some();
     let (session, saved) = restored.unwrap_or_else(|| {
         (
@@ -81,6 +89,7 @@ pub(super) async fn arrive(
                 rooms: Vec::new(),
                 joined: Default::default(),
                 attached_at: None,
+                sub: claims.as_ref().map(|c| c.sub.clone()),
             },
         )
     });
@@ -112,15 +121,32 @@ pub(super) async fn arrive(
     socket
         .extensions
         .insert(RecoveryPid(session.expose().to_owned()));
-    let mut rooms: Vec<String> = saved.rooms.iter().map(|r| room_key(r)).collect();
+    // With a token, its claims decide: the name is the user's `sub`, and only the rooms it may
+    // join are joined again.
+    let (name, saved_rooms) = match &claims {
+        Some(claims) => (
+            claims.sub.clone(),
+            saved
+                .rooms
+                .iter()
+                .filter(|room| claims.may_join(room))
+                .cloned()
+                .collect(),
+        ),
+        None => (saved.name.clone(), saved.rooms.clone()),
+    };
+    let mut rooms: Vec<String> = saved_rooms.iter().map(|r| room_key(r)).collect();
     rooms.push(own_room(&saved.id));
+    if let Some(claims) = &claims {
+        rooms.push(user_room(&claims.sub));
+    }
     let member = Member {
         id: saved.id.clone(),
         instance: instance.info.id.clone(),
         instance_url: instance.info.url.clone(),
-        name: saved.name,
+        name,
         since: now_ms(),
-        rooms: saved.rooms,
+        rooms: saved_rooms,
     };
     if is_restored {
         // Before this socket joins its own room: see `takeover`.
@@ -138,6 +164,7 @@ pub(super) async fn arrive(
         instance.budgets().of(&saved.id, address),
         member,
         &saved.joined,
+        claims,
     )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);
@@ -146,6 +173,7 @@ pub(super) async fn arrive(
     socket.on(event::ROOM_MESSAGE, routed::on_room_message);
     socket.on(event::DIRECT, routed::on_direct);
     socket.on(event::PRESENCE, presence::on_presence);
+    socket.on(event::REFRESH, refresh::on_refresh);
     socket.on_fallback(on_unknown_event);
     socket.on_disconnect(on_disconnect);
     let attaching = instance.hub().begin(&socket, rooms).await;
@@ -188,6 +216,9 @@ pub(super) async fn on_connect(
         // A socket that connected with the same token at the same time: see `takeover`.
         takeover::settle(socket.clone(), instance.clone(), id.clone());
     }
+    if state.claims().is_some() {
+        tokio::spawn(refresh::expire(socket.clone(), state.clone()));
+    }
     let hub = instance.hub();
     // A malformed offset is told in `welcome`, and the client attaches as a fresh one.
     let malformed = match &auth.offset {
@@ -208,13 +239,15 @@ pub(super) async fn on_connect(
         session: state.session.expose().to_owned(),
         restored,
         recovery: with_problem(replayed.or_else(|| malformed.clone()), auth.problem.clone()),
+        user: state.claims().as_ref().map(User::from),
     };
+    let sub = state.claims().map(|c| c.sub);
     let attached = hub
         .attach(
             &socket,
             attaching,
             offset,
-            &id,
+            (&id, sub.as_deref()),
             || state.rooms_since(),
             welcome,
         )
@@ -257,6 +290,7 @@ async fn on_disconnect(
 ) {
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        state.gone.notify_waiters();
         tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");
         save_session(&instance, &state).await;
         presence::depart(&instance, socket.id, &state).await;

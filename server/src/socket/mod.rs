@@ -6,6 +6,7 @@
 //! - [`broadcast`]: `message` to everyone on every instance (the seed-compatible contract).
 //! - [`routed`]: `room_message` and `direct`.
 //! - [`presence`]: display names, rooms, and the presence list.
+//! - [`refresh`]: a token's life on a connection (`--auth jwt`): `refresh`, expiry.
 //! - [`takeover`]: a session is used by one socket at a time, the newest.
 //!
 //! Every request is rate limited per socket, validated with the rules in `gridcast_shared`, and
@@ -24,6 +25,7 @@
 mod broadcast;
 mod connect;
 mod presence;
+mod refresh;
 mod request;
 mod routed;
 mod state;

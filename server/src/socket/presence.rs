@@ -84,6 +84,12 @@ pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"name": string}"#))
         .and_then(|SetName { name }| {
+            if req.state.claims().is_some() {
+                return Err(Rejection::new(
+                    RejectionCode::Forbidden,
+                    "your name is your token's subject (sub): it cannot be changed here",
+                ));
+            }
             check_display_name(&name)?;
             Ok(req.state.update(|m| m.name = name))
         });
@@ -99,6 +105,12 @@ pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
         .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
             check_room(&room)?;
+            if req.state.claims().is_some_and(|c| !c.may_join(&room)) {
+                return Err(Rejection::new(
+                    RejectionCode::Forbidden,
+                    format!("your token does not let you join {room:?}"),
+                ));
+            }
             let member = req.state.member();
             if !member.rooms.contains(&room) && member.rooms.len() >= MAX_ROOMS_PER_SOCKET {
                 return Err(Rejection::new(
@@ -116,6 +128,16 @@ pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
             }))
         });
     finish_change(req, event::JOIN, result).await;
+}
+
+/// Leaves `room` for the socket of `req` and tells the others (a room its refreshed token no
+/// longer allows).
+pub(super) async fn drop_room(req: &Request, room: &str) {
+    req.socket.leave(room_key(room));
+    req.state.left(room);
+    req.state.update(|m| m.rooms.retain(|r| r != room));
+    save_session(&req.instance, &req.state).await;
+    announce(&req.instance, req.socket.id, &req.state).await;
 }
 
 /// Handles `leave`.

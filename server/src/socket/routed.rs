@@ -73,6 +73,31 @@ async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
     req.rate_limit()?;
     let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
     validate::check_text(&msg.text)?;
+    if req.instance.auth().required() {
+        // Users are addressed by who they are: every socket of the user gets it, now or on its
+        // replay.
+        let shown: String = msg.to.chars().take(64).collect();
+        if msg.to.is_empty() || msg.to.chars().count() > 256 {
+            return Err(Rejection::new(
+                RejectionCode::BadRequest,
+                format!("{shown:?} is not a user: 1 to 256 characters, a token's sub"),
+            ));
+        }
+        let meta = req.instance.stamp(&req.state.id, req.received_at);
+        let id = meta.id.clone();
+        let target = Target::User {
+            to: msg.to.clone(),
+            from: req.state.id.clone(),
+        };
+        let routed = Routed {
+            room: None,
+            to: Some(msg.to),
+            from_name: req.state.member().name,
+            text: msg.text,
+            meta,
+        };
+        return publish(req, id, target, Payload::Routed(event::DIRECT, routed)).await;
+    }
     // Connected now, or away with a session it can come back to (then it gets it on replay).
     let known = req
         .instance

@@ -10,7 +10,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use gridcast_shared::{presence::Member, recovery::StreamId};
+use gridcast_shared::{auth::Claims, presence::Member, recovery::StreamId};
 
 use crate::{instance::Instance, limit::budget::Budget, redis::sessions::Saved};
 
@@ -75,6 +75,10 @@ pub(crate) struct SocketState {
     joined: Mutex<HashMap<String, StreamId>>,
     /// Where the history stood when it attached.
     attached_at: Mutex<Option<StreamId>>,
+    /// The claims of its token (`--auth jwt`), as the last `refresh` left them.
+    claims: Mutex<Option<Claims>>,
+    /// Told when the socket disconnects (its token's expiry stops watching).
+    pub(crate) gone: tokio::sync::Notify,
 }
 
 impl SocketState {
@@ -85,6 +89,7 @@ impl SocketState {
         budget: Budget,
         member: Member,
         joined: &BTreeMap<String, String>,
+        claims: Option<Claims>,
     ) -> Self {
         let joined = member
             .rooms
@@ -102,7 +107,22 @@ impl SocketState {
             presence: tokio::sync::Mutex::default(),
             joined: Mutex::new(joined),
             attached_at: Mutex::new(None),
+            claims: Mutex::new(claims),
+            gone: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The claims of its token, with `--auth jwt`.
+    pub(crate) fn claims(&self) -> Option<Claims> {
+        self.claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Its token's claims after a `refresh`.
+    pub(crate) fn set_claims(&self, claims: Claims) {
+        *self.claims.lock().unwrap_or_else(|p| p.into_inner()) = Some(claims);
     }
 
     /// Notes where the history stood when it attached.
@@ -181,6 +201,7 @@ impl SocketState {
             rooms: member.rooms,
             joined,
             attached_at: attached_at.map(|at| at.to_string()),
+            sub: self.claims().map(|c| c.sub),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`ramp`]: `gridcast bench --ramp`, the load raised step by step to each cluster's
 //!   saturation point, and its SVG plot.
 //! - [`publish`]: `gridcast publish`, a message through the publish API.
+//! - [`token`]: `gridcast token`, a signed token for `--auth jwt` (demos and tests).
 
 pub mod bench;
 pub mod check;
@@ -18,3 +19,4 @@ pub mod follow;
 pub mod probe;
 pub mod publish;
 pub mod ramp;
+pub mod token;
