@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod auth;
 mod bad_input;
 mod bench;
 mod broadcast;
