@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     accept::{self, ConnLimits},
+    admin::{self, Access, Admin},
     cli::ServeConfig,
     drops::{self, Drops},
     error::Error,
@@ -115,6 +116,8 @@ impl Cluster {
             config.instances.clone()
         };
 
+        // The Admin UI's password is hashed once for every instance.
+        let access = Arc::new(Access::from_config(&config)?);
         let delivery = DeliveryRuntime::start().map_err(Error::Serve)?;
         let mut instances = Vec::with_capacity(listeners.len());
         for ((listener, port), url) in listeners.into_iter().zip(own_urls) {
@@ -171,7 +174,14 @@ impl Cluster {
                     session_ttl: config.session_ttl,
                 },
             ));
-            let running = serve(instance, drops, listener, &config, delivery.handle()).await?;
+            let running = serve(
+                instance,
+                drops,
+                listener,
+                (&config, &access),
+                delivery.handle(),
+            )
+            .await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
@@ -240,6 +250,7 @@ impl Cluster {
                 task.abort();
                 let _ = task.await;
             }
+            running.instance.admin().stop();
             let left = running
                 .instance
                 .hub()
@@ -274,9 +285,11 @@ async fn serve(
     instance: Arc<Instance>,
     drops: Arc<Drops>,
     listener: TcpListener,
-    config: &ServeConfig,
+    (config, access): (&ServeConfig, &Arc<Access>),
     delivery: &tokio::runtime::Handle,
 ) -> Result<Running, Error> {
+    let (admin, admin_commands) =
+        Admin::new(instance.clone(), access.clone(), &config.redis_prefix);
     let link = instance.link().clone();
     let target = link.target().to_string();
     let adapter = adapter::state(link, &config.redis_prefix);
@@ -301,6 +314,7 @@ async fn serve(
                 .packet_completion_timeout(ATTACHMENT_TIMEOUT),
         )
         .with_state(instance.clone())
+        .with_state(admin.clone())
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
     socket::register(&io)
@@ -310,6 +324,7 @@ async fn serve(
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
+    let admin_tasks = admin::start(admin, admin_commands, &io).await?;
     let hub_tasks = instance
         .hub()
         .start(io.clone(), delivery)
@@ -327,7 +342,7 @@ async fn serve(
         instance.clone(),
         io.clone(),
         layer,
-        &config.static_dir,
+        (&config.static_dir, &config.admin_ui_dir),
         allowed,
     );
     let (stop, mut stopped) = watch::channel(false);
@@ -359,6 +374,7 @@ async fn serve(
         config.report_interval,
     ));
     let mut hub_tasks = hub_tasks;
+    hub_tasks.extend(admin_tasks);
     hub_tasks.push(tokio::spawn(presence_batch::run(
         instance.presence_batch().clone(),
         io.clone(),

@@ -15,6 +15,7 @@ use gridcast_shared::{
 };
 
 use crate::{
+    admin::feed::AdminFeed,
     clock::now_ms,
     drops::Drops,
     hub::Hub,
@@ -77,6 +78,7 @@ pub struct Instance {
     presence_batch: Arc<PresenceBatch>,
     roster: Roster,
     warnings: Arc<Warnings>,
+    admin: AdminFeed,
 }
 
 impl Instance {
@@ -113,12 +115,23 @@ impl Instance {
             presence_batch: Arc::default(),
             roster: Roster::default(),
             warnings,
+            admin: AdminFeed::default(),
         }
     }
 
     /// The members this instance has announced: what its presence hash should hold.
     pub(crate) fn roster(&self) -> &Roster {
         &self.roster
+    }
+
+    /// What the Admin UI hears of this instance's sockets.
+    pub(crate) fn admin(&self) -> &AdminFeed {
+        &self.admin
+    }
+
+    /// When it started, in milliseconds since the Unix epoch.
+    pub(crate) fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     /// Warnings that can repeat per client or request, summarised per interval.

@@ -17,6 +17,8 @@
 //!   hash against them (no ghosts).
 //! - `instance`: one instance's identity, parts, counters and heartbeat.
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
+//! - `admin`: the official Admin UI: its `/admin` namespace (login, the cluster's sockets and
+//!   stats, operations applied by the instance holding each socket) and its page at `/admin/`.
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
 //!   per-address and idle limits, the origin guard, `/metrics`.
 //! - `cluster`: starts the instances of one process and stops them gracefully.
@@ -36,6 +38,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod accept;
+mod admin;
 pub mod cli;
 mod clock;
 mod cluster;

@@ -154,6 +154,7 @@ pub(super) async fn arrive(
 pub(super) async fn on_connect(
     socket: SocketRef<ClusterAdapter>,
     State(instance): State<Arc<Instance>>,
+    io: Io,
 ) {
     let (
         Some(Arrival {
@@ -216,6 +217,10 @@ pub(super) async fn on_connect(
     }
     save_session(&instance, &state).await;
     presence::announce(&instance, socket.id, &state).await;
+    instance
+        .admin()
+        .connected(&io, &socket, &state.member())
+        .await;
 }
 
 /// `recovery` with a problem of the CONNECT auth added to what it says.
@@ -242,6 +247,7 @@ fn with_problem(recovery: Option<Recovery>, problem: Option<String>) -> Option<R
 async fn on_disconnect(
     socket: SocketRef<ClusterAdapter>,
     State(instance): State<Arc<Instance>>,
+    io: Io,
     reason: DisconnectReason,
 ) {
     tracing::debug!(instance = %instance.info.id, socket = %socket.id, ?reason, "client disconnected");
@@ -249,6 +255,7 @@ async fn on_disconnect(
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
         save_session(&instance, &state).await;
         presence::depart(&instance, socket.id, &state).await;
+        instance.admin().disconnected(&io, &state.id, reason).await;
     }
 }
 
