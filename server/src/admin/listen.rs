@@ -14,10 +14,7 @@ use super::{
 /// Reads the bus until it ends: turns the feed on when an Admin UI is connected somewhere, and
 /// queues the other instances' commands. Never waits on anything but the bus (the link's router
 /// would wait behind it).
-pub(crate) async fn listen(
-    admin: Arc<Admin>,
-    mut bus: impl Stream<Item = Vec<u8>> + Unpin,
-) {
+pub(crate) async fn listen(admin: Arc<Admin>, mut bus: impl Stream<Item = Vec<u8>> + Unpin) {
     let own = admin.instance.info.id.clone();
     while let Some(payload) = bus.next().await {
         let Envelope { from, message } = match serde_json::from_slice(&payload) {
