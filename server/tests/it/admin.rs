@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::{
     QUIET, WAIT,
     admin::{AdminClient, PASSWORD},
-    connect_with_retry, redis,
+    connect_with_retry, redis, request, request_with,
     scenario::change,
     spawn_gridcast_with, url,
 };
@@ -416,4 +416,65 @@ async fn no_admin_traffic_while_no_admin_ui_is_connected() {
         next_line(WAIT).await.is_some(),
         "the listener hears the Admin UI's channels"
     );
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_its_fonts_from_npm_and_explains_when_it_is_not_installed() {
+    let redis = redis().await;
+    let modules = crate::support::repo("admin/node_modules");
+    assert!(
+        modules
+            .join("@socket.io/admin-ui/ui/dist/index.html")
+            .is_file(),
+        "the Admin UI is not installed: run `./dev test` (or `npm ci --prefix admin`)"
+    );
+    let mut config = ServeConfig::new(vec![0], Some(redis.url()));
+    config.static_dir = "/nonexistent-gridcast-dist".into();
+    config.admin_ui_dir = modules;
+    let cluster = Cluster::start(config).await.unwrap();
+    let base = url(&cluster);
+
+    let (status, head, _) = request_with("GET", &format!("{base}/admin"), "", &[]).await;
+    assert_eq!(status, 308, "{head}");
+    assert!(head.contains("location: /admin/"), "{head}");
+    let (status, page) = request("GET", &format!("{base}/admin/"), "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Socket.IO Admin UI"), "{page}");
+    assert!(!page.contains("://"), "nothing from another site: {page}");
+    // Every file the page names is served: scripts, styles, fonts.
+    let linked: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.ends_with(".js") || s.ends_with(".css") || s.ends_with(".png"))
+        .collect();
+    assert!(linked.len() >= 6, "{linked:?}");
+    for file in linked {
+        let (status, _) = request("HEAD", &format!("{base}/admin/{file}"), "").await;
+        assert_eq!(status, 200, "{file}");
+    }
+    let (status, css) = request("GET", &format!("{base}/admin/fonts/roboto/400.css"), "").await;
+    assert_eq!(status, 200);
+    let font = css
+        .split("url(./")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let (status, _) = request("HEAD", &format!("{base}/admin/fonts/roboto/{font}"), "").await;
+    assert_eq!(status, 200, "{font}");
+    let (status, _) = request(
+        "HEAD",
+        &format!("{base}/admin/fonts/mdi/fonts/materialdesignicons-webfont.woff2"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let mut config = ServeConfig::new(vec![0], Some(redis.url()));
+    config.static_dir = "/nonexistent-gridcast-dist".into();
+    config.admin_ui_dir = "/nonexistent-admin-modules".into();
+    let cluster = Cluster::start(config).await.unwrap();
+    let (status, page) = request("GET", &format!("{}/admin/", url(&cluster)), "").await;
+    assert_eq!(status, 503);
+    assert!(page.contains("npm ci --prefix admin"), "{page}");
 }
