@@ -118,6 +118,10 @@ impl Cluster {
 
         // The Admin UI's password is hashed once for every instance.
         let access = Arc::new(Access::from_config(&config)?);
+        if let (Access::On { .. }, Some(why)) = (&*access, admin::ui::problem(&config.admin_ui_dir))
+        {
+            tracing::warn!(dir = %config.admin_ui_dir.display(), "the Admin UI's page is not served at /admin/ (its namespace works): {why}");
+        }
         let delivery = DeliveryRuntime::start().map_err(Error::Serve)?;
         let mut instances = Vec::with_capacity(listeners.len());
         for ((listener, port), url) in listeners.into_iter().zip(own_urls) {

@@ -37,7 +37,7 @@ const MDI_LINK: &str = r#"<link rel="stylesheet" href="https://cdn.jsdelivr.net/
 pub(crate) fn service(dir: &Path) -> Router {
     let page = Arc::new(index(dir));
     if let Err(why) = page.as_ref() {
-        tracing::warn!(dir = %dir.display(), "the Admin UI is not served: {why}");
+        tracing::debug!(dir = %dir.display(), "the Admin UI is not served: {why}");
     }
     Router::new()
         .route("/", get(serve_index))
@@ -71,6 +71,11 @@ async fn serve_index(
         )
             .into_response(),
     }
+}
+
+/// Why the Admin UI's page in `dir` cannot be served, if it cannot.
+pub(crate) fn problem(dir: &Path) -> Option<String> {
+    index(dir).err()
 }
 
 /// The Admin UI's page with its fonts from this server, or why it cannot be served.

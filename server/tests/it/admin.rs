@@ -149,10 +149,16 @@ async fn read_only_mode_offers_and_does_no_operation() {
 /// `gridcast serve` with the Admin UI on, in its own process; its URL.
 fn admin_process(redis: &PrivateRedis) -> (tokio::process::Child, String) {
     let port = free_port().unwrap();
+    let modules = crate::support::repo("admin/node_modules");
     let child = spawn_gridcast_with(
         port,
         &redis.url(),
-        &["--admin-password", PASSWORD],
+        &[
+            "--admin-password",
+            PASSWORD,
+            "--admin-ui-dir",
+            &modules.to_string_lossy(),
+        ],
         None,
         false,
     );
