@@ -92,8 +92,13 @@ impl Admin {
 
     /// Queues `command` to be applied on this instance.
     pub(crate) fn queue(&self, command: Command) {
-        if self.local.try_send(command).is_err() {
-            tracing::warn!(instance = %self.instance.info.id, "admin command dropped: {QUEUED_COMMANDS} already queued");
+        match self.local.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(instance = %self.instance.info.id, "admin command dropped: {QUEUED_COMMANDS} already queued");
+            }
+            // The instance is stopping.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
