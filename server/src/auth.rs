@@ -99,7 +99,7 @@ impl Auth {
             &config.jwt_secret_file,
             &config.jwt_public_key,
         ) {
-            (Some(secret), None, None) => (hs256(secret.0.trim())?, vec![Algorithm::HS256]),
+            (Some(secret), None, None) => (hs256(secret.expose().trim())?, vec![Algorithm::HS256]),
             (None, Some(path), None) => (hs256(read(path)?.trim())?, vec![Algorithm::HS256]),
             (None, None, Some(path)) => {
                 let pem = read(path)?;

@@ -428,6 +428,40 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
+    /// Password of the Admin UI (the official `@socket.io/admin-ui`, served at `/admin/`, and
+    /// the `/admin` Socket.IO namespace it connects to). Unset, the namespace refuses every
+    /// connection. Kept as a salted digest, never logged; prefer the environment variable or
+    /// `--admin-password-file`, since a command line is visible to every local user.
+    #[arg(
+        long,
+        env = "GRIDCAST_ADMIN_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "admin_password_file"
+    )]
+    pub admin_password: Option<Secret>,
+
+    /// A file whose first line is the Admin UI password.
+    #[arg(long, env = "GRIDCAST_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// The user name of the Admin UI login.
+    #[arg(long, env = "GRIDCAST_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+
+    /// Admin UI in read-only mode: it shows the cluster but may not emit, join, leave or
+    /// disconnect.
+    #[arg(long, env = "GRIDCAST_ADMIN_READ_ONLY")]
+    pub admin_read_only: bool,
+
+    /// The npm packages of the Admin UI and its fonts (`npm ci --prefix admin` installs them in
+    /// `admin/node_modules`), served at `/admin/`.
+    #[arg(
+        long,
+        env = "GRIDCAST_ADMIN_UI_DIR",
+        default_value = "admin/node_modules"
+    )]
+    pub admin_ui_dir: PathBuf,
+
     /// Host name put in the instance URLs clients are given (defaults to `localhost` for loopback
     /// and all-interfaces binds, the bind address otherwise).
     #[arg(long, env = "GRIDCAST_PUBLIC_HOST")]
@@ -462,6 +496,36 @@ impl ServeConfig {
     }
 }
 
+/// A secret from the command line or the environment: its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `text`.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
 /// The `--rate-limit` setting: a rate, or off (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateSetting(pub Option<Rate>);
@@ -473,23 +537,6 @@ pub enum AuthMode {
     Off,
     /// A signed JWT in the CONNECT auth.
     Jwt,
-}
-
-/// A secret from the command line or the environment: its `Debug` hides it.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
 }
 
 /// Parses a rate limit: `off`, `<per-second>` or `<per-second>,<burst>`.
@@ -645,6 +692,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_admin_password_is_hidden() {
+        let cli = Cli::parse_from(["gridcast", "serve", "--admin-password", "hunter2"]);
+        let Command::Serve(c) = cli.command else {
+            unreachable!("parsed `serve`")
+        };
+        assert_eq!(
+            c.admin_password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.admin_username, "admin");
+        assert!(!c.admin_read_only);
     }
 
     #[test]

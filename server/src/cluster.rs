@@ -12,6 +12,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     accept::{self, ConnLimits},
+    admin::{self, Access, Admin},
     api::{Api, key::ApiKey},
     auth::Auth,
     cli::ServeConfig,
@@ -45,7 +46,7 @@ fn api_key(config: &ServeConfig) -> Result<Option<ApiKey>, Error> {
                 "give the API key either with --api-key or with --api-key-file, not both".into(),
             ));
         }
-        (Some(key), None) => key.0.clone(),
+        (Some(key), None) => key.expose().to_owned(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
                 "cannot read the API key file {}: {e}",
@@ -150,6 +151,12 @@ impl Cluster {
         if !auth.required() && !config.bind.is_loopback() {
             tracing::warn!(bind = %config.bind, "clients are not authenticated (--auth off) and this instance listens beyond loopback: anyone who reaches it may connect, take any name, join any room and message everyone; use --auth jwt");
         }
+        // The Admin UI's password is hashed once for every instance.
+        let access = Arc::new(Access::from_config(&config)?);
+        if let (Access::On { .. }, Some(why)) = (&*access, admin::ui::problem(&config.admin_ui_dir))
+        {
+            tracing::warn!(dir = %config.admin_ui_dir.display(), "the Admin UI's page is not served at /admin/ (its namespace works): {why}");
+        }
         let delivery = DeliveryRuntime::start().map_err(Error::Serve)?;
         let mut instances = Vec::with_capacity(listeners.len());
         for ((listener, port), url) in listeners.into_iter().zip(own_urls) {
@@ -208,7 +215,14 @@ impl Cluster {
                     auth: auth.clone(),
                 },
             ));
-            let running = serve(instance, drops, listener, &config, delivery.handle()).await?;
+            let running = serve(
+                instance,
+                drops,
+                listener,
+                (&config, &access),
+                delivery.handle(),
+            )
+            .await?;
             tracing::info!(
                 instance = %running.instance.info.id,
                 url = %running.instance.info.url,
@@ -277,6 +291,7 @@ impl Cluster {
                 task.abort();
                 let _ = task.await;
             }
+            running.instance.admin().stop();
             let left = running
                 .instance
                 .hub()
@@ -313,9 +328,11 @@ async fn serve(
     instance: Arc<Instance>,
     drops: Arc<Drops>,
     listener: TcpListener,
-    config: &ServeConfig,
+    (config, access): (&ServeConfig, &Arc<Access>),
     delivery: &tokio::runtime::Handle,
 ) -> Result<Running, Error> {
+    let (admin, admin_commands) =
+        Admin::new(instance.clone(), access.clone(), &config.redis_prefix);
     let link = instance.link().clone();
     let target = link.target().to_string();
     let adapter = adapter::state(link, &config.redis_prefix);
@@ -340,6 +357,7 @@ async fn serve(
                 .packet_completion_timeout(ATTACHMENT_TIMEOUT),
         )
         .with_state(instance.clone())
+        .with_state(admin.clone())
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
     socket::register(&io)
@@ -349,6 +367,7 @@ async fn serve(
             reason: format!("subscribing the adapter failed: {e}"),
         })?;
 
+    let admin_tasks = admin::start(admin, admin_commands, &io).await?;
     let hub_tasks = instance
         .hub()
         .start(io.clone(), delivery)
@@ -372,7 +391,7 @@ async fn serve(
         instance.clone(),
         io.clone(),
         layer,
-        &config.static_dir,
+        (&config.static_dir, &config.admin_ui_dir),
         allowed,
         gate,
         api,
@@ -420,6 +439,7 @@ async fn serve(
         tokio::spawn(instance.clone().report_unsent(config.report_interval)),
     ];
     let mut hub_tasks = hub_tasks;
+    hub_tasks.extend(admin_tasks);
     hub_tasks.push(tokio::spawn(presence_batch::run(
         instance.presence_batch().clone(),
         io.clone(),

@@ -19,6 +19,7 @@ use tower_http::{
 };
 
 use crate::{
+    admin,
     api::Api,
     instance::Instance,
     limit::sessions::{self, SessionGate, is_engine_path},
@@ -35,14 +36,15 @@ struct AppState {
 }
 
 /// The router of one instance: Socket.IO at `/socket.io/`, `/health`, `/instances`, `/metrics`,
-/// and the UI from `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has
+/// the Admin UI at `/admin/` from the npm packages in `admin_ui_dir`, and the UI from
+/// `static_dir` (`/` is its `index.html`). Any other path answers 404 (the UI has
 /// no routes of its own). Browser pages from origins `allowed` refuses get `403` on Socket.IO and
 /// no CORS grant elsewhere; new Socket.IO sessions pass `gate` (per-address cap and rate).
 pub(crate) fn app(
     instance: Arc<Instance>,
     io: Io,
     socket_layer: SocketIoLayer<ClusterAdapter>,
-    static_dir: &Path,
+    (static_dir, admin_ui_dir): (&Path, &Path),
     allowed: Arc<AllowedOrigins>,
     gate: Arc<SessionGate>,
     api: Arc<Api>,
@@ -57,7 +59,8 @@ pub(crate) fn app(
             io: io.clone(),
             api: api.clone(),
         })
-        .merge(crate::api::router(instance, io, api));
+        .merge(crate::api::router(instance, io, api))
+        .nest_service("/admin", admin::ui::service(admin_ui_dir));
     let router = if index.is_file() {
         // The UI's files compressed for browsers that accept it (brotli or gzip): the wasm is
         // most of the page, and it shrinks to about a third.

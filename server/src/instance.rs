@@ -15,6 +15,7 @@ use gridcast_shared::{
 };
 
 use crate::{
+    admin::feed::AdminFeed,
     auth::Auth,
     clock::now_ms,
     drops::Drops,
@@ -88,6 +89,7 @@ pub struct Instance {
     roster: Roster,
     warnings: Arc<Warnings>,
     auth: Arc<Auth>,
+    admin: AdminFeed,
 }
 
 impl Instance {
@@ -129,6 +131,7 @@ impl Instance {
             roster: Roster::default(),
             warnings,
             auth,
+            admin: AdminFeed::default(),
         }
     }
 
@@ -140,6 +143,16 @@ impl Instance {
     /// The members this instance has announced: what its presence hash should hold.
     pub(crate) fn roster(&self) -> &Roster {
         &self.roster
+    }
+
+    /// What the Admin UI hears of this instance's sockets.
+    pub(crate) fn admin(&self) -> &AdminFeed {
+        &self.admin
+    }
+
+    /// When it started, in milliseconds since the Unix epoch.
+    pub(crate) fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     /// Warnings that can repeat per client or request, summarised per interval.

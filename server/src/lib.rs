@@ -19,6 +19,8 @@
 //! - `socket`: the Socket.IO handlers (connect, `message`, rooms, direct messages, presence).
 //! - `api`: the publish API for an application's backend (`/api/...`).
 //! - `auth`: authenticated connections (`--auth jwt`): verifying tokens.
+//! - `admin`: the official Admin UI: its `/admin` namespace (login, the cluster's sockets and
+//!   stats, operations applied by the instance holding each socket) and its page at `/admin/`.
 //! - `http`, `accept`, `origin`, `metrics`: the router of an instance, the accept loop with its
 //!   per-address and idle limits, the origin guard, `/metrics`.
 //! - `limit`: what one client or address may use: Engine.IO sessions per address (a cap and a
@@ -40,6 +42,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod accept;
+mod admin;
 mod api;
 mod auth;
 pub mod cli;

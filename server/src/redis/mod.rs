@@ -9,10 +9,14 @@
 //! - [`sessions`]: what a reconnecting client's session token restores.
 //! - [`presence`]: who is connected where, with display names and rooms.
 //! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
+//! - [`admin_sessions`]: the Admin UI's login sessions (digests of their ids, with a TTL).
+//! - [`bus`]: a cluster-internal channel, for what one instance asks the others to do.
 //! - [`private`]: a `redis-server` child process on a free loopback port, for `gridcast serve`
 //!   without a configured Redis and for tests.
 
 pub(crate) mod adapter;
+pub(crate) mod admin_sessions;
+pub(crate) mod bus;
 pub(crate) mod history;
 pub(crate) mod link;
 pub(crate) mod presence;

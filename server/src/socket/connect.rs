@@ -193,6 +193,7 @@ pub(super) async fn arrive(
 pub(super) async fn on_connect(
     socket: SocketRef<ClusterAdapter>,
     State(instance): State<Arc<Instance>>,
+    io: Io,
 ) {
     let (
         Some(Arrival {
@@ -260,6 +261,10 @@ pub(super) async fn on_connect(
     }
     save_session(&instance, &state).await;
     presence::announce(&instance, socket.id, &state).await;
+    instance
+        .admin()
+        .connected(&io, &socket, &state.member())
+        .await;
 }
 
 /// `recovery` with a problem of the CONNECT auth added to what it says.
@@ -286,6 +291,7 @@ fn with_problem(recovery: Option<Recovery>, problem: Option<String>) -> Option<R
 async fn on_disconnect(
     socket: SocketRef<ClusterAdapter>,
     State(instance): State<Arc<Instance>>,
+    io: Io,
     reason: DisconnectReason,
 ) {
     instance.hub().forget(socket.id).await;
@@ -294,6 +300,7 @@ async fn on_disconnect(
         tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");
         save_session(&instance, &state).await;
         presence::depart(&instance, socket.id, &state).await;
+        instance.admin().disconnected(&io, &state.id, reason).await;
     }
 }
 

@@ -35,6 +35,8 @@ use gridcast_shared::event;
 use socketioxide::handler::ConnectHandler;
 
 pub(crate) use connect::local_sessions;
+pub(crate) use presence::by_admin as admin_room;
+pub(crate) use state::SocketState;
 
 use crate::redis::adapter::{InitError, Io};
 

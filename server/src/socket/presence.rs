@@ -18,15 +18,20 @@ use gridcast_shared::{
     },
 };
 
-use socketioxide::socket::Sid;
+use gridcast_shared::recovery::StreamId;
+use socketioxide::{extract::SocketRef, socket::Sid};
 
 use super::{
     request::{Arg, Request, unavailable},
     state::{Phase, SocketState, save_session},
 };
 use crate::{
+    admin::feed::RoomChange,
     instance::Instance,
-    redis::presence::PageCursor,
+    redis::{
+        adapter::{ClusterAdapter, Io},
+        presence::PageCursor,
+    },
     rooms::{PRESENCE_SUBSCRIBED, room_key},
 };
 
@@ -69,12 +74,22 @@ pub(super) async fn depart(instance: &Instance, sid: Sid, state: &SocketState) {
     });
 }
 
-/// Answers a member-changing request and, when it was done, announces the change.
-async fn finish_change(mut req: Request, event: &str, result: Result<Member, Rejection>) {
+/// Answers a member-changing request and, when it was done, announces the change (and tells the
+/// Admin UI of a room `change`).
+async fn finish_change(
+    mut req: Request,
+    event: &str,
+    result: Result<Member, Rejection>,
+    change: Option<RoomChange<'_>>,
+) {
     let result = result.map(|member| Changed { member });
     if req.respond(event, result).is_ok() {
         save_session(&req.instance, &req.state).await;
         announce(&req.instance, req.socket.id, &req.state).await;
+        if let Some(change) = change {
+            let admin = req.instance.admin();
+            admin.room_changed(&req.io, &req.state.id, change).await;
+        }
     }
 }
 
@@ -93,7 +108,49 @@ pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
             check_display_name(&name)?;
             Ok(req.state.update(|m| m.name = name))
         });
-    finish_change(req, event::SET_NAME, result).await;
+    finish_change(req, event::SET_NAME, result, None).await;
+}
+
+/// Puts `socket` in user room `room` (its history position `at`): the member record with it, and
+/// whether it was not in it before. The client's `join` and the Admin UI's both come here.
+fn enter(
+    socket: &SocketRef<ClusterAdapter>,
+    state: &SocketState,
+    room: &str,
+    at: StreamId,
+) -> Result<(Member, bool), Rejection> {
+    check_room(room)?;
+    let member = state.member();
+    let new = !member.rooms.iter().any(|r| r == room);
+    if new && member.rooms.len() >= MAX_ROOMS_PER_SOCKET {
+        return Err(Rejection::new(
+            RejectionCode::NotMember,
+            format!("already in {MAX_ROOMS_PER_SOCKET} rooms, leave one first"),
+        ));
+    }
+    socket.join(room_key(room));
+    state.joined_at(room, at);
+    let member = state.update(|m| {
+        if !m.rooms.iter().any(|r| r == room) {
+            m.rooms.push(room.to_owned());
+            m.rooms.sort();
+        }
+    });
+    Ok((member, new))
+}
+
+/// Takes `socket` out of user room `room`: the member record without it, and whether it was in
+/// it. The client's `leave` and the Admin UI's both come here.
+fn exit(
+    socket: &SocketRef<ClusterAdapter>,
+    state: &SocketState,
+    room: &str,
+) -> Result<(Member, bool), Rejection> {
+    check_room(room)?;
+    let was = state.member().rooms.iter().any(|r| r == room);
+    socket.leave(room_key(room));
+    state.left(room);
+    Ok((state.update(|m| m.rooms.retain(|r| r != room)), was))
 }
 
 /// Handles `join`.
@@ -104,40 +161,30 @@ pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
-            check_room(&room)?;
             if req.state.claims().is_some_and(|c| !c.may_join(&room)) {
                 return Err(Rejection::new(
                     RejectionCode::Forbidden,
                     format!("your token does not let you join {room:?}"),
                 ));
             }
-            let member = req.state.member();
-            if !member.rooms.contains(&room) && member.rooms.len() >= MAX_ROOMS_PER_SOCKET {
-                return Err(Rejection::new(
-                    RejectionCode::NotMember,
-                    format!("already in {MAX_ROOMS_PER_SOCKET} rooms, leave one first"),
-                ));
-            }
-            req.socket.join(room_key(&room));
-            req.state.joined_at(&room, at);
-            Ok(req.state.update(|m| {
-                if !m.rooms.contains(&room) {
-                    m.rooms.push(room);
-                    m.rooms.sort();
-                }
-            }))
+            enter(&req.socket, &req.state, &room, at).map(|(m, new)| (m, new.then_some(room)))
         });
-    finish_change(req, event::JOIN, result).await;
+    let (result, joined) = split(result);
+    let change = joined.as_deref().map(RoomChange::Joined);
+    finish_change(req, event::JOIN, result, change).await;
 }
 
 /// Leaves `room` for the socket of `req` and tells the others (a room its refreshed token no
 /// longer allows).
 pub(super) async fn drop_room(req: &Request, room: &str) {
-    req.socket.leave(room_key(room));
-    req.state.left(room);
-    req.state.update(|m| m.rooms.retain(|r| r != room));
-    save_session(&req.instance, &req.state).await;
-    announce(&req.instance, req.socket.id, &req.state).await;
+    if let Ok((_, true)) = exit(&req.socket, &req.state, room) {
+        save_session(&req.instance, &req.state).await;
+        announce(&req.instance, req.socket.id, &req.state).await;
+        let admin = req.instance.admin();
+        admin
+            .room_changed(&req.io, &req.state.id, RoomChange::Left(room))
+            .await;
+    }
 }
 
 /// Handles `leave`.
@@ -146,12 +193,52 @@ pub(super) async fn on_leave(req: Request, arg: Arg<RoomRef>) {
         .rate_limit()
         .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
-            check_room(&room)?;
-            req.socket.leave(room_key(&room));
-            req.state.left(&room);
-            Ok(req.state.update(|m| m.rooms.retain(|r| *r != room)))
+            exit(&req.socket, &req.state, &room).map(|(m, was)| (m, was.then_some(room)))
         });
-    finish_change(req, event::LEAVE, result).await;
+    let (result, left) = split(result);
+    let change = left.as_deref().map(RoomChange::Left);
+    finish_change(req, event::LEAVE, result, change).await;
+}
+
+fn split<T>(
+    result: Result<(Member, Option<T>), Rejection>,
+) -> (Result<Member, Rejection>, Option<T>) {
+    match result {
+        Ok((member, changed)) => (Ok(member), changed),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// The Admin UI joins (`join: true`) or takes out of `room` this instance's `socket`, as if it
+/// had asked itself: its member record, session and presence change with it, and every Admin UI
+/// hears of it.
+pub(crate) async fn by_admin(
+    instance: &Instance,
+    io: &Io,
+    socket: SocketRef<ClusterAdapter>,
+    room: &str,
+    join: bool,
+) -> Result<(), Rejection> {
+    let Some(state) = socket.extensions.get::<std::sync::Arc<SocketState>>() else {
+        return Ok(());
+    };
+    let changed = if join {
+        let at = instance.hub().position().await;
+        enter(&socket, &state, room, at)?.1
+    } else {
+        exit(&socket, &state, room)?.1
+    };
+    if changed {
+        save_session(instance, &state).await;
+        announce(instance, socket.id, &state).await;
+        let change = if join {
+            RoomChange::Joined(room)
+        } else {
+            RoomChange::Left(room)
+        };
+        instance.admin().room_changed(io, &state.id, change).await;
+    }
+    Ok(())
 }
 
 /// Handles `presence`: the ack is a page of the cluster's members, and from then on the socket

@@ -19,7 +19,7 @@ const WAIT: Duration = Duration::from_secs(5);
 /// the message (`200`, or `202` while Redis is away).
 pub async fn command(config: &PublishConfig) -> Result<ExitCode> {
     let key = match (&config.api_key, &config.api_key_file) {
-        (Some(key), _) => key.0.clone(),
+        (Some(key), _) => key.expose().to_owned(),
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the API key file {}", path.display()))?,
         (None, None) => bail!("give the API key: GRIDCAST_API_KEY, or --api-key-file"),

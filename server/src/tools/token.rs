@@ -13,7 +13,7 @@ use crate::cli::TokenConfig;
 /// Prints the token on stdout.
 pub fn command(config: &TokenConfig) -> Result<ExitCode> {
     let secret = match (&config.jwt_secret, &config.jwt_secret_file) {
-        (Some(secret), _) => secret.0.clone(),
+        (Some(secret), _) => secret.expose().to_owned(),
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the secret file {}", path.display()))?,
         (None, None) => bail!("give the HS256 secret: GRIDCAST_JWT_SECRET, or --jwt-secret-file"),

@@ -23,7 +23,7 @@ async fn with_api(redis: &PrivateRedis, n: usize, rate: Option<Rate>) -> Vec<Clu
         let mut config = ServeConfig::new(vec![0], Some(redis.url()));
         config.static_dir = "/nonexistent-gridcast-dist".into();
         config.publish_timeout = Duration::from_millis(300);
-        config.api_key = Some(Secret(KEY.into()));
+        config.api_key = Some(Secret::new(KEY));
         config.api_rate_limit = RateSetting(rate);
         out.push(Cluster::start(config).await.expect("instance starts"));
     }

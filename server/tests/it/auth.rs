@@ -61,9 +61,9 @@ async fn with_jwt(redis: &PrivateRedis, n: usize) -> Vec<Cluster> {
         config.static_dir = "/nonexistent-gridcast-dist".into();
         config.publish_timeout = Duration::from_millis(300);
         config.auth = AuthMode::Jwt;
-        config.jwt_secret = Some(Secret(SECRET.into()));
+        config.jwt_secret = Some(Secret::new(SECRET));
         config.jwt_audience = Some("gridcast-test".into());
-        config.api_key = Some(Secret(API_KEY.into()));
+        config.api_key = Some(Secret::new(API_KEY));
         out.push(Cluster::start(config).await.expect("instance starts"));
     }
     out

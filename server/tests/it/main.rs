@@ -8,6 +8,7 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod auth;
 mod bad_input;

@@ -1,11 +1,12 @@
 //! Browser end to end: the built UI in headless Debian Chromium, driven over WebDriver. This file
 //! holds the WebDriver plumbing; the scenarios are in [`messaging`] (two pages, switching,
-//! presence, rooms, the grid check) and [`failover`] (reconnects, an instance killed, nginx,
-//! `127.0.0.1`).
+//! presence, rooms, the grid check), [`failover`] (reconnects, an instance killed, nginx,
+//! `127.0.0.1`) and [`admin`] (the official Socket.IO Admin UI served by the cluster).
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
 
+mod admin;
 mod failover;
 mod messaging;
 

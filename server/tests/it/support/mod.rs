@@ -1,6 +1,7 @@
 //! Test support: real redis-server processes and real instances on free loopback ports, cleaned up
 //! when dropped (also when a test panics).
 
+pub mod admin;
 pub mod cluster;
 pub mod js;
 pub mod nginx;
