@@ -29,6 +29,7 @@ mod registry;
 mod replay;
 mod routed;
 mod security;
+mod sentinel;
 mod slow_clients;
 mod stock_recovery;
 mod takeover;
