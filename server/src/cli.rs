@@ -258,8 +258,9 @@ pub struct ServeConfig {
     #[arg(long, env = "GRIDCAST_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
 
-    /// Redis URL (RESP3 is used whatever the URL says). Unset, and no `--redis-cluster`: a private
-    /// redis-server is started on a free loopback port and stopped on exit.
+    /// Redis URL (RESP3 is used whatever the URL says). Unset, and no `--redis-cluster` or
+    /// `--redis-sentinel`: a private redis-server is started on a free loopback port and stopped
+    /// on exit.
     #[arg(long, env = "REDIS_URL", conflicts_with = "redis_cluster")]
     pub redis_url: Option<String>,
 
@@ -267,6 +268,11 @@ pub struct ServeConfig {
     /// used instead of one Redis; its other nodes are discovered.
     #[arg(long, env = "REDIS_CLUSTER_URLS", value_delimiter = ',')]
     pub redis_cluster: Vec<String>,
+
+    /// One Redis found through Redis Sentinel: `<master name>@host:port,host:port` (the
+    /// sentinels); the connections follow the master the sentinels name after a failover.
+    #[arg(long, env = "GRIDCAST_REDIS_SENTINEL", conflicts_with_all = ["redis_url", "redis_cluster"])]
+    pub redis_sentinel: Option<String>,
 
     /// Prefix of the Redis keys and pub/sub channels; instances only see each other with the same
     /// prefix. Letters, digits, `.`, `_`, `-` and `:` only (it is used inside hash tags).
@@ -672,6 +678,13 @@ mod tests {
             ])
             .is_err()
         );
+        for other in [
+            ["--redis-url", "redis://h:1"],
+            ["--redis-cluster", "redis://h:2"],
+        ] {
+            let both = ["gridcast", "serve", "--redis-sentinel", "m@h:26379"];
+            assert!(Cli::try_parse_from(both.iter().chain(&other)).is_err());
+        }
     }
 
     #[test]

@@ -112,15 +112,27 @@ impl Cluster {
         if config.ports.is_empty() {
             return Err(Error::Config("no ports given".into()));
         }
-        let (target, private_redis) = match (&config.redis_url, &config.redis_cluster[..]) {
-            (Some(_), [_, ..]) => {
+        let chosen = (
+            &config.redis_url,
+            &config.redis_cluster[..],
+            &config.redis_sentinel,
+        );
+        let (target, private_redis) = match chosen {
+            (Some(_), [_, ..], _) | (Some(_), _, Some(_)) | (_, [_, ..], Some(_)) => {
                 return Err(Error::Config(
-                    "give either a Redis URL or Redis Cluster seed URLs, not both".into(),
+                    "give one of a Redis URL, Redis Cluster seed URLs or Redis Sentinel, not \
+                     several"
+                        .into(),
                 ));
             }
-            (Some(url), []) => (redis::Target::Single(url.clone()), None),
-            (None, [_, ..]) => (redis::Target::Cluster(config.redis_cluster.clone()), None),
-            (None, []) => {
+            (Some(url), [], None) => (redis::Target::Single(url.clone()), None),
+            (None, [_, ..], None) => (redis::Target::Cluster(config.redis_cluster.clone()), None),
+            (None, [], Some(spec)) => (
+                redis::Target::sentinel(spec)
+                    .map_err(|e| Error::Config(format!("--redis-sentinel {e}")))?,
+                None,
+            ),
+            (None, [], None) => {
                 let private = PrivateRedis::start(&config.redis_server).await?;
                 tracing::info!(url = %private.url(), "no REDIS_URL configured: started a private redis-server (stopped on exit)");
                 (redis::Target::Single(private.url()), Some(private))

@@ -17,6 +17,9 @@
 //! writes the outbox to the history when Redis is back, other instances deliver it then, and the
 //! origin's reader skips it.
 //!
+//! **Failover** ([`failover`], Sentinel only). The promoted replica may lack the old master's last
+//! entries: the instance writes its own again, and its reader checks where it stands.
+//!
 //! The parts, each in its file: [`record`] (a broadcast and its history encoding), [`live`] (the
 //! cursor and local delivery), [`recent`] (ids delivered lately), [`pace`] (sending a socket more
 //! than its buffer holds), [`slots`] (replays at once), [`counters`]. This file only holds them
@@ -24,6 +27,7 @@
 
 mod attach;
 mod counters;
+mod failover;
 mod live;
 mod outbox;
 mod pace;
@@ -148,7 +152,7 @@ impl Hub {
         delivery: &tokio::runtime::Handle,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, LinkError> {
         self.live.lock().await.at = self.history.last_id().await?;
-        Ok(vec![
+        let mut tasks = vec![
             delivery.spawn(reader::run(self.live.clone(), self.history.clone(), io)),
             tokio::spawn(outbox::run_flusher(
                 self.outbox.clone(),
@@ -156,7 +160,16 @@ impl Hub {
                 self.link.clone(),
                 self.live.own.clone(),
             )),
-        ])
+        ];
+        if let Some(moves) = self.history.master_moves() {
+            let own = self.live.own.clone();
+            tasks.push(tokio::spawn(failover::rewrite_lost(
+                self.history.clone(),
+                moves,
+                own,
+            )));
+        }
+        Ok(tasks)
     }
 
     /// Sends `payload` to `target` through the history; when Redis cannot take it, delivers it

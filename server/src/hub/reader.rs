@@ -7,9 +7,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use gridcast_shared::recovery::StreamId;
+use gridcast_shared::{RedisLink, recovery::StreamId};
 
-use super::{live::Cursor, live::Live, record::Ready};
+use super::{failover, live::Cursor, live::Live, record::Ready};
 use crate::redis::{
     adapter::Io,
     history::{History, Stored},
@@ -21,9 +21,39 @@ const PAGE: u64 = 512;
 /// Delivers the history after the cursor as it grows, in order, forever.
 pub(super) async fn run(live: Arc<Live>, history: History, io: Io) {
     let mut failing = false;
+    // On Sentinel: after a move to another master, the position is checked before reading on.
+    let mut moves = history.master_moves();
     loop {
+        if let Some(moves) = &mut moves
+            && moves.has_changed().unwrap_or(false)
+        {
+            // The link is on its way to another master: read on once it is there.
+            if history.link_state() != RedisLink::Up {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            moves.mark_unchanged();
+            if let Err(e) = failover::check_position(&live, &history).await {
+                tracing::warn!(instance = %live.own, "checking the position on the new master failed, retrying: {e}");
+                moves.mark_changed();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
         let at: StreamId = live.lock().await.at;
-        match history.read_after(at, PAGE).await {
+        let read = history.read_after(at, PAGE);
+        let read = match &mut moves {
+            Some(moves) => tokio::select! {
+                read = read => read,
+                // A read blocked on the old master would wait out its block for nothing.
+                Ok(()) = moves.changed() => {
+                    moves.mark_changed();
+                    continue;
+                }
+            },
+            None => read.await,
+        };
+        match read {
             Ok(entries) => {
                 if failing {
                     failing = false;

@@ -27,6 +27,11 @@ pub(super) struct RecentIds {
 }
 
 impl RecentIds {
+    /// Whether `id` was delivered lately.
+    pub(super) fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
     /// Records `id`; false when it was already there.
     pub(super) fn insert(&mut self, id: &str) -> bool {
         if self.set.contains(id) {

@@ -9,14 +9,23 @@
 //! Writers `XADD ... MAXLEN ~ <max>`; every instance reads the stream in order with a blocking
 //! `XREAD` on a connection of its own (a blocked read would hold up everything else on a shared
 //! one), and replays ranges with `XRANGE`. Entries older than the configured age are trimmed by
-//! the heartbeat (`XTRIM MINID ~`).
+//! the heartbeat (`XTRIM MINID ~`). On a Sentinel link, the entries this instance appended lately
+//! are kept in a [`Journal`], to write again those a failover lost ([`History::rewrite_lost`]).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use gridcast_shared::recovery::StreamId;
 use redis::{FromRedisValue, Value};
+use tokio::sync::watch;
 
-use super::link::{COMMAND_TIMEOUT, Conn, LinkDriver, LinkError, query};
+use super::{
+    journal::Journal,
+    link::{COMMAND_TIMEOUT, Conn, LinkDriver, LinkError, query},
+};
 
 /// One broadcast as the history holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +66,9 @@ pub(crate) struct History {
     /// the pub/sub subscriptions (Redis closes a subscribed connection whose replies pile up
     /// past its pub/sub output-buffer limit), nor the blocked reader's.
     bulk: Conn,
+    /// On a Sentinel link: how many times it moved to another master, and what was appended
+    /// lately.
+    failover: Option<(watch::Receiver<u64>, Arc<Journal<Record>>)>,
     key: String,
     max_len: u64,
     max_age: Duration,
@@ -141,10 +153,12 @@ impl History {
             .open_another(READ_BLOCK + Duration::from_secs(2))
             .await?;
         let bulk = link.open_another(COMMAND_TIMEOUT).await?;
+        let failover = link.master_moves().map(|moves| (moves, Arc::default()));
         Ok(Self {
             link,
             reader,
             bulk,
+            failover,
             key: key(prefix),
             max_len,
             max_age,
@@ -184,11 +198,40 @@ impl History {
         record: &Record,
         timeout: Duration,
     ) -> Result<StreamId, LinkError> {
+        let master = self.master();
         let id: String = self
             .link
             .command_within(&self.xadd(record), timeout)
             .await?;
-        parse_id(&id)
+        let id = parse_id(&id)?;
+        self.note(master, [(id, record)]);
+        Ok(id)
+    }
+
+    /// The link's move count now (0 when it is not a Sentinel link).
+    fn master(&self) -> u64 {
+        self.failover
+            .as_ref()
+            .map_or(0, |(moves, _)| *moves.borrow())
+    }
+
+    /// Notes appends in the journal, if any.
+    fn note<'a>(&self, master: u64, appended: impl IntoIterator<Item = (StreamId, &'a Record)>) {
+        if let Some((_, journal)) = &self.failover {
+            for (id, record) in appended {
+                journal.note(master, id, record);
+            }
+        }
+    }
+
+    /// The state of the link the history is read and written over.
+    pub(crate) fn link_state(&self) -> gridcast_shared::RedisLink {
+        self.link.state()
+    }
+
+    /// On a Sentinel link, the link's move count, changed at each move to another master.
+    pub(crate) fn master_moves(&self) -> Option<watch::Receiver<u64>> {
+        self.failover.as_ref().map(|(moves, _)| moves.clone())
     }
 
     /// Appends `records` in order, in one pipeline (one key, so one node of a cluster): all of
@@ -198,7 +241,60 @@ impl History {
         for record in records {
             pipe.add_command(self.xadd(record));
         }
-        self.link.pipeline::<Vec<String>>(&pipe).await.map(drop)
+        let master = self.master();
+        let ids: Vec<String> = self.link.pipeline(&pipe).await?;
+        if self.failover.is_some() {
+            let ids = ids
+                .iter()
+                .map(|id| parse_id(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.note(master, ids.into_iter().zip(records));
+        }
+        Ok(())
+    }
+
+    /// After the link moved to another master (Sentinel): appends again, in their order, the
+    /// entries this instance appended to earlier masters that the new one lacks (asynchronous
+    /// replication loses a master's last writes when it dies). Readers deliver a message id
+    /// once, so instances that had delivered an entry skip its new copy. How many were written.
+    pub(crate) async fn rewrite_lost(&self) -> Result<usize, LinkError> {
+        let Some((moves, journal)) = &self.failover else {
+            return Ok(0);
+        };
+        let master = *moves.borrow();
+        let earlier = journal.before(master);
+        let (Some((first, _)), Some((last, _))) = (earlier.first(), earlier.last()) else {
+            return Ok(0);
+        };
+        // What the new master holds of that span, a page at a time: an id with the same message
+        // (another master, whose clock is ahead, may have given the id to another entry).
+        let mut held = HashSet::new();
+        let mut start = first.to_string();
+        loop {
+            let page = self
+                .entries_between(&start, &last.to_string(), 512, false)
+                .await?;
+            for (id, fields) in &page {
+                if let Some(message) = fields.get("m") {
+                    held.insert((parse_id(id)?, message.clone()));
+                }
+            }
+            match page.last() {
+                Some((id, _)) if page.len() == 512 => start = format!("({id}"),
+                _ => break,
+            }
+        }
+        let lost: Vec<Record> = earlier
+            .iter()
+            .filter(|(id, record)| !held.contains(&(*id, record.message_id.clone())))
+            .map(|(_, record)| record.clone())
+            .collect();
+        for batch in lost.chunks(512) {
+            self.append_all(batch).await?;
+        }
+        let checked: HashSet<StreamId> = earlier.iter().map(|(id, _)| *id).collect();
+        journal.forget(master, &checked);
+        Ok(lost.len())
     }
 
     fn to_stored(&self, id: String, mut fields: HashMap<String, String>) -> Option<Stored> {
@@ -296,6 +392,21 @@ impl History {
     pub(crate) async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
         let id = id.to_string();
         Ok(!self.entries_between(&id, &id, 1, false).await?.is_empty())
+    }
+
+    /// Up to `count` entries at or before `upto`, newest first.
+    pub(crate) async fn newest_up_to(
+        &self,
+        upto: StreamId,
+        count: u64,
+    ) -> Result<Vec<Stored>, LinkError> {
+        let found = self
+            .entries_between(&upto.to_string(), "-", count, true)
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, fields)| self.to_stored(id, fields))
+            .collect())
     }
 
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).

@@ -1,11 +1,13 @@
 //! Everything that knows Redis. Nothing else in the crate names a Redis client or a Redis error.
 //!
-//! - [`link`]: the connection to one Redis or a Redis Cluster (redis-rs) and the socketioxide-redis
-//!   [`Driver`](socketioxide_redis::drivers::Driver) over it: it reconnects and re-subscribes after
-//!   Redis comes back (checking that it did), sets TCP_NODELAY, and fails a command fast while
-//!   Redis is away instead of stalling every broadcast.
+//! - [`link`]: the connection to one Redis, a Redis Cluster or one Redis behind Sentinel (redis-rs)
+//!   and the socketioxide-redis [`Driver`](socketioxide_redis::drivers::Driver) over it: it
+//!   reconnects and re-subscribes after Redis comes back (checking that it did), sets
+//!   TCP_NODELAY, and fails a command fast while Redis is away instead of stalling every
+//!   broadcast.
 //! - [`adapter`]: the socketioxide adapter type over the link, and its state.
-//! - [`history`]: the bounded stream that carries and keeps every broadcast a client can miss.
+//! - [`history`]: the bounded stream that carries and keeps every broadcast a client can miss,
+//!   and its [`journal`] of recent appends (on Sentinel, to write again what a failover lost).
 //! - [`sessions`]: what a reconnecting client's session token restores.
 //! - [`presence`]: who is connected where, with display names and rooms.
 //! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
@@ -18,6 +20,7 @@ pub(crate) mod adapter;
 pub(crate) mod admin_sessions;
 pub(crate) mod bus;
 pub(crate) mod history;
+mod journal;
 pub(crate) mod link;
 pub(crate) mod presence;
 pub(crate) mod private;

@@ -31,6 +31,7 @@ mod registry;
 mod replay;
 mod routed;
 mod security;
+mod sentinel;
 mod slow_clients;
 mod stock_recovery;
 mod takeover;

@@ -1,6 +1,8 @@
 //! Connections: where Redis is ([`Target`]), how a connection is opened (RESP3, TCP_NODELAY,
 //! reconnecting with capped backoff) and how a command is bounded in time. Nothing here knows the
-//! link's state; [`super::state`] decides whether a command is sent at all.
+//! link's state; [`super::state`] decides whether a command is sent at all. A Sentinel target's
+//! connections are opened through its resolver ([`super::sentinel`]), which moves them to a new
+//! master.
 
 use std::{fmt, time::Duration};
 
@@ -15,6 +17,7 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
+use super::sentinel::SentinelConn;
 use crate::error::Error;
 
 /// How long a ping, a registry or presence command, or an adapter command may wait for Redis.
@@ -31,6 +34,40 @@ pub(crate) enum Target {
     Single(String),
     /// Seed nodes of a Redis Cluster.
     Cluster(Vec<String>),
+    /// One Redis whose master is found through Redis Sentinel.
+    Sentinel {
+        /// The master's name in the sentinels' configuration (`sentinel monitor <name> ...`).
+        master: String,
+        /// The sentinels' URLs (`redis://host:port`).
+        sentinels: Vec<String>,
+    },
+}
+
+impl Target {
+    /// A Sentinel target from `<master name>@host:port,host:port` (each sentinel may also be
+    /// given as a `redis://` URL).
+    pub(crate) fn sentinel(spec: &str) -> Result<Self, String> {
+        let usage = "expected <master name>@host:port[,host:port...]";
+        let (master, hosts) = spec
+            .split_once('@')
+            .ok_or_else(|| format!("{spec:?}: {usage}"))?;
+        let sentinels: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| match h.contains("://") {
+                true => h.to_owned(),
+                false => format!("redis://{h}"),
+            })
+            .collect();
+        if master.is_empty() || sentinels.is_empty() {
+            return Err(format!("{spec:?}: {usage}"));
+        }
+        Ok(Target::Sentinel {
+            master: master.to_owned(),
+            sentinels,
+        })
+    }
 }
 
 impl fmt::Display for Target {
@@ -40,6 +77,10 @@ impl fmt::Display for Target {
             Target::Cluster(urls) => {
                 let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
                 write!(f, "cluster {}", urls.join(","))
+            }
+            Target::Sentinel { master, sentinels } => {
+                let urls: Vec<String> = sentinels.iter().map(|u| redact(u)).collect();
+                write!(f, "sentinel {master}@{}", urls.join(","))
             }
         }
     }
@@ -75,6 +116,8 @@ pub(crate) enum Conn {
     Single(ConnectionManager),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
+    /// The master named by the sentinels, whichever server that is now.
+    Sentinel(SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -82,6 +125,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -94,6 +138,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -101,6 +146,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -128,15 +174,7 @@ pub(super) async fn open(
                     .set_protocol(ProtocolVersion::RESP3);
                 let info = info.set_redis_settings(settings).set_tcp_settings(tcp);
                 let client = redis::Client::open(info)?;
-                let mut config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(3)))
-                    .set_response_timeout(Some(response_timeout))
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500))
-                    .set_exponent_base(2.0);
-                if let Some(push) = push {
-                    config = config.set_push_sender(push).set_automatic_resubscription();
-                }
+                let config = manager_config(response_timeout, push);
                 Ok::<_, redis::RedisError>(Conn::Single(
                     ConnectionManager::new_with_config(client, config).await?,
                 ))
@@ -155,12 +193,35 @@ pub(super) async fn open(
                 let client = builder.build()?;
                 Ok(Conn::Cluster(client.get_async_connection().await?))
             }
+            Target::Sentinel { .. } => Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a Sentinel target's connections are opened by its resolver",
+            ))),
         }
     };
     match tokio::time::timeout(Duration::from_secs(5), opening).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(connect_err(e.to_string())),
         Err(_) => Err(connect_err("no answer within 5s".into())),
+    }
+}
+
+/// The settings of every `ConnectionManager` of the link: answers waited for up to
+/// `response_timeout`, reconnecting 50 ms doubling to 500 ms apart; pushes to `push`, and
+/// subscriptions restored after a reconnect, when given.
+pub(super) fn manager_config(
+    response_timeout: Duration,
+    push: Option<mpsc::UnboundedSender<PushInfo>>,
+) -> ConnectionManagerConfig {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_response_timeout(Some(response_timeout))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+        .set_exponent_base(2.0);
+    match push {
+        Some(push) => config.set_push_sender(push).set_automatic_resubscription(),
+        None => config,
     }
 }
 
@@ -193,7 +254,7 @@ pub(super) async fn open_subscriber(
 ) -> Result<ClusterConnection, Error> {
     match open(target, response_timeout, Some(push)).await? {
         Conn::Cluster(conn) => Ok(conn),
-        Conn::Single(_) => unreachable!("a cluster target opens a cluster connection"),
+        _ => unreachable!("a cluster target opens a cluster connection"),
     }
 }
 
@@ -231,6 +292,29 @@ mod tests {
         assert_eq!(single.to_string(), "redis://***@h:1");
         let cluster = super::Target::Cluster(vec!["redis://:pw@a:1".into(), "redis://b:2".into()]);
         assert_eq!(cluster.to_string(), "cluster redis://***@a:1,redis://b:2");
+        let sentinel = super::Target::sentinel("main@h:26379, redis://:pw@k:26380").unwrap();
+        assert_eq!(
+            sentinel.to_string(),
+            "sentinel main@redis://h:26379,redis://***@k:26380"
+        );
+    }
+
+    #[test]
+    fn sentinel_targets_name_a_master_and_sentinels() {
+        let target = super::Target::sentinel("mymaster@127.0.0.1:26379,127.0.0.1:26380").unwrap();
+        assert_eq!(
+            target,
+            super::Target::Sentinel {
+                master: "mymaster".into(),
+                sentinels: vec![
+                    "redis://127.0.0.1:26379".into(),
+                    "redis://127.0.0.1:26380".into()
+                ],
+            }
+        );
+        for bad in ["127.0.0.1:26379", "@h:1", "m@", "m@,"] {
+            assert!(super::Target::sentinel(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

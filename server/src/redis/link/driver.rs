@@ -108,7 +108,9 @@ impl Driver for LinkDriver {
         // Sharded subscribers, counted by the node serving the channel's slot.
         let cmd = redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(chan).clone();
         let counts: HashMap<String, u16> = match &self.0.conn {
-            Conn::Single(_) => self.command_within(&cmd, ADAPTER_COMMAND_TIMEOUT).await?,
+            Conn::Single(_) | Conn::Sentinel(_) => {
+                self.command_within(&cmd, ADAPTER_COMMAND_TIMEOUT).await?
+            }
             Conn::Cluster(conn) => {
                 if !self.0.up.load(Ordering::SeqCst) {
                     return Err(LinkError::Down);

@@ -1,10 +1,12 @@
 //! The link's health watch: pings Redis every [`PING_EVERY`] and owns the link's state. The
 //! ping is also what makes an idle `ConnectionManager` try again after its retries ran out. On the
-//! way back up the subscriptions are checked and repaired before the link counts as up.
+//! way back up the subscriptions are checked and repaired before the link counts as up. With
+//! Sentinel, a failed probe also asks the sentinels whether the master moved, and moves the
+//! connections when it did ([`super::sentinel`]).
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use redis::Value;
+use redis::{FromRedisValue, Value};
 
 use super::{
     conn::{COMMAND_TIMEOUT, Conn, LinkError, query},
@@ -13,6 +15,9 @@ use super::{
 
 /// How often the link pings Redis.
 pub(crate) const PING_EVERY: Duration = Duration::from_millis(250);
+/// How often a Sentinel link asks the sentinels whether the master moved while its own master
+/// answers (see [`super::sentinel`]).
+pub(super) const ASK_SENTINELS_EVERY: Duration = Duration::from_secs(2);
 /// How many pings apart the subscriptions are checked while the link is up (a cluster failover
 /// can move a channel's slot without the probe keys' nodes ever failing).
 const CHECK_EVERY_PINGS: u64 = 8;
@@ -21,16 +26,21 @@ const CHECK_EVERY_PINGS: u64 = 8;
 /// before the link counts as up again, and checks them every [`CHECK_EVERY_PINGS`] pings.
 pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     let mut pings = 0u64;
+    // Whether asking the sentinels failed during this outage already (said once per outage).
+    let mut unresolved = false;
     loop {
         let Some(shared) = link.upgrade() else { return };
         let ping = probe(&shared).await;
         let was_up = shared.up.load(Ordering::SeqCst);
         let driver = LinkDriver(shared.clone());
         pings += 1;
+        // After a move to another master, probed again at once.
+        let mut moved = false;
         match ping {
             Ok(()) if !was_up => match driver.repair_subscriptions().await {
                 Ok(()) => {
                     shared.up.store(true, Ordering::SeqCst);
+                    unresolved = false;
                     tracing::info!(redis = %shared.target, "redis link back");
                 }
                 Err(e) => {
@@ -47,10 +57,52 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
                 if shared.up.swap(false, Ordering::SeqCst) {
                     tracing::warn!(redis = %shared.target, "redis link lost, reconnecting: {e}");
                 }
+                if let Some(sentinel) = &shared.sentinel {
+                    match sentinel.follow(&shared.up).await {
+                        Ok(Some((from, to))) => {
+                            moved = true;
+                            tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master: every connection moved to it")
+                        }
+                        Ok(None) => {}
+                        Err(e) if !unresolved => {
+                            unresolved = true;
+                            tracing::info!(redis = %shared.target, "no master from the sentinels yet, asking again: {e}")
+                        }
+                        Err(_) => {}
+                    }
+                }
             }
         }
         drop((driver, shared));
-        tokio::time::sleep(PING_EVERY).await;
+        if !moved {
+            tokio::time::sleep(PING_EVERY).await;
+        }
+    }
+}
+
+/// Asks the sentinels every [`ASK_SENTINELS_EVERY`] whether the master moved, while the link is
+/// up (the watch asks while it is down); when it did, the link is down until the watch has probed
+/// the new master and repaired the subscriptions there. Apart from the watch, so that slow
+/// sentinels never delay its pings.
+pub(super) async fn ask_sentinels(link: std::sync::Weak<Shared>) {
+    loop {
+        tokio::time::sleep(ASK_SENTINELS_EVERY).await;
+        let Some(shared) = link.upgrade() else { return };
+        let Some(sentinel) = &shared.sentinel else {
+            return;
+        };
+        if !shared.up.load(Ordering::SeqCst) {
+            continue;
+        }
+        match sentinel.follow(&shared.up).await {
+            Ok(Some((from, to))) => {
+                tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master while the old one still answers: every connection moved to it");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(redis = %shared.target, "asking the sentinels failed: {e}")
+            }
+        }
     }
 }
 
@@ -61,6 +113,33 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
 /// the new slot map); its subscriber connection is checked by the subscription repair.
 async fn probe(shared: &Shared) -> Result<(), LinkError> {
     match shared.conn {
+        Conn::Sentinel(_) => {
+            let subscriber = shared
+                .subscriber
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let (role, subscriptions) = futures_util::future::join(
+                query::<Vec<Value>>(&shared.conn, &redis::cmd("ROLE"), COMMAND_TIMEOUT),
+                query::<Value>(&subscriber, &redis::cmd("PING"), COMMAND_TIMEOUT),
+            )
+            .await;
+            subscriptions?;
+            // A master demoted to a replica (the old master of a failover that came back, or a
+            // manual failover) still answers pings, but answers writes with READONLY.
+            let role = role?
+                .into_iter()
+                .next()
+                .map(String::from_redis_value)
+                .transpose()
+                .map_err(|e| LinkError::Reply(format!("ROLE: {e}")))?;
+            match role.as_deref() {
+                Some("master") => Ok(()),
+                other => Err(LinkError::Reply(format!(
+                    "the server is no longer the master (role {other:?})"
+                ))),
+            }
+        }
         Conn::Single(_) => {
             let subscriber = shared
                 .subscriber

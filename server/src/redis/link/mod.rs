@@ -1,11 +1,13 @@
 //! The Redis link of one instance: redis-rs connections that come back on their own, and the
 //! driver socketioxide-redis publishes and subscribes through.
 //!
-//! One Redis or a Redis Cluster ([`Target`]); either way the link:
+//! One Redis, a Redis Cluster, or one Redis whose master Redis Sentinel names ([`Target`]); either
+//! way the link:
 //! - speaks RESP3 and sets TCP_NODELAY;
 //! - reconnects on its own (redis-rs' `ConnectionManager` for one Redis, its cluster connection for
 //!   a cluster, 50 ms doubling to 500 ms between attempts), and re-subscribes the shard channels
-//!   after a reconnect (redis-rs' automatic resubscription);
+//!   after a reconnect (redis-rs' automatic resubscription); with Sentinel, moves every
+//!   connection to the new master after a failover ([`sentinel`]);
 //! - pings Redis every [`PING_EVERY`]: an idle `ConnectionManager` stops retrying after its
 //!   retries run out and only tries again on the next command, and the ping is that command. The
 //!   ping also decides the link's state ([`LinkDriver::state`]);
@@ -21,6 +23,7 @@
 mod conn;
 mod driver;
 mod health;
+mod sentinel;
 mod state;
 mod subscriptions;
 
@@ -36,7 +39,8 @@ pub(crate) use conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query};
 pub(crate) use state::LinkDriver;
 
 use crate::error::Error;
-use conn::{open, open_subscriber};
+use conn::{manager_config, open, open_subscriber};
+use sentinel::Sentinel;
 use state::Shared;
 
 /// Connects to `target` and returns the link. On a cluster, the nodes serving `probe_keys` must
@@ -51,16 +55,39 @@ pub(crate) async fn connect(
 ) -> Result<LinkDriver, Error> {
     let (push_tx, push_rx) = mpsc::unbounded_channel();
     let response_timeout = COMMAND_TIMEOUT.max(publish_timeout);
+    let connect_err = |reason: String| Error::RedisConnect {
+        target: target.to_string(),
+        reason,
+    };
     // Commands on one connection, subscriptions on another (see `Shared::subscriber`).
-    let conn = open(target, response_timeout, None).await?;
-    let subscriber = match target {
-        Target::Single(_) => open(target, response_timeout, Some(push_tx.clone())).await?,
-        Target::Cluster(_) => {
-            Conn::Cluster(open_subscriber(target, response_timeout, push_tx.clone()).await?)
+    let sentinel = match target {
+        Target::Sentinel { master, sentinels } => Some(
+            Sentinel::connect(target.to_string(), master, sentinels)
+                .await
+                .map_err(|e| connect_err(format!("no master from the sentinels: {e}")))?,
+        ),
+        Target::Single(_) | Target::Cluster(_) => None,
+    };
+    let (conn, subscriber) = match (target, &sentinel) {
+        (_, Some(sentinel)) => {
+            let conn = sentinel.open(manager_config(response_timeout, None));
+            let subscriber = sentinel.open(manager_config(response_timeout, Some(push_tx.clone())));
+            let opened = futures_util::future::try_join(conn, subscriber).await;
+            let (conn, subscriber) = opened.map_err(|e| connect_err(e.to_string()))?;
+            (Conn::Sentinel(conn), Conn::Sentinel(subscriber))
         }
+        (Target::Cluster(_), None) => (
+            open(target, response_timeout, None).await?,
+            Conn::Cluster(open_subscriber(target, response_timeout, push_tx.clone()).await?),
+        ),
+        (_, None) => (
+            open(target, response_timeout, None).await?,
+            open(target, response_timeout, Some(push_tx.clone())).await?,
+        ),
     };
     let link = LinkDriver(Arc::new(Shared {
         target: target.clone(),
+        sentinel,
         conn,
         subscriber: Mutex::new(subscriber),
         push: push_tx,
@@ -74,10 +101,11 @@ pub(crate) async fn connect(
     }));
     let route = tokio::spawn(driver::route(Arc::downgrade(&link.0), push_rx));
     let watch = tokio::spawn(health::watch(Arc::downgrade(&link.0)));
-    link.0
-        .tasks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend([route, watch]);
+    let mut tasks = link.0.tasks.lock().unwrap_or_else(|p| p.into_inner());
+    tasks.extend([route, watch]);
+    if link.0.sentinel.is_some() {
+        tasks.push(tokio::spawn(health::ask_sentinels(Arc::downgrade(&link.0))));
+    }
+    drop(tasks);
     Ok(link)
 }

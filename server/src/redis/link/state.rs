@@ -20,7 +20,10 @@ use redis::{Cmd, FromRedisValue, Pipeline, PushInfo};
 use socketioxide_redis::drivers::ChanItem;
 use tokio::sync::mpsc;
 
-use super::conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, open, query, within};
+use super::{
+    conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, manager_config, open, query, within},
+    sentinel::Sentinel,
+};
 use crate::error::Error;
 
 pub(super) type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
@@ -28,6 +31,8 @@ pub(super) type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
 /// What clones of one link share.
 pub(super) struct Shared {
     pub(super) target: Target,
+    /// The resolver of a Sentinel target, which moves the connections to a new master.
+    pub(super) sentinel: Option<Arc<Sentinel>>,
     pub(super) conn: Conn,
     /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
     pub(super) probe_keys: Vec<String>,
@@ -121,7 +126,23 @@ impl LinkDriver {
     /// `response_timeout` (for blocking reads, which would hold up everything else on a shared
     /// connection).
     pub(crate) async fn open_another(&self, response_timeout: Duration) -> Result<Conn, Error> {
-        open(&self.0.target, response_timeout, None).await
+        match &self.0.sentinel {
+            // One that follows the master with the link's others.
+            Some(sentinel) => match sentinel.open(manager_config(response_timeout, None)).await {
+                Ok(conn) => Ok(Conn::Sentinel(conn)),
+                Err(e) => Err(Error::RedisConnect {
+                    target: self.0.target.to_string(),
+                    reason: e.to_string(),
+                }),
+            },
+            None => open(&self.0.target, response_timeout, None).await,
+        }
+    }
+
+    /// With Sentinel, the number of times the link moved to another master, changed at each
+    /// move; `None` for other targets, whose server never changes under the link.
+    pub(crate) fn master_moves(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.0.sentinel.as_ref().map(|s| s.moves())
     }
 
     /// How long publishes to Redis take (seconds), failures included.

@@ -42,7 +42,7 @@ impl LinkDriver {
         }
         let subscriber = self.subscriber();
         let missing: Vec<String> = match &subscriber {
-            Conn::Single(_) => {
+            Conn::Single(_) | Conn::Sentinel(_) => {
                 let info: String = query(
                     &subscriber,
                     redis::cmd("CLIENT").arg("INFO"),
@@ -89,7 +89,7 @@ impl LinkDriver {
     fn cluster_subscriber(&self) -> Result<ClusterConnection, LinkError> {
         match self.subscriber() {
             Conn::Cluster(conn) => Ok(conn),
-            Conn::Single(_) => Err(LinkError::Reply("not a cluster connection".into())),
+            _ => Err(LinkError::Reply("not a cluster connection".into())),
         }
     }
 
@@ -144,7 +144,7 @@ impl LinkDriver {
         match self.subscriber() {
             // A raw SSUBSCRIBE of one channel is answered by one confirmation, which the
             // connection takes as the reply and records for its automatic resubscription.
-            conn @ Conn::Single(_) => query::<Value>(
+            conn @ (Conn::Single(_) | Conn::Sentinel(_)) => query::<Value>(
                 &conn,
                 redis::cmd("SSUBSCRIBE").arg(chan),
                 ADAPTER_COMMAND_TIMEOUT,
@@ -157,7 +157,7 @@ impl LinkDriver {
 
     pub(super) async fn sunsubscribe(&self, chan: &str) -> Result<(), LinkError> {
         match self.subscriber() {
-            conn @ Conn::Single(_) => query::<Value>(
+            conn @ (Conn::Single(_) | Conn::Sentinel(_)) => query::<Value>(
                 &conn,
                 redis::cmd("SUNSUBSCRIBE").arg(chan),
                 ADAPTER_COMMAND_TIMEOUT,

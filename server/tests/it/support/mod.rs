@@ -7,6 +7,7 @@ pub mod js;
 pub mod nginx;
 pub mod node;
 pub mod scenario;
+pub mod sentinel;
 
 use std::{
     process::Stdio,
@@ -188,6 +189,20 @@ pub fn spawn_gridcast_logging(
     capture_log: bool,
     rust_log: &str,
 ) -> tokio::process::Child {
+    let redis = ["--redis-url", redis_url];
+    spawn_serve(port, &redis, flags, max_open_files, capture_log, rust_log)
+}
+
+/// [`spawn_gridcast_logging`] with the flags that say where Redis is (`--redis-url <url>`,
+/// `--redis-sentinel <spec>`, ...) given as `redis`.
+pub fn spawn_serve(
+    port: u16,
+    redis: &[&str],
+    flags: &[&str],
+    max_open_files: Option<u32>,
+    capture_log: bool,
+    rust_log: &str,
+) -> tokio::process::Child {
     let bin = env!("CARGO_BIN_EXE_gridcast");
     let mut command = match max_open_files {
         Some(n) => {
@@ -198,13 +213,8 @@ pub fn spawn_gridcast_logging(
         None => tokio::process::Command::new(bin),
     };
     command
-        .args([
-            "serve",
-            "--ports",
-            &port.to_string(),
-            "--redis-url",
-            redis_url,
-        ])
+        .args(["serve", "--ports", &port.to_string()])
+        .args(redis)
         .args(["--static-dir", "/nonexistent-gridcast-dist"])
         .args(flags)
         .env("RUST_LOG", rust_log)
