@@ -11,8 +11,6 @@ use std::{
     time::Duration,
 };
 
-use tokio::time::Instant;
-
 use futures_util::{SinkExt, StreamExt};
 use gridcast_shared::{
     MessageMeta, Welcome,
@@ -24,7 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::{
     sync::{Mutex, mpsc, oneshot},
-    time::timeout,
+    time::{Instant, timeout},
 };
 use tokio_tungstenite::tungstenite::{Message, protocol::WebSocketConfig};
 
