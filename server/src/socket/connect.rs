@@ -165,6 +165,7 @@ pub(super) async fn on_connect(
         session: state.session.expose().to_owned(),
         restored,
         recovery: with_problem(replayed.or_else(|| malformed.clone()), auth.problem.clone()),
+        redis: Some(instance.link().status()),
     };
     let attached = hub
         .attach(

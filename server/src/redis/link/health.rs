@@ -30,7 +30,7 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
         match ping {
             Ok(()) if !was_up => match driver.repair_subscriptions().await {
                 Ok(()) => {
-                    shared.up.store(true, Ordering::SeqCst);
+                    shared.set_up(true);
                     tracing::info!(redis = %shared.target, "redis link back");
                 }
                 Err(e) => {
@@ -44,7 +44,7 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
             }
             Ok(()) => {}
             Err(e) => {
-                if shared.up.swap(false, Ordering::SeqCst) {
+                if shared.set_up(false) {
                     tracing::warn!(redis = %shared.target, "redis link lost, reconnecting: {e}");
                 }
             }
