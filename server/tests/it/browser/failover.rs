@@ -25,7 +25,7 @@ async fn the_page_reconnects_by_itself_when_its_instance_comes_back() {
     let state = wait_js(
         &page,
         "the page to notice",
-        "(() => { const t = document.querySelector('#status').textContent; return (t.startsWith('disconnected') || t.startsWith('reconnecting (attempt')) && t; })()",
+        "(() => { const t = document.querySelector('#status').textContent; return t.startsWith('Reconnecting to') && t.includes('(attempt') && t; })()",
         vec![],
     )
     .await;

@@ -221,12 +221,13 @@ pub(super) async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Val
     }
 }
 
-/// The instance picker's option labels, once it lists `n` instances with one marked connected.
+/// The instance picker's option labels (without "Other server…"), once it lists `n` instances
+/// with one marked connected.
 pub(super) async fn picker_labels(page: &Client, n: usize) -> Vec<String> {
     let labels = wait_js(
         page,
         &format!("{n} instances in the dropdown, one marked connected"),
-        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].map(x => x.textContent); return o.length === arguments[0] && o.some(t => t.endsWith('· connected')) && o; })()",
+        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].filter(x => x.value).map(x => x.textContent); return o.length === arguments[0] && o.some(t => t.endsWith('· connected')) && o; })()",
         vec![json!(n)],
     )
     .await;
