@@ -1,11 +1,13 @@
 //! Browser end to end: the built UI in headless Debian Chromium, driven over WebDriver. This file
 //! holds the WebDriver plumbing; the scenarios are in [`messaging`] (two pages, switching,
-//! presence, rooms, the grid check) and [`failover`] (reconnects, an instance killed, nginx,
-//! `127.0.0.1`).
+//! presence, rooms, the grid check), [`failover`] (reconnects, an instance killed, nginx,
+//! `127.0.0.1`) and [`console`] (reading back under traffic, a crowd, a Redis outage, a reload,
+//! 420 px).
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
 
+mod console;
 mod failover;
 mod messaging;
 
@@ -198,7 +200,18 @@ pub(super) fn rand_u32() -> u32 {
 
 /// Polls a JavaScript expression until it is truthy.
 pub(super) async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Value>) -> Value {
-    let deadline = Instant::now() + UI_WAIT;
+    wait_js_within(page, what, expr, args, UI_WAIT).await
+}
+
+/// Polls a JavaScript expression until it is truthy, for at most `within`.
+pub(super) async fn wait_js_within(
+    page: &Client,
+    what: &str,
+    expr: &str,
+    args: Vec<Value>,
+    within: Duration,
+) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let value = page
             .execute(&format!("return ({expr});"), args.clone())
@@ -215,7 +228,7 @@ pub(super) async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Val
                 )
                 .await
                 .unwrap();
-            panic!("timed out waiting for {what} (status: {status})");
+            panic!("timed out waiting {within:?} for {what} (status: {status})");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
