@@ -1,5 +1,6 @@
 //! The page as a console under traffic, crowds and failures: reading back while messages arrive,
-//! a crowd in the clients panel, a Redis outage in the header, a reload, a narrow screen.
+//! a crowd in the clients panel, a Redis outage in the header, a reload, a narrow screen, and a
+//! plain Socket.IO cluster (the Node.js reference) typed into the picker.
 
 use super::*;
 
@@ -369,4 +370,60 @@ async fn public_id(page: &Client) -> String {
     .as_str()
     .unwrap()
     .to_owned()
+}
+
+#[tokio::test]
+async fn a_plain_socket_io_cluster_typed_in_the_picker_sends_receives_and_passes_a_grid_check() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let cluster = ui_cluster(&redis, 1).await;
+    let url = cluster.urls().remove(0);
+    // The Node.js reference cluster: two socket.io 4 servers on their own Redis, no `welcome`.
+    let node_redis = crate::support::redis().await;
+    let node_a = crate::support::node::NodeServer::start(&node_redis.url()).await;
+    let node_b = crate::support::node::NodeServer::start(&node_redis.url()).await;
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&url).await.unwrap();
+    wait_connected_to(&page, &url).await;
+
+    for node in [&node_a.url, &node_b.url] {
+        let picker = page.find(Locator::Css("#instance-picker")).await.unwrap();
+        picker.select_by_value("").await.unwrap();
+        type_into(&page, "#url-input", node).await;
+        let status = wait_js(
+            &page,
+            "connected to the plain server",
+            "(() => { const s = document.querySelector('#status.ok')?.textContent; return s && s.includes(arguments[0]) && s.includes('plain Socket.IO server') && s; })()",
+            vec![json!(node.trim_start_matches("http://"))],
+        )
+        .await;
+        eprintln!("on {node}: {status}");
+    }
+
+    // A message goes through the reference cluster and back, with the latency the page measured.
+    send(&page, "hello, plain cluster").await;
+    let latency = wait_js(
+        &page,
+        "the message back from the reference cluster",
+        "[...document.querySelectorAll('#messages li')].filter(li => li.querySelector('.text').textContent === 'hello, plain cluster').map(li => li.querySelector('.latency').textContent)[0]",
+        vec![],
+    )
+    .await;
+    eprintln!("latency shown: {latency}");
+
+    // The grid check runs across the typed URLs: 2 x 2, every cell delivered once.
+    click(&page, "#grid-run").await;
+    let grid = wait_js(
+        &page,
+        "the grid result",
+        "(() => { const g = document.querySelector('#grid'); return g && [g.dataset.passed, g.querySelectorAll('td.cell.ok').length, g.querySelectorAll('td.cell').length]; })()",
+        vec![],
+    )
+    .await;
+    assert_eq!(grid, json!(["true", 4, 4]), "grid: {grid}");
+    let png = page.screenshot().await.unwrap();
+    std::fs::write(artifacts_dir().join("browser-plain-cluster.png"), png).unwrap();
+    page.close().await.unwrap();
+    cluster.stop().await;
 }

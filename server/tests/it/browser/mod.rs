@@ -2,7 +2,7 @@
 //! holds the WebDriver plumbing; the scenarios are in [`messaging`] (two pages, switching,
 //! presence, rooms, the grid check), [`failover`] (reconnects, an instance killed, nginx,
 //! `127.0.0.1`) and [`console`] (reading back under traffic, a crowd, a Redis outage, a reload,
-//! 420 px).
+//! 420 px, the Node.js reference cluster from the picker).
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
