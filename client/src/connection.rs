@@ -469,7 +469,7 @@ fn on_happening(conn: Connection, happening: Happening, attempt: &mut u32, sessi
                 } => {
                     conn.learn_names(&members);
                     if first {
-                        conn.members.set(members);
+                        conn.members.set(model::distinct(members));
                     } else {
                         conn.members.update(|ms| {
                             for member in members {

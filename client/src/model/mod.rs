@@ -42,7 +42,7 @@ pub use lines::{
 };
 pub use live::{Series, Traffic, bars, line as line_path, tenths};
 pub use notice::{Notice, Until};
-pub use presence::{COLLAPSE_OVER, Group, apply, groups, in_room, upsert, window};
+pub use presence::{COLLAPSE_OVER, Group, apply, distinct, groups, in_room, upsert, window};
 pub use reconnect::{Arrived, RETRIES_BEFORE_MOVING, next_instance, on_recovery};
 pub use saved::Resume;
 pub use status::{Headline, Link, Phase, Tone, closed, duration, headline, label, mark};

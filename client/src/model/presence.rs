@@ -22,6 +22,16 @@ pub fn upsert(members: &mut Vec<Member>, member: Member) {
     }
 }
 
+/// A snapshot's members, each id once (the last record of an id wins, as with deltas): a
+/// snapshot read while a session moves between instances can list it on both.
+pub fn distinct(members: Vec<Member>) -> Vec<Member> {
+    let mut out = Vec::with_capacity(members.len());
+    for member in members {
+        upsert(&mut out, member);
+    }
+    out
+}
+
 /// Applies a presence delta to the store. A leave from one instance keeps a member of that id
 /// listed on another (its session moved or was taken over there, and the old socket's leave
 /// came after the new one's arrival).
@@ -137,6 +147,18 @@ pub fn window(count: usize, top: f64, height: f64, row: f64, margin: usize) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_lists_each_id_once() {
+        let a = "http://localhost:3000";
+        let b = "http://localhost:3001";
+        let got = distinct(vec![
+            member("p", a, "x"),
+            member("q", b, "y"),
+            member("p", b, "x"),
+        ]);
+        assert_eq!(got, vec![member("p", b, "x"), member("q", b, "y")]);
+    }
 
     fn member(id: &str, url: &str, name: &str) -> Member {
         Member {
