@@ -1,6 +1,7 @@
 //! The page as a console under traffic, crowds and failures: reading back while messages arrive,
-//! a crowd in the clients panel, a Redis outage in the header, a reload, a narrow screen, and a
-//! plain Socket.IO cluster (the Node.js reference) typed into the picker.
+//! a crowd in the clients panel, a Redis outage in the header and in the grid check, a grid
+//! result going stale, a reload, a narrow screen, and a plain Socket.IO cluster (the Node.js
+//! reference) typed into the picker.
 
 use super::*;
 
@@ -424,6 +425,116 @@ async fn a_plain_socket_io_cluster_typed_in_the_picker_sends_receives_and_passes
     assert_eq!(grid, json!(["true", 4, 4]), "grid: {grid}");
     let png = page.screenshot().await.unwrap();
     std::fs::write(artifacts_dir().join("browser-plain-cluster.png"), png).unwrap();
+    page.close().await.unwrap();
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_grid_check_during_a_redis_outage_says_redis_is_unreachable() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut redis = redis().await;
+    let cluster = ui_cluster(&redis, 2).await;
+    let url = cluster.urls().remove(0);
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&url).await.unwrap();
+    wait_connected_to(&page, &url).await;
+    picker_labels(&page, 2).await;
+
+    redis.stop().await;
+    wait_js(
+        &page,
+        "the header to say Redis is unreachable",
+        "document.querySelector('#status.warn')",
+        vec![],
+    )
+    .await;
+    click(&page, "#grid-run").await;
+    let result = wait_js(
+        &page,
+        "the grid result",
+        "(() => { const g = document.querySelector('#grid'); return g && {passed: g.dataset.passed, text: g.textContent}; })()",
+        vec![],
+    )
+    .await;
+    eprintln!("grid during the outage: {result}");
+    assert_eq!(result["passed"], json!("false"), "{result}");
+    let text = result["text"].as_str().unwrap();
+    assert!(text.contains("Redis is unreachable from"), "{result}");
+    assert!(!text.contains("different Redis"), "{result}");
+    page.close().await.unwrap();
+    redis.restart().await.unwrap();
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn a_grid_check_goes_stale_when_an_instance_dies_and_names_it_as_a_failure() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let cluster = ui_cluster(&redis, 1).await;
+    let b = cluster.urls().remove(0);
+    let port = free_port().unwrap();
+    let mut victim = crate::support::spawn_gridcast(port, &redis.url());
+    let a = format!("http://localhost:{port}");
+    crate::support::connect_with_retry(&a).await;
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&b).await.unwrap();
+    wait_connected_to(&page, &b).await;
+    picker_labels(&page, 2).await;
+
+    let grid = "(() => { const g = document.querySelector('#grid'); return g && [g.dataset.passed, g.querySelectorAll('td.cell.ok').length, g.querySelectorAll('td.cell').length]; })()";
+    click(&page, "#grid-run").await;
+    assert_eq!(
+        wait_js(&page, "the first grid result", grid, vec![]).await,
+        json!(["true", 4, 4])
+    );
+    let when = page
+        .execute(
+            "return document.querySelector('#grid-when').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(when.as_str().unwrap().starts_with("checked at "), "{when}");
+
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let stale = wait_js(
+        &page,
+        "the result marked out of date",
+        "(() => { const w = document.querySelector('#grid-when'); return document.querySelector('.grid-result.stale') && w.textContent.includes('out of date') && w.textContent; })()",
+        vec![],
+    )
+    .await;
+    eprintln!("after the kill: {stale}");
+
+    // Checked again, the dead instance is still in the matrix, as a failure.
+    wait_js(
+        &page,
+        "the check button free",
+        "!document.querySelector('#grid-run').disabled",
+        vec![],
+    )
+    .await;
+    click(&page, "#grid-run").await;
+    let again = wait_js(
+        &page,
+        "a fresh result",
+        "(() => { const g = document.querySelector('#grid'); return g && !document.querySelector('.grid-result.stale') && g.dataset.passed === 'false' && {cells: g.querySelectorAll('td.cell').length, unreachable: g.querySelectorAll('td.cell.unreachable').length, text: g.textContent}; })()",
+        vec![],
+    )
+    .await;
+    eprintln!("checked again: {again}");
+    assert_eq!(again["cells"], json!(4), "{again}");
+    assert!(again["unreachable"].as_u64().unwrap() >= 1, "{again}");
+    assert!(
+        again["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{port}")),
+        "{again}"
+    );
     page.close().await.unwrap();
     cluster.stop().await;
 }
