@@ -139,6 +139,7 @@ async fn the_header_says_redis_is_unreachable_without_a_send_and_clears_when_it_
         .await
         .unwrap();
     assert_eq!(can_send, json!(true), "messages are queued, not refused");
+    save_screenshot(&page, "redis-unreachable").await;
 
     redis.restart().await.unwrap();
     let restarted = Instant::now();
@@ -339,6 +340,7 @@ async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
         .await
         .unwrap();
     assert!(box_height.as_f64().unwrap() <= 400.0, "{box_height}");
+    save_screenshot(&page, "crowd").await;
 
     // The search finds one member, wherever it is in the list.
     page.find(Locator::Css("#member-search"))
