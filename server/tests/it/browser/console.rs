@@ -271,23 +271,32 @@ async fn at_420_px_nothing_scrolls_sideways_and_send_is_on_screen() {
     cluster.stop().await;
 }
 
+/// Clients in the crowd test (a multiple of 100).
+const CROWD: usize = 1_000;
+
 #[tokio::test]
 async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let redis = redis().await;
     let cluster = ui_cluster(&redis, 1).await;
     let url = cluster.urls().remove(0);
+    // A thousand named clients, connected a hundred at a time.
     let mut crowd = Vec::new();
-    for n in 0..60 {
-        let mut probe = crate::support::client(&cluster).await;
-        crate::support::scenario::change(
-            &mut probe,
-            gridcast_shared::event::SET_NAME,
-            json!({ "name": format!("crowd-{n:02}") }),
-        )
-        .await;
-        crowd.push(probe);
+    let on = &cluster;
+    for chunk in 0..CROWD / 100 {
+        let named = (0..100).map(|i| async move {
+            let mut probe = crate::support::client(on).await;
+            crate::support::scenario::change(
+                &mut probe,
+                gridcast_shared::event::SET_NAME,
+                json!({ "name": format!("crowd-{:03}", chunk * 100 + i) }),
+            )
+            .await;
+            probe
+        });
+        crowd.extend(futures_util::future::join_all(named).await);
     }
+    let started = Instant::now();
     let driver = Driver::start().await;
     let page = driver.browser().await;
     page.goto(&url).await.unwrap();
@@ -296,11 +305,16 @@ async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
     // Everyone counted, the group collapsed, the panel within the window.
     wait_js(
         &page,
-        "61 clients counted",
-        "document.querySelector('#clients-count').textContent === 'Clients (61)'",
-        vec![],
+        "the whole crowd counted",
+        "document.querySelector('#clients-count').textContent === `Clients (${arguments[0]})`",
+        vec![json!(CROWD + 1)],
     )
     .await;
+    eprintln!(
+        "{} clients listed {:?} after the page opened",
+        CROWD + 1,
+        started.elapsed()
+    );
     let collapsed = page
         .execute(
             "const g = document.querySelector('#presence .group-head'); \
@@ -315,13 +329,17 @@ async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
     eprintln!("collapsed: {collapsed}");
     assert_eq!(collapsed["expanded"], json!("false"), "{collapsed}");
     assert_eq!(collapsed["rows"], json!(0), "{collapsed}");
-    assert_eq!(collapsed["count"], json!("61 clients"), "{collapsed}");
+    assert_eq!(
+        collapsed["count"],
+        json!(format!("{} clients", CROWD + 1)),
+        "{collapsed}"
+    );
     assert!(
         collapsed["panel_bottom"].as_f64().unwrap() <= collapsed["window"].as_f64().unwrap(),
         "{collapsed}"
     );
 
-    // Opened, it shows a window of rows, not 61.
+    // Opened, it shows a window of rows, not the whole crowd.
     click(&page, "#presence .group-head").await;
     let rows = wait_js(
         &page,
@@ -331,7 +349,10 @@ async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
     )
     .await;
     let rows = rows.as_u64().unwrap();
-    assert!((5..=20).contains(&rows), "{rows} rows in the page for 61");
+    assert!(
+        (5..=20).contains(&rows),
+        "{rows} rows in the page for {CROWD}"
+    );
     let box_height = page
         .execute(
             "return document.querySelector('#presence .rows').getBoundingClientRect().height",
@@ -346,13 +367,13 @@ async fn a_crowd_stays_within_the_panel_and_search_finds_a_member() {
     page.find(Locator::Css("#member-search"))
         .await
         .unwrap()
-        .send_keys("crowd-57")
+        .send_keys("crowd-957")
         .await
         .unwrap();
     wait_js(
         &page,
-        "the search to find crowd-57 only",
-        "(() => { const m = [...document.querySelectorAll('#presence .member')]; return document.querySelector('#found')?.textContent === '1 found' && m.length === 1 && m[0].textContent.includes('crowd-57'); })()",
+        "the search to find crowd-957 only",
+        "(() => { const m = [...document.querySelectorAll('#presence .member')]; return document.querySelector('#found')?.textContent === '1 found' && m.length === 1 && m[0].textContent.includes('crowd-957'); })()",
         vec![],
     )
     .await;
