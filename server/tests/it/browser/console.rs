@@ -157,12 +157,18 @@ async fn the_header_says_redis_is_unreachable_without_a_send_and_clears_when_it_
 }
 
 #[tokio::test]
-async fn a_reload_keeps_the_public_id_and_name_and_replays_what_was_missed() {
+async fn a_reload_keeps_the_public_id_and_name_and_replays_what_was_missed_with_names() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let redis = redis().await;
     let cluster = ui_cluster(&redis, 1).await;
     let url = cluster.urls().remove(0);
-    let sender = crate::support::client(&cluster).await;
+    let mut sender = crate::support::client(&cluster).await;
+    crate::support::scenario::change(
+        &mut sender,
+        gridcast_shared::event::SET_NAME,
+        json!({ "name": "Bob" }),
+    )
+    .await;
     let driver = Driver::start().await;
     let page = driver.browser().await;
     page.goto(&url).await.unwrap();
@@ -195,6 +201,14 @@ async fn a_reload_keeps_the_public_id_and_name_and_replays_what_was_missed() {
     for text in missed {
         wait_message(&page, text).await;
     }
+    // Replayed lines name their sender, not its id.
+    wait_js(
+        &page,
+        "the replayed lines signed Bob",
+        "(() => { const l = [...document.querySelectorAll('#messages li')].filter(li => li.querySelector('.text').textContent.startsWith('while away')); return l.length === 3 && l.every(li => li.querySelector('.sender').textContent === 'Bob'); })()",
+        vec![],
+    )
+    .await;
     let notice = wait_js(
         &page,
         "the replay counted",
