@@ -1,6 +1,9 @@
-//! The grid check from the browser: one hidden connection per live instance, each sending a
-//! tagged `message` once all are connected; the same matrix and diagnosis as `gridcast check`
-//! ([`gridcast_shared::grid`]).
+//! The grid check from the browser: one hidden connection per instance, each sending a tagged
+//! `message` once all are connected; the same matrix and diagnosis as `gridcast check`
+//! ([`gridcast_shared::grid`]), and, when an instance said its Redis link is down (in its
+//! `welcome` or a `redis_link` event), the outage as the diagnosis
+//! ([`crate::model::with_redis_down`]). The plain `message` contract is all it needs, so it
+//! checks any Socket.IO cluster.
 
 use futures::{FutureExt, StreamExt, channel::mpsc, pin_mut, select};
 use gloo_timers::future::TimeoutFuture;
@@ -24,6 +27,8 @@ enum ProbeEvent {
     Sent(usize, f64),
     /// Received a `message` text at this time.
     Received(usize, String, f64),
+    /// Said its Redis link is down.
+    RedisDown(usize),
 }
 
 fn now_precise() -> f64 {
@@ -33,7 +38,8 @@ fn now_precise() -> f64 {
 }
 
 /// Runs the grid check from the browser: one hidden connection per instance URL, each sending a
-/// tagged `message` once all are connected; the same matrix and diagnosis as `gridcast check`.
+/// tagged `message` once all are connected; the same matrix and diagnosis as `gridcast check`,
+/// the Redis outage told when an instance said its link was down.
 pub async fn grid_check(urls: Vec<String>, timeout_ms: u32) -> GridReport {
     let n = urls.len();
     let run = format!(
@@ -65,6 +71,7 @@ pub async fn grid_check(urls: Vec<String>, timeout_ms: u32) -> GridReport {
     let deadline = started + f64::from(timeout_ms);
     let mut pending = n;
     let mut complete_at: Option<f64> = None;
+    let mut redis_down: Vec<usize> = Vec::new();
     loop {
         let now = now_precise();
         let stop = complete_at.map_or(deadline, |t| (t + 300.0).min(deadline));
@@ -93,6 +100,11 @@ pub async fn grid_check(urls: Vec<String>, timeout_ms: u32) -> GridReport {
             }
             Some(ProbeEvent::Sent(i, at)) => collector.sent(*i, *at),
             Some(ProbeEvent::Received(i, text, at)) => collector.received(*i, text, *at),
+            Some(ProbeEvent::RedisDown(i)) => {
+                if let Err(at) = redis_down.binary_search(i) {
+                    redis_down.insert(at, *i);
+                }
+            }
             None => break,
         }
         if complete_at.is_none() && pending == 0 && collector.complete() {
@@ -100,7 +112,17 @@ pub async fn grid_check(urls: Vec<String>, timeout_ms: u32) -> GridReport {
         }
     }
     drop(stops);
-    collector.report(&urls)
+    crate::model::with_redis_down(collector.report(&urls), &redis_down)
+}
+
+/// Whether a gridcast event's payload (`welcome` or `redis_link`) says the Redis link is down.
+fn says_redis_down(name: &str, args: &[Value]) -> bool {
+    let status = match (name, args.first()) {
+        (event::WELCOME, Some(welcome)) => welcome.get("redis"),
+        (event::REDIS_LINK, Some(status)) => Some(status),
+        _ => None,
+    };
+    status.and_then(|s| s.get("state")).and_then(Value::as_str) == Some("reconnecting")
 }
 
 /// One hidden grid-check connection: connect, report ready, send the tag on the go signal, then
@@ -124,6 +146,9 @@ async fn grid_probe(
             if let Some(Value::String(text)) = args.into_iter().next() {
                 let _ = report.unbounded_send(ProbeEvent::Received(i, text, now_precise()));
             }
+        }
+        Happening::Event { event: name, args } if says_redis_down(&name, &args) => {
+            let _ = report.unbounded_send(ProbeEvent::RedisDown(i));
         }
         _ => {}
     });

@@ -3,7 +3,7 @@
 //! connection and the grid check's hidden connections both run on it.
 
 use futures::{FutureExt, SinkExt, StreamExt, channel::mpsc, pin_mut, select};
-use gloo_net::websocket::{Message, futures::WebSocket};
+use gloo_net::websocket::{Message, WebSocketError, futures::WebSocket};
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     codec::engine_url,
@@ -59,11 +59,13 @@ pub async fn session(
     let mut outgoing = outgoing.0;
     let ws = match WebSocket::open(&engine_url(base)) {
         Ok(ws) => ws,
-        Err(e) => return Ended::Lost(format!("cannot open a WebSocket to {base}: {e}")),
+        Err(e) => return Ended::Lost(format!("{base} is not an address this page can open ({e})")),
     };
     let (mut sink, mut stream) = ws.split();
     let mut protocol = ClientSession::new(auth);
     let mut last_heard = js_sys::Date::now();
+    // Whether the server ever spoke: a failure before that means it could not be reached.
+    let mut heard = false;
     loop {
         let limit = protocol.silence_limit_ms().unwrap_or(HANDSHAKE_MS) as f64;
         let left = (last_heard + limit - js_sys::Date::now()).max(0.0) as u32;
@@ -75,6 +77,7 @@ pub async fn session(
             frame = incoming => match frame {
                 Some(Ok(Message::Text(text))) => {
                     last_heard = js_sys::Date::now();
+                    heard = true;
                     let happenings = match protocol.receive(&text) {
                         Ok(happenings) => happenings,
                         Err(end) => return Ended::Lost(end.to_string()),
@@ -91,7 +94,18 @@ pub async fn session(
                     }
                 }
                 Some(Ok(Message::Bytes(_))) => {}
-                Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
+                Some(Err(WebSocketError::ConnectionClose(_) | WebSocketError::ConnectionError))
+                    if !heard =>
+                {
+                    return Ended::Lost("the server could not be reached".into());
+                }
+                Some(Err(WebSocketError::ConnectionClose(close))) => {
+                    return Ended::Lost(crate::model::closed(close.code, &close.reason));
+                }
+                Some(Err(WebSocketError::ConnectionError)) => {
+                    return Ended::Lost(crate::model::closed(1006, ""));
+                }
+                Some(Err(e)) => return Ended::Lost(format!("the connection failed ({e})")),
                 None => return Ended::Lost("connection closed by the server".into()),
             },
             frame = out => match frame {
@@ -109,7 +123,10 @@ pub async fn session(
                 }
             },
             () = timer => {
-                return Ended::Lost(format!("nothing from the server for {} s", limit / 1000.0));
+                return Ended::Lost(format!(
+                    "the server said nothing for {} s",
+                    (limit / 1000.0).round() as u64
+                ));
             }
         }
     }

@@ -5,7 +5,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use gridcast_shared::{
     InstanceInfo, event,
     limits::{MAX_MESSAGE_BYTES, MAX_PACKET_BYTES},
-    message::Draining,
+    message::{Draining, RedisLinkStatus},
 };
 use socketioxide::{ParserConfig, SocketIo};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -456,8 +456,14 @@ async fn serve(
         instance.presence_batch().clone(),
         io.clone(),
         instance.info.id.clone(),
-        drops,
+        drops.clone(),
         instance.warnings().clone(),
+    )));
+    hub_tasks.push(tokio::spawn(tell_redis_link(
+        instance.link().watch_status(),
+        io.clone(),
+        instance.info.id.clone(),
+        drops.clone(),
     )));
     hub_tasks.push(tokio::spawn(warnings::report(
         instance.warnings().clone(),
@@ -472,4 +478,23 @@ async fn serve(
         reports,
         hub_tasks,
     })
+}
+
+/// Tells the instance's own clients (`redis_link`) every time its Redis link goes down or comes
+/// back, so that a page can say so without waiting for an ack. Local only: while the link is
+/// down nothing could cross Redis anyway. A full client buffer is counted as a drop. Stopped
+/// with the hub's tasks, before the namespace closes.
+async fn tell_redis_link(
+    mut changes: watch::Receiver<RedisLinkStatus>,
+    io: Io,
+    instance: String,
+    drops: Arc<Drops>,
+) {
+    changes.mark_unchanged();
+    while changes.changed().await.is_ok() {
+        let status = *changes.borrow_and_update();
+        if let Err(e) = io.local().emit(event::REDIS_LINK, &status).await {
+            drops.count_error(&instance, true, e);
+        }
+    }
 }

@@ -63,6 +63,16 @@ pub const DRAINING: &str = "draining";
 /// Example: `2["session_taken",{"instance_url":"http://127.0.0.1:3001"}]`.
 pub const SESSION_TAKEN: &str = "session_taken";
 
+/// `redis_link`, server to each of its clients whenever the instance's link to Redis goes down or
+/// comes back (its current state is also in [`Welcome::redis`](crate::Welcome::redis)). While it
+/// is down, broadcasts still reach the instance's own clients at once and are queued for the
+/// others (acks say `queued`), and presence changes of other instances do not arrive.
+///
+/// Payload: a [`RedisLinkStatus`](crate::message::RedisLinkStatus), an object (never a string,
+/// so a client reading arguments by position cannot take it for an offset).
+/// Example: `2["redis_link",{"state":"reconnecting","since":1764110000123}]`.
+pub const REDIS_LINK: &str = "redis_link";
+
 /// `set_name`, client to server, with ack: set this client's display name.
 ///
 /// Payload: a [`SetName`](crate::presence::SetName); ack: `{"ok":true,"member":{..}}` or

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    instance::InstanceInfo,
+    instance::{InstanceInfo, RedisLink},
     limits::Limits,
     recovery::{Offset, Recovery},
 };
@@ -66,6 +66,21 @@ pub struct Welcome {
     /// Who the client is, from its token, when the server authenticates connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::auth::User>,
+    /// The instance's Redis link as the client attached (later changes arrive as
+    /// [`redis_link`](crate::event::REDIS_LINK) events). Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisLinkStatus>,
+}
+
+/// Payload of the [`redis_link`](crate::event::REDIS_LINK) event, and
+/// [`Welcome::redis`]: an instance's link to Redis, and since when it is in that state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisLinkStatus {
+    /// Up, or lost and reconnecting.
+    pub state: RedisLink,
+    /// When the link entered this state, in milliseconds since the Unix epoch (the instance's
+    /// clock).
+    pub since: u64,
 }
 
 /// Payload of the [`replay_waiting`](crate::event::REPLAY_WAITING) event.

@@ -1,12 +1,12 @@
 //! Acks: what each outstanding ack id waits for, and what its reply means for the page.
 //!
-//! Invariant: every ack has an outcome; a missing, refused or unreadable reply is an error
-//! notice, never dropped.
+//! Invariants: every ack has an outcome; a missing, refused or unreadable reply is an error
+//! notice, never dropped; a notice about Redis being unreachable lasts until Redis is back.
 
 use gridcast_shared::{Changed, Delivery, ErrorEvent, Members, Reply, Sent, presence::Member};
 use serde_json::Value;
 
-use super::notice::Notice;
+use super::notice::{Notice, Until};
 
 /// What an outstanding ack id is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,36 +38,54 @@ pub enum AckOutcome {
     },
     /// Update one member (ours, after a change).
     Member(Member),
+    /// A message reached only this instance: Redis is unreachable (the header says so too).
+    RedisDown(Notice),
 }
 
 /// Reads the ack of a request that was `awaiting`, received at `now_ms`.
 pub fn on_ack(awaiting: Awaiting, reply: Option<Value>, now_ms: f64) -> AckOutcome {
     let Some(reply) = reply else {
-        return AckOutcome::Notice(Notice::unreadable("an empty ack", "no argument"));
+        return AckOutcome::Notice(Notice::unreadable("an empty ack", "no argument", now_ms));
     };
-    let refused = |error: ErrorEvent| AckOutcome::Notice(Notice::error(error.message));
+    let refused = |error: ErrorEvent| AckOutcome::Notice(Notice::error(error.message, now_ms));
+    let unreadable =
+        |what: &str, e: serde_json::Error| AckOutcome::Notice(Notice::unreadable(what, e, now_ms));
     match awaiting {
         Awaiting::Sent(sent_at) => match serde_json::from_value::<Reply<Sent>>(reply) {
             Ok(Reply::Ok(Sent {
                 delivery: Delivery::LocalOnly,
                 ..
-            })) => AckOutcome::Notice(Notice::error(
-                "Redis is unreachable: delivered to this instance's clients only",
-            )),
+            })) => AckOutcome::RedisDown(
+                Notice::error(
+                    "only this instance's clients got it: Redis is unreachable and the queue for \
+                     the others is full",
+                    now_ms,
+                )
+                .until(Until::RedisBack),
+            ),
             Ok(Reply::Ok(Sent {
                 delivery: Delivery::Queued,
                 ..
-            })) => AckOutcome::Notice(Notice::info(
-                "Redis is unreachable: delivered here, the other instances get it when Redis is back",
+            })) => AckOutcome::RedisDown(
+                Notice::info(
+                    "queued: this instance's clients have it; the other instances get it when \
+                     Redis is back",
+                    now_ms,
+                )
+                .until(Until::RedisBack),
+            ),
+            Ok(Reply::Ok(_)) => AckOutcome::Notice(Notice::info(
+                format!(
+                    "delivered (ack after {} ms)",
+                    (now_ms - sent_at).round() as i64
+                ),
+                now_ms,
             )),
-            Ok(Reply::Ok(_)) => AckOutcome::Notice(Notice::info(format!(
-                "delivered (ack after {} ms)",
-                (now_ms - sent_at).round()
-            ))),
-            Ok(Reply::Err(error)) => {
-                AckOutcome::Notice(Notice::error(format!("not sent: {}", error.message)))
-            }
-            Err(e) => AckOutcome::Notice(Notice::unreadable("an ack", e)),
+            Ok(Reply::Err(error)) => AckOutcome::Notice(Notice::error(
+                format!("not sent: {}", error.message),
+                now_ms,
+            )),
+            Err(e) => unreadable("an ack", e),
         },
         Awaiting::Presence { first } => match serde_json::from_value::<Reply<Members>>(reply) {
             Ok(Reply::Ok(Members { members, next })) => AckOutcome::Members {
@@ -76,12 +94,12 @@ pub fn on_ack(awaiting: Awaiting, reply: Option<Value>, now_ms: f64) -> AckOutco
                 next,
             },
             Ok(Reply::Err(error)) => refused(error),
-            Err(e) => AckOutcome::Notice(Notice::unreadable("a presence list", e)),
+            Err(e) => unreadable("a presence list", e),
         },
         Awaiting::Change => match serde_json::from_value::<Reply<Changed>>(reply) {
             Ok(Reply::Ok(Changed { member })) => AckOutcome::Member(member),
             Ok(Reply::Err(error)) => refused(error),
-            Err(e) => AckOutcome::Notice(Notice::unreadable("an ack", e)),
+            Err(e) => unreadable("an ack", e),
         },
     }
 }
@@ -102,7 +120,7 @@ mod tests {
         );
         assert_eq!(
             sent,
-            AckOutcome::Notice(Notice::info("delivered (ack after 12 ms)"))
+            AckOutcome::Notice(Notice::info("delivered (ack after 12 ms)", 112.0))
         );
         let local = on_ack(
             Awaiting::Sent(0.0),
@@ -111,7 +129,24 @@ mod tests {
         );
         assert!(matches!(
             local,
-            AckOutcome::Notice(Notice { error: true, .. })
+            AckOutcome::RedisDown(Notice {
+                error: true,
+                until: Until::RedisBack,
+                ..
+            })
+        ));
+        let queued = on_ack(
+            Awaiting::Sent(0.0),
+            Some(json!({"ok": true, "id": "a1-1", "delivery": "queued"})),
+            0.0,
+        );
+        assert!(matches!(
+            queued,
+            AckOutcome::RedisDown(Notice {
+                error: false,
+                until: Until::RedisBack,
+                ..
+            })
         ));
         let refused = on_ack(
             Awaiting::Change,
@@ -122,7 +157,7 @@ mod tests {
         );
         assert_eq!(
             refused,
-            AckOutcome::Notice(Notice::error("room name is empty"))
+            AckOutcome::Notice(Notice::error("room name is empty", 0.0))
         );
         let members = on_ack(
             Awaiting::Presence { first: true },

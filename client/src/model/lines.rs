@@ -2,8 +2,10 @@
 //! one, and the list the page shows, plus how a latency is shown.
 //!
 //! Invariants: a message is listed at most once (keyed by its id, or with no provenance by the
-//! caller's fallback key); the list keeps at most [`HISTORY`] lines, dropping the oldest; a
-//! line is ours only once our id is known.
+//! caller's fallback key); the list keeps at most [`HISTORY`] lines, dropping the oldest, except
+//! while the reader is scrolled up (then up to [`HOLD_MAX`], so that nothing moves under them);
+//! a line is ours only once our id is known, or, on a plain server, when it is the echo of a
+//! text we sent.
 
 use std::collections::VecDeque;
 
@@ -11,6 +13,10 @@ use gridcast_shared::{MessageMeta, presence::Routed};
 
 /// Messages kept in the list; older ones are dropped so long sessions stay smooth.
 pub const HISTORY: usize = 500;
+
+/// Messages kept while the reader is scrolled up (reading back): the oldest are dropped only
+/// past this, so the lines they read stay where they are.
+pub const HOLD_MAX: usize = 2_000;
 
 /// One message in the list.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,17 +126,48 @@ pub fn routed_channel(routed: &Routed) -> Channel {
     }
 }
 
-/// Appends `line` unless a line with its key is listed already; keeps at most [`HISTORY`].
-/// Returns whether it was added.
-pub fn push_line(lines: &mut VecDeque<Line>, line: Line) -> bool {
+/// Appends `line` unless a line with its key is listed already; keeps at most [`HISTORY`], or
+/// [`HOLD_MAX`] while `holding` (the reader is scrolled up). Returns whether it was added.
+pub fn push_line(lines: &mut VecDeque<Line>, line: Line, holding: bool) -> bool {
     if lines.iter().rev().any(|l| l.key == line.key) {
         return false;
     }
-    if lines.len() >= HISTORY {
+    lines.push_back(line);
+    trim(lines, if holding { HOLD_MAX } else { HISTORY });
+    true
+}
+
+/// Drops the oldest lines beyond `keep`.
+pub fn trim(lines: &mut VecDeque<Line>, keep: usize) {
+    while lines.len() > keep {
         lines.pop_front();
     }
-    lines.push_back(line);
-    true
+}
+
+/// Texts this page sent to a plain server (which sends no metadata and no ack), so that their
+/// echo is known as ours and timed by the page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Echoes(VecDeque<(String, f64)>);
+
+/// Sent texts waiting for their echo; older ones are forgotten.
+const ECHOES: usize = 64;
+
+impl Echoes {
+    /// `text` was sent at `at_ms`.
+    pub fn sent(&mut self, text: &str, at_ms: f64) {
+        if self.0.len() >= ECHOES {
+            self.0.pop_front();
+        }
+        self.0.push_back((text.to_owned(), at_ms));
+    }
+
+    /// `text` arrived at `now_ms`: the round trip when it is the echo of a text we sent (the
+    /// oldest such).
+    pub fn arrived(&mut self, text: &str, now_ms: f64) -> Option<f64> {
+        let i = self.0.iter().position(|(t, _)| t == text)?;
+        let (_, at) = self.0.remove(i)?;
+        Some(now_ms - at)
+    }
 }
 
 /// `12.3 ms`: milliseconds with one decimal, by integer arithmetic (the bundle then carries no
@@ -210,16 +247,39 @@ mod tests {
                 String::new(),
             )
         };
-        assert!(push_line(&mut lines, l("a1-1")));
+        assert!(push_line(&mut lines, l("a1-1"), false));
         assert!(
-            !push_line(&mut lines, l("a1-1")),
+            !push_line(&mut lines, l("a1-1"), false),
             "a duplicate is not listed"
         );
         for i in 2..=HISTORY + 10 {
-            push_line(&mut lines, l(&format!("a1-{i}")));
+            push_line(&mut lines, l(&format!("a1-{i}")), false);
         }
         assert_eq!(lines.len(), HISTORY);
         assert_eq!(lines.back().unwrap().key, format!("a1-{}", HISTORY + 10));
+        // Reading back: nothing is dropped until the hold's limit; then back to the cap.
+        for i in 0..100 {
+            push_line(&mut lines, l(&format!("b-{i}")), true);
+        }
+        assert_eq!(lines.len(), HISTORY + 100);
+        trim(&mut lines, HISTORY);
+        assert_eq!(lines.len(), HISTORY);
+        assert_eq!(lines.back().unwrap().key, "b-99");
+    }
+
+    #[test]
+    fn a_plain_servers_echo_is_ours_and_timed() {
+        let mut echoes = Echoes::default();
+        echoes.sent("hi", 100.0);
+        echoes.sent("hi", 150.0);
+        assert_eq!(echoes.arrived("other", 160.0), None);
+        assert_eq!(echoes.arrived("hi", 160.0), Some(60.0));
+        assert_eq!(echoes.arrived("hi", 170.0), Some(20.0));
+        assert_eq!(echoes.arrived("hi", 180.0), None);
+        for i in 0..ECHOES + 1 {
+            echoes.sent(&i.to_string(), 0.0);
+        }
+        assert_eq!(echoes.arrived("0", 1.0), None, "the oldest is forgotten");
     }
 
     #[test]

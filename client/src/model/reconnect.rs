@@ -1,41 +1,38 @@
-//! The connection's life: where it stands, where to connect after a failure, and what the page
-//! says when it is back (moved, recovered, or missed messages for good).
+//! Where to connect after a failure, and what the page says when it is attached again (moved,
+//! switched, back after a reload, recovered, or messages missed for good).
 //!
 //! Invariants: the page retries its own instance [`RETRIES_BEFORE_MOVING`] times before it
 //! moves, and goes at once where a draining server said; the same instance under another name
 //! is never another instance; messages missed for good show as a gap line in the list, not only
-//! as a notice.
+//! as a notice; a deliberate switch is never called a reconnection.
 
 use gridcast_shared::recovery::{Recovery, RecoveryFailure};
 
 use super::{
     lines::{Arrival, Channel, Line},
     notice::Notice,
+    status::label,
 };
 
-/// Where the connection stands.
+/// Why the page is opening the connection it is opening.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnState {
-    /// First attempt to reach the chosen instance.
-    Connecting,
-    /// Connected. `id` is our public id from `welcome` (empty until it arrives); the Engine.IO
-    /// session id is a secret of the transport and is never shown.
-    Connected {
-        /// Public id.
-        id: String,
+pub enum Arrived {
+    /// The page's first connection, with nothing to resume.
+    Fresh,
+    /// The page was reloaded and resumes its session.
+    Reload,
+    /// The user picked this instance, coming from `from`.
+    Picked {
+        /// The instance the page left.
+        from: String,
     },
-    /// A later attempt, after the connection was lost.
-    Reconnecting {
-        /// Attempt number, from 1.
-        attempt: u32,
-        /// Why the previous session ended.
-        reason: String,
+    /// `from` stopped answering and the page moved here.
+    Failover {
+        /// The instance that stopped answering.
+        from: String,
     },
-    /// Lost; the next attempt starts after a backoff.
-    Disconnected {
-        /// Why.
-        reason: String,
-    },
+    /// The connection was lost and the page came back to the same instance.
+    Retry,
 }
 
 /// Attempts on the same instance before the page moves to another live one.
@@ -67,35 +64,58 @@ pub fn next_instance(
     others[(after + step) % others.len()].clone()
 }
 
-/// What the page says about a (re)connection's `recovery` (from `welcome`), when it moved from
-/// `moved_from` (to `to`): a notice, and a gap line when messages were missed for good.
+/// What the page says about an attachment to `to` that `arrived` as it did, given `welcome`'s
+/// `recovery` and `restored` (whether the session the page asked for was restored), at `at`:
+/// a notice, and a gap line when messages were missed for good.
 pub fn on_recovery(
     recovery: Option<&Recovery>,
-    moved_from: Option<&str>,
+    restored: bool,
+    arrived: &Arrived,
     to: &str,
     at: Arrival,
 ) -> (Option<Notice>, Option<Line>) {
-    let moved = moved_from.map(|from| format!("moved from {} to {}", short(from), short(to)));
+    let now = at.now_ms;
+    let how = match arrived {
+        Arrived::Fresh => None,
+        Arrived::Reload => Some("welcome back".to_owned()),
+        Arrived::Picked { from } => Some(format!("switched from {} to {}", label(from), label(to))),
+        Arrived::Failover { from } => Some(format!(
+            "moved from {} to {} ({} stopped answering)",
+            label(from),
+            label(to),
+            label(from)
+        )),
+        Arrived::Retry => Some(format!("reconnected to {}", label(to))),
+    };
+    let expired = (*arrived == Arrived::Reload && !restored)
+        .then_some("your previous session had expired: new id, no name or rooms");
     let Some(recovery) = recovery else {
-        return (moved.map(Notice::info), None);
+        let text = match (how, expired) {
+            (Some(how), Some(expired)) => format!("{how}; {expired}"),
+            (Some(how), None) => how,
+            (None, _) => return (None, None),
+        };
+        return (Some(Notice::info(text, now)), None);
     };
     if recovery.recovered {
-        let n = recovery.replayed.unwrap_or(0);
-        let missed = format!(
-            "{n} missed message{} recovered",
-            if n == 1 { "" } else { "s" }
-        );
-        let text = match moved {
-            Some(moved) => format!("{moved}, {missed}"),
-            None => format!("reconnected, {missed}"),
+        let missed = match recovery.replayed.unwrap_or(0) {
+            0 => "nothing was missed".to_owned(),
+            1 => "1 missed message recovered".to_owned(),
+            n => format!("{n} missed messages recovered"),
         };
-        return (Some(Notice::info(text)), None);
+        let text = match (how, expired) {
+            (Some(how), Some(expired)) => format!("{how}; {expired}; {missed}"),
+            (Some(how), None) => format!("{how}; {missed}"),
+            (None, _) => missed,
+        };
+        return (Some(Notice::info(text, now)), None);
     }
     if recovery.reason == Some(RecoveryFailure::TooSlow) {
         // The server disconnects; the page reconnects with the last offset it got and resumes.
         return (
             Some(Notice::info(
                 "catching up took this connection too long; reconnecting to resume where it stopped",
+                now,
             )),
             None,
         );
@@ -106,7 +126,7 @@ pub fn on_recovery(
         Some(RecoveryFailure::UnknownOffset) => "the cluster does not know where this page was",
         Some(RecoveryFailure::MalformedOffset) => "this page's position was unreadable",
         Some(RecoveryFailure::HistoryUnavailable) => {
-            "the history could not be read (Redis is away)"
+            "the history could not be read (Redis is unreachable)"
         }
         None => "the server could not tell",
     };
@@ -126,18 +146,11 @@ pub fn on_recovery(
         time: at.time,
         channel: Channel::Gap,
     };
-    let notice = match moved {
-        Some(moved) => format!("{moved}; {text}"),
+    let notice = match how {
+        Some(how) => format!("{how}; {text}"),
         None => text,
     };
-    (Some(Notice::error(notice)), Some(gap))
-}
-
-/// `host:port` of an instance URL, for notices.
-fn short(url: &str) -> &str {
-    url.trim_end_matches('/')
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
+    (Some(Notice::error(notice, now)), Some(gap))
 }
 
 #[cfg(test)]
@@ -171,30 +184,50 @@ mod tests {
     }
 
     #[test]
-    fn recovery_is_told_and_a_gap_is_a_visible_line() {
+    fn recovery_is_told_in_the_words_of_how_the_page_arrived() {
         let at = || Arrival {
             now_ms: 5.0,
             time: "12:00:00".into(),
         };
+        let a = "http://localhost:3000".to_owned();
         let to = "http://localhost:3001";
-        let (notice, gap) = on_recovery(
-            Some(&Recovery::recovered(12)),
-            Some("http://localhost:3000"),
-            to,
-            at(),
+        let text = |recovery: Option<&Recovery>, restored: bool, arrived: Arrived| {
+            on_recovery(recovery, restored, &arrived, to, at())
+                .0
+                .map(|n| n.text)
+        };
+        let twelve = Recovery::recovered(12);
+        let none = Recovery::recovered(0);
+        assert_eq!(
+            text(Some(&twelve), true, Arrived::Failover { from: a.clone() }).unwrap(),
+            "moved from localhost:3000 to localhost:3001 (localhost:3000 stopped answering); \
+             12 missed messages recovered"
+        );
+        // A deliberate switch is not a reconnection, and nothing missed is not "0 recovered".
+        assert_eq!(
+            text(Some(&none), true, Arrived::Picked { from: a.clone() }).unwrap(),
+            "switched from localhost:3000 to localhost:3001; nothing was missed"
         );
         assert_eq!(
-            notice.unwrap().text,
-            "moved from localhost:3000 to localhost:3001, 12 missed messages recovered"
+            text(Some(&Recovery::recovered(1)), true, Arrived::Reload).unwrap(),
+            "welcome back; 1 missed message recovered"
         );
-        assert!(gap.is_none());
+        assert!(
+            text(Some(&none), false, Arrived::Reload)
+                .unwrap()
+                .contains("expired")
+        );
+        assert_eq!(text(None, false, Arrived::Fresh), None);
+        assert_eq!(
+            text(Some(&none), true, Arrived::Retry).unwrap(),
+            "reconnected to localhost:3001; nothing was missed"
+        );
         let mut expired = Recovery::failed(RecoveryFailure::Expired, "x");
         expired.missed_at_least = Some(3);
-        let (notice, gap) = on_recovery(Some(&expired), None, to, at());
+        let (notice, gap) = on_recovery(Some(&expired), true, &Arrived::Retry, to, at());
         assert!(notice.unwrap().error);
         let gap = gap.unwrap();
         assert_eq!(gap.channel, Channel::Gap);
         assert!(gap.text.contains("at least 3"), "{}", gap.text);
-        assert_eq!(on_recovery(None, None, to, at()), (None, None));
     }
 }

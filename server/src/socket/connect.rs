@@ -241,6 +241,7 @@ pub(super) async fn on_connect(
         restored,
         recovery: with_problem(replayed.or_else(|| malformed.clone()), auth.problem.clone()),
         user: state.claims().as_ref().map(User::from),
+        redis: Some(instance.link().status()),
     };
     let sub = state.claims().map(|c| c.sub);
     let attached = hub

@@ -22,7 +22,7 @@ pub(super) async fn route(
     while let Some(push) = pushes.recv().await {
         let Some(link) = link.upgrade() else { return };
         match push.kind {
-            PushKind::Disconnection if link.up.swap(false, Ordering::SeqCst) => {
+            PushKind::Disconnection if link.set_up(false) => {
                 tracing::warn!(redis = %link.target, "redis link lost, reconnecting");
             }
             PushKind::Message | PushKind::SMessage => {

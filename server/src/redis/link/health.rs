@@ -39,7 +39,7 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
         match ping {
             Ok(()) if !was_up => match driver.repair_subscriptions().await {
                 Ok(()) => {
-                    shared.up.store(true, Ordering::SeqCst);
+                    shared.set_up(true);
                     unresolved = false;
                     tracing::info!(redis = %shared.target, "redis link back");
                 }
@@ -54,11 +54,16 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
             }
             Ok(()) => {}
             Err(e) => {
-                if shared.up.swap(false, Ordering::SeqCst) {
+                if shared.set_up(false) {
                     tracing::warn!(redis = %shared.target, "redis link lost, reconnecting: {e}");
                 }
                 if let Some(sentinel) = &shared.sentinel {
-                    match sentinel.follow(&shared.up).await {
+                    match sentinel
+                        .follow(|| {
+                            shared.set_up(false);
+                        })
+                        .await
+                    {
                         Ok(Some((from, to))) => {
                             moved = true;
                             tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master: every connection moved to it")
@@ -94,7 +99,12 @@ pub(super) async fn ask_sentinels(link: std::sync::Weak<Shared>) {
         if !shared.up.load(Ordering::SeqCst) {
             continue;
         }
-        match sentinel.follow(&shared.up).await {
+        match sentinel
+            .follow(|| {
+                shared.set_up(false);
+            })
+            .await
+        {
             Ok(Some((from, to))) => {
                 tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master while the old one still answers: every connection moved to it");
             }

@@ -93,6 +93,7 @@ pub(crate) async fn connect(
         push: push_tx,
         probe_keys,
         up: AtomicBool::new(true),
+        status: state::connected_status(),
         handlers: RwLock::default(),
         publish_timeout,
         // 100 µs to ~3.3 s.

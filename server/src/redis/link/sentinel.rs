@@ -19,10 +19,7 @@
 //! writes again what the new master lacks and checks its reader's position.
 
 use std::{
-    sync::{
-        Arc, Mutex, RwLock, Weak,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex, RwLock, Weak},
     time::Duration,
 };
 
@@ -126,10 +123,14 @@ impl Sentinel {
     }
 
     /// Asks the sentinels for the master; when they name another server than the current one,
-    /// opens a connection there for every connection of the link, marks the link down (`up`:
-    /// until the watch has checked the new master and its subscriptions) and swaps them all.
+    /// opens a connection there for every connection of the link, marks the link down
+    /// (`mark_down`: until the watch has checked the new master and its subscriptions) and swaps
+    /// them all.
     /// Says where from and to when the connections moved.
-    pub(super) async fn follow(&self, up: &AtomicBool) -> RedisResult<Option<(String, String)>> {
+    pub(super) async fn follow(
+        &self,
+        mark_down: impl FnOnce(),
+    ) -> RedisResult<Option<(String, String)>> {
         // Held to the end: one follow at a time (the watch's and the periodic check's).
         let mut sentinels = self.sentinels.lock().await;
         let found = resolve(&mut sentinels).await?;
@@ -156,7 +157,7 @@ impl Sentinel {
         // All or none: a link half on the old master and half on the new one would read a
         // history that others no longer write.
         let managers = futures_util::future::try_join_all(opening).await?;
-        up.store(false, Ordering::SeqCst);
+        mark_down();
         for (slot, manager) in slots.iter().zip(managers) {
             *slot.manager.write().unwrap_or_else(|p| p.into_inner()) = manager;
         }

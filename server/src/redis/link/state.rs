@@ -14,17 +14,17 @@ use std::{
     time::Duration,
 };
 
-use gridcast_shared::RedisLink;
+use gridcast_shared::{RedisLink, message::RedisLinkStatus};
 use prometheus_client::metrics::histogram::Histogram;
 use redis::{Cmd, FromRedisValue, Pipeline, PushInfo};
 use socketioxide_redis::drivers::ChanItem;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{
     conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, manager_config, open, query, within},
     sentinel::Sentinel,
 };
-use crate::error::Error;
+use crate::{clock::now_ms, error::Error};
 
 pub(super) type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
 
@@ -43,11 +43,53 @@ pub(super) struct Shared {
     pub(super) subscriber: Mutex<Conn>,
     /// Where pushes go (for a replacement subscriber connection).
     pub(super) push: mpsc::UnboundedSender<PushInfo>,
+    /// Whether the link counts as up; changed only through [`Shared::set_up`].
     pub(super) up: AtomicBool,
+    /// The link's state and since when, told to whoever watches ([`LinkDriver::watch_status`]).
+    pub(super) status: watch::Sender<RedisLinkStatus>,
     pub(super) handlers: RwLock<Handlers>,
     pub(super) publish_timeout: Duration,
     pub(super) publish_latency: Histogram,
     pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Marks the link up or down; returns whether that changed it. Watchers of the status see
+    /// every change, stamped with the time it happened: the atomic is read under the watch's
+    /// lock, so concurrent flips (the health watch, the push router) leave the two agreeing.
+    pub(super) fn set_up(&self, up: bool) -> bool {
+        let changed = self.up.swap(up, Ordering::SeqCst) != up;
+        if changed {
+            self.status.send_if_modified(|status| {
+                let state = link_state(self.up.load(Ordering::SeqCst));
+                let modified = status.state != state;
+                if modified {
+                    *status = RedisLinkStatus {
+                        state,
+                        since: now_ms(),
+                    };
+                }
+                modified
+            });
+        }
+        changed
+    }
+}
+
+fn link_state(up: bool) -> RedisLink {
+    if up {
+        RedisLink::Up
+    } else {
+        RedisLink::Reconnecting
+    }
+}
+
+/// The status of a link that has just connected.
+pub(super) fn connected_status() -> watch::Sender<RedisLinkStatus> {
+    watch::Sender::new(RedisLinkStatus {
+        state: RedisLink::Up,
+        since: now_ms(),
+    })
 }
 
 /// socketioxide-redis driver, and the connection the registry, presence, sessions and history
@@ -67,11 +109,18 @@ impl fmt::Debug for LinkDriver {
 impl LinkDriver {
     /// Whether the connection to Redis is up right now.
     pub(crate) fn state(&self) -> RedisLink {
-        if self.0.up.load(Ordering::SeqCst) {
-            RedisLink::Up
-        } else {
-            RedisLink::Reconnecting
-        }
+        link_state(self.0.up.load(Ordering::SeqCst))
+    }
+
+    /// The link's state and since when it is in it.
+    pub(crate) fn status(&self) -> RedisLinkStatus {
+        *self.0.status.borrow()
+    }
+
+    /// A receiver that sees every change of [`LinkDriver::status`] (the link going down or coming
+    /// back), for telling clients.
+    pub(crate) fn watch_status(&self) -> watch::Receiver<RedisLinkStatus> {
+        self.0.status.subscribe()
     }
 
     /// Where the link goes.
@@ -162,6 +211,6 @@ impl LinkDriver {
         {
             task.abort();
         }
-        self.0.up.store(false, Ordering::SeqCst);
+        self.0.set_up(false);
     }
 }

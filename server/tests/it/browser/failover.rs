@@ -1,5 +1,6 @@
 //! Pages through failures and proxies: an instance that comes back, one killed (the page moves
-//! and recovers what it missed), a page opened through `127.0.0.1`, and one through nginx.
+//! and recovers what it missed, and every element agrees), a page opened through `127.0.0.1`, and
+//! one through nginx.
 
 use super::*;
 
@@ -25,7 +26,7 @@ async fn the_page_reconnects_by_itself_when_its_instance_comes_back() {
     let state = wait_js(
         &page,
         "the page to notice",
-        "(() => { const t = document.querySelector('#status').textContent; return (t.startsWith('disconnected') || t.startsWith('reconnecting (attempt')) && t; })()",
+        "(() => { const t = document.querySelector('#status').textContent; return t.startsWith('Reconnecting to') && t.includes('(attempt') && t; })()",
         vec![],
     )
     .await;
@@ -214,6 +215,81 @@ async fn a_page_opened_through_nginx_shows_its_instance_and_can_pick_another() {
     assert_eq!(wait_message(&page, "picked through nginx").await, *other);
     let png = page.screenshot().await.unwrap();
     std::fs::write(artifacts_dir().join("browser-nginx.png"), png).unwrap();
+    page.close().await.unwrap();
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn after_an_instance_is_killed_every_element_agrees_within_3_s() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let cluster = ui_cluster(&redis, 1).await;
+    let b = cluster.urls().remove(0);
+    let port = free_port().unwrap();
+    let mut victim = crate::support::spawn_gridcast(port, &redis.url());
+    let a = format!("http://localhost:{port}");
+    crate::support::connect_with_retry(&a).await;
+    let _bystander = crate::support::client(&cluster).await;
+
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&b).await.unwrap();
+    wait_connected_to(&page, &b).await;
+    picker_labels(&page, 2).await;
+    let picker = page.find(Locator::Css("#instance-picker")).await.unwrap();
+    picker.select_by_value(&a).await.unwrap();
+    wait_connected_to(&page, &a).await;
+    wait_js(
+        &page,
+        "both clients listed",
+        "document.querySelector('#clients-count').textContent === 'Clients (2)' && document.querySelectorAll('#presence .member').length === 2",
+        vec![],
+    )
+    .await;
+
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let killed = Instant::now();
+    // What every element says: the header, the picker, the clients panel, the live cards.
+    let snapshot = "const opts = [...document.querySelectorAll('#instance-picker option')].filter(o => o.value); \
+        return {status: document.querySelector('#status').className + ' ' + document.querySelector('#status').textContent, \
+                selected: document.querySelector('#instance-picker').value, \
+                connected: opts.filter(o => o.textContent.endsWith('· connected')).map(o => o.value), \
+                count: document.querySelector('#clients-count').textContent, \
+                rows: document.querySelectorAll('#presence .member').length, \
+                members: [...document.querySelectorAll('#presence .member')].map(m => m.dataset.id), \
+                groups: [...document.querySelectorAll('#presence .group')].map(g => g.dataset.instance), \
+                send_disabled: document.querySelector('#send').disabled};";
+    let b_label = b.trim_start_matches("http://");
+    let agreed = |s: &Value| {
+        s["status"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("status ok") && t.contains(b_label))
+            && s["selected"] == json!(b)
+            && s["connected"] == json!([b])
+            && s["count"] == json!("Clients (2)")
+            && s["rows"] == json!(2)
+            && s["groups"] == json!([b])
+            && s["send_disabled"] == json!(false)
+    };
+    let last = loop {
+        let s = page.execute(snapshot, vec![]).await.unwrap();
+        if agreed(&s) {
+            break s;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "the page disagrees with itself 3 s after the kill: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("agreed {:?} after the kill: {last}", killed.elapsed());
+    // And it stays so while the registry forgets the dead instance (its entry lives 3 s).
+    while killed.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let s = page.execute(snapshot, vec![]).await.unwrap();
+        assert!(agreed(&s), "disagrees again: {s}");
+    }
     page.close().await.unwrap();
     cluster.stop().await;
 }

@@ -49,6 +49,25 @@ async fn two_pages_on_two_instances_see_each_other_and_survive_an_instance_switc
     let picker = a.find(Locator::Css("#instance-picker")).await.unwrap();
     picker.select_by_value(&urls[1]).await.unwrap();
     wait_connected_to(&a, &urls[1]).await;
+    // A deliberate switch is told as one, not as a reconnect.
+    let labels: Vec<&str> = urls
+        .iter()
+        .map(|u| u.trim_start_matches("http://"))
+        .collect();
+    let notice = wait_js(
+        &a,
+        "the switch told",
+        "(() => { const t = document.querySelector('#notice')?.textContent; return t && (t.includes('switched') || t.includes('reconnected')) && t; })()",
+        vec![],
+    )
+    .await;
+    assert!(
+        notice
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("switched from {} to {}", labels[0], labels[1])),
+        "{notice}"
+    );
     send(&a, "A after switching").await;
     assert_eq!(wait_message(&b, "A after switching").await, urls[1]);
     // ...and B's switch to instance 0 works the other way.

@@ -1,12 +1,15 @@
 //! Browser end to end: the built UI in headless Debian Chromium, driven over WebDriver. This file
 //! holds the WebDriver plumbing; the scenarios are in [`messaging`] (two pages, switching,
 //! presence, rooms, the grid check), [`failover`] (reconnects, an instance killed, nginx,
-//! `127.0.0.1`) and [`admin`] (the official Socket.IO Admin UI served by the cluster).
+//! `127.0.0.1`), [`console`] (reading back under traffic, a crowd, a Redis outage, a reload,
+//! 420 px, the Node.js reference cluster from the picker) and [`admin`] (the official Socket.IO
+//! Admin UI served by the cluster).
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
 
 mod admin;
+mod console;
 mod failover;
 mod messaging;
 
@@ -199,7 +202,18 @@ pub(super) fn rand_u32() -> u32 {
 
 /// Polls a JavaScript expression until it is truthy.
 pub(super) async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Value>) -> Value {
-    let deadline = Instant::now() + UI_WAIT;
+    wait_js_within(page, what, expr, args, UI_WAIT).await
+}
+
+/// Polls a JavaScript expression until it is truthy, for at most `within`.
+pub(super) async fn wait_js_within(
+    page: &Client,
+    what: &str,
+    expr: &str,
+    args: Vec<Value>,
+    within: Duration,
+) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let value = page
             .execute(&format!("return ({expr});"), args.clone())
@@ -216,18 +230,19 @@ pub(super) async fn wait_js(page: &Client, what: &str, expr: &str, args: Vec<Val
                 )
                 .await
                 .unwrap();
-            panic!("timed out waiting for {what} (status: {status})");
+            panic!("timed out waiting {within:?} for {what} (status: {status})");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// The instance picker's option labels, once it lists `n` instances with one marked connected.
+/// The instance picker's option labels (without "Other server…"), once it lists `n` instances
+/// with one marked connected.
 pub(super) async fn picker_labels(page: &Client, n: usize) -> Vec<String> {
     let labels = wait_js(
         page,
         &format!("{n} instances in the dropdown, one marked connected"),
-        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].map(x => x.textContent); return o.length === arguments[0] && o.some(t => t.endsWith('· connected')) && o; })()",
+        "(() => { const o = [...document.querySelectorAll('#instance-picker option')].filter(x => x.value).map(x => x.textContent); return o.length === arguments[0] && o.some(t => t.endsWith('· connected')) && o; })()",
         vec![json!(n)],
     )
     .await;
