@@ -29,6 +29,16 @@ fn write(key: &str, value: &str) {
     }
 }
 
+/// The sign-in token the page was opened with (`?token=<JWT>`, for clusters that run with
+/// `--auth jwt`): sent in the CONNECT auth to this cluster's instances, never to a typed URL.
+pub fn token() -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get("token")
+        .filter(|t| !t.is_empty())
+}
+
 /// What the tab kept (empty on a first visit).
 pub fn load() -> Resume {
     CACHE.with_borrow_mut(|cache| {

@@ -46,10 +46,24 @@ fn Identity() -> impl IntoView {
         (_, Some(id)) => format!("anonymous · {}", short_id(&id)),
         _ => "not connected".to_owned(),
     };
+    let signed_in = move || conn.user.get();
     view! {
         <section class="panel people">
             <h2>"You"</h2>
             <p class="who" id="who">{who}</p>
+            <Show when=move || signed_in().is_some() fallback=move || view! { <NameForm name=name /> }>
+                <p class="muted" id="signed-in">{move || signed_in().map(|u| model::signed_in(&u)).unwrap_or_default()}</p>
+            </Show>
+        </section>
+    }
+}
+
+/// The form that sets the display name others see (not offered to a signed-in user: the
+/// token's `sub` is the name).
+#[component]
+fn NameForm(name: RwSignal<String>) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    view! {
             <form class="row" on:submit=move |ev| {
                 ev.prevent_default();
                 if conn.set_name(name.get_untracked().trim()) {
@@ -60,7 +74,6 @@ fn Identity() -> impl IntoView {
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
                 <button id="set-name" type="submit">"Set"</button>
             </form>
-        </section>
     }
 }
 

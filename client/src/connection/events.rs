@@ -159,6 +159,7 @@ pub(super) fn on_event(conn: Connection, name: &str, mut args: Vec<Value>) {
 fn welcomed(conn: Connection, welcome: Welcome) {
     gridcast(conn);
     conn.max_message_bytes.set(welcome.limits.max_message_bytes);
+    conn.user.set(welcome.user.clone());
     let (arrived, own) = conn
         .going
         .try_update_value(|g| (std::mem::replace(&mut g.arrived, Arrived::Fresh), g.own))

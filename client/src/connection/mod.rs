@@ -52,6 +52,7 @@ impl Connection {
             received: RwSignal::new(0),
             notice: RwSignal::new(None),
             max_message_bytes: RwSignal::new(gridcast_shared::limits::MAX_MESSAGE_BYTES),
+            user: RwSignal::new(None),
             members: RwSignal::new(Vec::new()),
             names: RwSignal::new(HashMap::new()),
             send_to: RwSignal::new(Target::All),

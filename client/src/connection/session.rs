@@ -100,10 +100,14 @@ pub(super) async fn run(conn: Connection, mut base: String, generation: u64) {
     }
 }
 
-/// The CONNECT auth of this cluster's instances: the last offset and the session token.
+/// The CONNECT auth of this cluster's instances: the last offset, the session token, and the
+/// sign-in token the page was opened with.
 fn auth() -> Option<Value> {
     let saved = storage::load();
     let mut auth = serde_json::Map::new();
+    if let Some(token) = storage::token() {
+        auth.insert("token".into(), Value::from(token));
+    }
     if let Some(offset) = saved.offset {
         auth.insert("offset".into(), Value::from(offset));
     }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use gridcast_shared::presence::Member;
+use gridcast_shared::{auth::User, presence::Member};
 use leptos::prelude::*;
 use serde_json::Value;
 
@@ -55,6 +55,8 @@ pub struct Connection {
     pub notice: RwSignal<Option<Notice>>,
     /// Message size limit announced by the server.
     pub max_message_bytes: RwSignal<usize>,
+    /// Who the page is signed in as, from its token's claims (clusters with `--auth jwt`).
+    pub user: RwSignal<Option<User>>,
     /// Every client of the cluster, from the presence snapshot and deltas.
     pub members: RwSignal<Vec<Member>>,
     /// Display names by public id, also of members who left (their messages keep their names).

@@ -31,6 +31,7 @@ mod presence;
 mod reconnect;
 mod saved;
 mod status;
+mod user;
 
 pub use ack::{AckOutcome, Awaiting, on_ack};
 pub use follow::{at_bottom, pill};
@@ -46,3 +47,4 @@ pub use presence::{COLLAPSE_OVER, Group, apply, distinct, groups, in_room, upser
 pub use reconnect::{Arrived, RETRIES_BEFORE_MOVING, next_instance, on_recovery};
 pub use saved::Resume;
 pub use status::{Headline, Link, Phase, Tone, closed, duration, headline, label, mark};
+pub use user::signed_in;

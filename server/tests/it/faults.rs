@@ -400,3 +400,51 @@ async fn sigterm_with_redis_gone_still_exits() {
         .unwrap();
     assert!(exit.success(), "{exit}");
 }
+
+/// The next `redis_link` event `probe` gets within `within`: its state.
+async fn next_link_state(probe: &mut Probe, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe.next(left).await {
+            Ok(gridcast_server::tools::probe::Incoming::Event { event, args, .. })
+                if event == event::REDIS_LINK =>
+            {
+                assert!(args[0]["since"].as_u64().is_some(), "{args:?}");
+                return args[0]["state"].as_str().unwrap().to_owned();
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no redis_link within {within:?}: {e}"),
+        }
+    }
+}
+
+/// Each instance tells its own clients when its Redis link goes down and when it is back, without
+/// their sending anything; `welcome.redis` says the state as a client attaches.
+#[tokio::test]
+async fn clients_are_told_when_their_instance_loses_redis_and_gets_it_back() {
+    let mut redis = redis().await;
+    let cluster = instances(&redis, 1).await;
+    let url = cluster[0].urls().remove(0);
+    let mut probe = Probe::connect(&url).await.unwrap();
+    let welcome = probe.welcome(WAIT).await.unwrap();
+    assert_eq!(
+        welcome.redis.map(|r| r.state),
+        Some(gridcast_shared::RedisLink::Up)
+    );
+
+    redis.stop().await;
+    assert_eq!(next_link_state(&mut probe, WAIT).await, "reconnecting");
+    // A client attaching meanwhile is told in its welcome.
+    let mut late = Probe::connect(&url).await.unwrap();
+    let welcome = late.welcome(WAIT).await.unwrap();
+    assert_eq!(
+        welcome.redis.map(|r| r.state),
+        Some(gridcast_shared::RedisLink::Reconnecting)
+    );
+
+    redis.restart().await.unwrap();
+    for probe in [&mut probe, &mut late] {
+        assert_eq!(next_link_state(probe, WAIT * 2).await, "up");
+    }
+}

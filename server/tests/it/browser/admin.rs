@@ -24,12 +24,12 @@ async fn admin_cluster(redis: &PrivateRedis) -> Cluster {
     Cluster::start(config).await.unwrap()
 }
 
-/// The public id of the client a gridcast page is, once its presence panel lists it.
+/// The public id of the client a gridcast page is, once its header shows it.
 async fn own_id(page: &Client) -> String {
     let id = wait_js(
         page,
-        "the page's own member in its presence panel",
-        "document.querySelector('#presence .member button[disabled]')?.closest('li').dataset.id",
+        "the page's public id in its header",
+        "document.querySelector('#status')?.dataset.publicId || null",
         vec![],
     )
     .await;

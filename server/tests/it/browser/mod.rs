@@ -2,8 +2,9 @@
 //! holds the WebDriver plumbing; the scenarios are in [`messaging`] (two pages, switching,
 //! presence, rooms, the grid check), [`failover`] (reconnects, an instance killed, nginx,
 //! `127.0.0.1`), [`console`] (reading back under traffic, a crowd, a Redis outage, a reload,
-//! 420 px, the Node.js reference cluster from the picker) and [`admin`] (the official Socket.IO
-//! Admin UI served by the cluster).
+//! 420 px), [`grid`] (the grid check against the Node.js reference cluster from the picker, during
+//! a Redis outage, going stale), [`signed_in`] (a page signed in with a token) and [`admin`] (the
+//! official Socket.IO Admin UI served by the cluster).
 //!
 //! Needs the UI built into `dist/` (`./dev test` does it) and `chromium` + `chromium-driver`
 //! installed; it fails with instructions otherwise rather than skipping.
@@ -11,7 +12,9 @@
 mod admin;
 mod console;
 mod failover;
+mod grid;
 mod messaging;
+mod signed_in;
 
 use std::{
     path::PathBuf,

@@ -72,10 +72,12 @@ pub fn url(cluster: &Cluster) -> String {
     cluster.urls().remove(0)
 }
 
-/// A probe connected to `cluster`, past its `welcome` event, ignoring `presence` deltas.
+/// A probe connected to `cluster`, past its `welcome` event, ignoring `presence` deltas and the
+/// instance's `redis_link` changes (tests of messages count what arrives; [`watcher`] sees all).
 pub async fn client(cluster: &Cluster) -> Probe {
     let mut probe = watcher(cluster).await;
     probe.ignore(gridcast_shared::event::PRESENCE);
+    probe.ignore(gridcast_shared::event::REDIS_LINK);
     probe
 }
 
