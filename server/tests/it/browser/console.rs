@@ -413,3 +413,56 @@ async fn public_id(page: &Client) -> String {
     .unwrap()
     .to_owned()
 }
+
+/// The live view draws what the page receives: under a steady 10 messages/s from instance B, B's
+/// card shows a rate, a latency and the last minute's bars and line; A's card stays at zero.
+#[tokio::test]
+async fn the_live_view_shows_each_instances_rate_latency_and_last_minute() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let redis = redis().await;
+    let (a, b) = (ui_cluster(&redis, 1).await, ui_cluster(&redis, 1).await);
+    let (url_a, url_b) = (a.urls().remove(0), b.urls().remove(0));
+    let sender = crate::support::client(&b).await;
+    let driver = Driver::start().await;
+    let page = driver.browser().await;
+    page.goto(&url_a).await.unwrap();
+    wait_connected_to(&page, &url_a).await;
+
+    let card = "(u) => [...document.querySelectorAll('#live article')].find(c => c.dataset.instance.endsWith(u.split(':').pop()))";
+    let sending = async {
+        for n in 0..40 {
+            sender
+                .emit(
+                    gridcast_shared::event::MESSAGE,
+                    vec![json!(format!("tick {n}"))],
+                )
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let shows = format!(
+        "(() => {{ const c = ({card})(arguments[0]); if (!c) return null; \
+             const rate = parseFloat(c.querySelector('.rate b').textContent); \
+             const lat = c.querySelector('.lat b').textContent; \
+             const bars = c.querySelector('path.bars').getAttribute('d'); \
+             const line = c.querySelector('path.line').getAttribute('d'); \
+             return rate >= 3 && /^\\d+ ms$/.test(lat) && bars.length > 0 && line.length > 0 \
+               && {{rate, lat, bars: bars.length, line: line.length}}; }})()"
+    );
+    let watching = wait_js(
+        &page,
+        "B's card to show a rate, a latency, bars and a line",
+        &shows,
+        vec![json!(url_b)],
+    );
+    let (_, shown) = tokio::join!(sending, watching);
+    eprintln!("B's card: {shown}");
+    let a_rate = page
+        .execute(
+            &format!("const c = ({card})(arguments[0]); return c && c.querySelector('.rate b').textContent"),
+            vec![json!(url_a)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(a_rate, json!("0.0"), "nothing entered through A");
+}
