@@ -8,7 +8,8 @@
 //! the threat is guessing online, which the caller slows down (a refused login is answered after
 //! [`REFUSED_PAUSE`], one CONNECT at a time per connection, and connections per address are
 //! capped). A session id is 128 random bits, handed to the UI once (`session`); Redis keeps its
-//! digest for [`SESSION_TTL`] (`crate::redis::admin_sessions`), so it logs in on every instance.
+//! digest for [`SESSION_TTL`] (`crate::redis::admin_sessions`), so it logs in on every instance;
+//! the digest is bound to the user name and password, so changing either ends every session.
 
 use std::{path::Path, time::Duration};
 
@@ -56,6 +57,10 @@ pub(crate) struct Credentials {
     username: String,
     salt: [u8; 16],
     digest: [u8; 32],
+    /// What a session is bound to: a digest of the user name and the password, the same on
+    /// every instance with the same credentials, so that a session opened with a password ends
+    /// when the password (or the user name) changes.
+    sessions: [u8; 32],
 }
 
 impl std::fmt::Debug for Credentials {
@@ -70,11 +75,22 @@ impl Credentials {
     /// Credentials of `username` with `password` (only its digest is kept).
     pub(crate) fn new(username: &str, password: &str) -> Self {
         let salt = rand::random();
+        let mut sessions = Sha256::new();
+        sessions.update(b"gridcast admin sessions\0");
+        sessions.update((username.len() as u64).to_le_bytes());
+        sessions.update(username.as_bytes());
+        sessions.update(password.as_bytes());
         Self {
             username: username.to_owned(),
             digest: salted(&salt, password),
             salt,
+            sessions: sessions.finalize().into(),
         }
+    }
+
+    /// What Redis keeps of session `id`: a digest of it bound to these credentials.
+    fn session_key(&self, id: &str) -> String {
+        digest_hex(&self.sessions, id)
     }
 
     /// Whether `username` and `password` are these (the password compared in constant time).
@@ -165,7 +181,7 @@ pub(crate) async fn log_in(
         return Err(Refused::Off);
     };
     if let Some(id) = login.session_id.as_deref().filter(|id| is_session_id(id)) {
-        match sessions.exists(&digest_hex(id)).await {
+        match sessions.exists(&credentials.session_key(id)).await {
             Ok(true) => return Ok(LoggedIn::Session),
             Ok(false) => {}
             Err(e) => tracing::debug!("admin session not checked: {e}"),
@@ -178,7 +194,10 @@ pub(crate) async fn log_in(
         return Err(Refused::InvalidCredentials);
     }
     let id = format!("{:032x}", rand::random::<u128>());
-    if let Err(e) = sessions.save(&digest_hex(&id), SESSION_TTL).await {
+    if let Err(e) = sessions
+        .save(&credentials.session_key(&id), SESSION_TTL)
+        .await
+    {
         // The login stands; only a reload will ask for the password again.
         tracing::debug!("admin session not saved: {e}");
     }
@@ -190,9 +209,14 @@ fn is_session_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The hex SHA-256 of a session id: what Redis keeps of it.
-fn digest_hex(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
+/// The hex SHA-256 of a session id after `bound` (the credentials it was opened with): what
+/// Redis keeps of it.
+fn digest_hex(bound: &[u8; 32], id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(bound);
+    hasher.update(id.as_bytes());
+    hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -224,6 +248,21 @@ mod tests {
         for bad in ["", "x", &"g".repeat(32), &"a".repeat(33)] {
             assert!(!is_session_id(bad), "{bad:?}");
         }
-        assert_eq!(digest_hex("abc").len(), 64);
+        assert_eq!(digest_hex(&[0; 32], "abc").len(), 64);
+        // A session is bound to the credentials it was opened with.
+        let id = format!("{:032x}", 7u128);
+        let one = Credentials::new("admin", "one password");
+        assert_eq!(
+            one.session_key(&id),
+            Credentials::new("admin", "one password").session_key(&id)
+        );
+        assert_ne!(
+            one.session_key(&id),
+            Credentials::new("admin", "another password").session_key(&id)
+        );
+        assert_ne!(
+            one.session_key(&id),
+            Credentials::new("root", "one password").session_key(&id)
+        );
     }
 }

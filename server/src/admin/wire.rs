@@ -170,7 +170,16 @@ impl Handshake {
             .headers
             .iter()
             .filter(|(name, _)| SHOWN_HEADERS.contains(&name.as_str()))
-            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .filter_map(|(name, value)| {
+                let value = value.to_str().ok()?;
+                // A page's address may carry a secret in its query or fragment (a magic link's
+                // token, an OAuth code): the Admin UI sees the page, not those.
+                let value = match name.as_str() {
+                    "referer" => value.split(['?', '#']).next().unwrap_or_default(),
+                    _ => value,
+                };
+                Some((name.to_string(), value.to_owned()))
+            })
             .collect();
         let query: BTreeMap<String, String> = parts
             .uri
@@ -317,6 +326,10 @@ mod tests {
             .header("authorization", "Bearer SECRET")
             .header("x-api-key", "SECRET")
             .header("user-agent", "node")
+            .header(
+                "referer",
+                "http://app.example/chat?magic=SECRET#code=SECRET",
+            )
             .header("x-forwarded-for", "203.0.113.9")
             .body(())
             .unwrap();
@@ -327,6 +340,7 @@ mod tests {
         assert_eq!(handshake.address, "203.0.113.9");
         assert_eq!(handshake.query.len(), 2, "{json}");
         assert_eq!(handshake.headers["user-agent"], "node");
+        assert_eq!(handshake.headers["referer"], "http://app.example/chat");
     }
 
     #[test]

@@ -24,16 +24,22 @@ pub(super) async fn expire(socket: SocketRef<ClusterAdapter>, state: Arc<SocketS
         let Some(exp) = state.claims().map(|c| c.exp) else {
             return;
         };
-        let left = Duration::from_millis((exp * 1000).saturating_sub(now_ms()));
+        // Saturating: a signed `exp` may be any u64 (10^17 s is a valid token).
+        let left = Duration::from_millis(exp.saturating_mul(1000).saturating_sub(now_ms()));
         let gone = state.gone.notified();
         tokio::select! {
             () = tokio::time::sleep(left) => {}
             () = gone => return,
+            // A refresh may bring an earlier expiry as well as a later one.
+            () = state.refreshed.notified() => continue,
         }
         if !socket.connected() {
             return;
         }
-        if state.claims().is_some_and(|c| c.exp * 1000 > now_ms()) {
+        if state
+            .claims()
+            .is_some_and(|c| c.exp.saturating_mul(1000) > now_ms())
+        {
             // Refreshed meanwhile.
             continue;
         }
@@ -85,5 +91,6 @@ fn refresh(req: &Request, arg: Arg<Refresh>) -> Result<Refreshed, Rejection> {
     }
     let user = User::from(&fresh);
     req.state.set_claims(fresh);
+    req.state.refreshed.notify_one();
     Ok(Refreshed { user })
 }

@@ -79,6 +79,9 @@ pub(crate) struct SocketState {
     claims: Mutex<Option<Claims>>,
     /// Told when the socket disconnects (its token's expiry stops watching).
     pub(crate) gone: tokio::sync::Notify,
+    /// Told when `refresh` changed its claims (its token's expiry is watched anew: a fresh token
+    /// may expire sooner than the one it replaces).
+    pub(crate) refreshed: tokio::sync::Notify,
 }
 
 impl SocketState {
@@ -109,6 +112,7 @@ impl SocketState {
             attached_at: Mutex::new(None),
             claims: Mutex::new(claims),
             gone: tokio::sync::Notify::new(),
+            refreshed: tokio::sync::Notify::new(),
         }
     }
 

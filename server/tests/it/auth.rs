@@ -487,3 +487,72 @@ async fn gridcast_token_makes_a_token_the_server_takes() {
         assert!(said.contains("at least 32"), "{args:?}: {said}");
     }
 }
+
+/// Attack review: `refresh` "moves the connection's expiry", also to an earlier one. A client
+/// that refreshes to a token expiring sooner (or is handed one) must be closed when *that* token
+/// expires, not when the one it connected with would have: otherwise it keeps sending and
+/// joining on the claims of an expired token.
+#[tokio::test]
+async fn a_refresh_to_an_earlier_expiry_closes_the_connection_at_that_expiry() {
+    let redis = redis().await;
+    let cluster = with_jwt(&redis, 1).await;
+    let long = token(
+        "shrinking",
+        json!({"aud": "gridcast-test", "exp": now() + 60, "rooms": ["ops"]}),
+    );
+    let (mut probe, _) = connect(&cluster[0], &long, json!({})).await;
+    let short = token(
+        "shrinking",
+        json!({"aud": "gridcast-test", "exp": now() + 2, "rooms": ["ops"]}),
+    );
+    let Reply::Ok(Refreshed { user }) =
+        ack::<Refreshed>(&mut probe, event::REFRESH, json!({ "token": short })).await
+    else {
+        panic!("a fresh token for the same user is taken")
+    };
+    assert!(user.expires <= now() + 2, "{user:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        match tokio::time::timeout_at(deadline, probe.next(WAIT)).await {
+            Ok(Ok(Incoming::Closed(_)) | Err(ProbeError::Closed)) => break,
+            Ok(Ok(_) | Err(ProbeError::Timeout(..))) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!(
+                "still connected 6 s after refreshing to a token that expired after 2 s \
+                 (welcome/refresh told it expires at {})",
+                user.expires
+            ),
+        }
+    }
+}
+
+/// Attack review: an `exp` far in the future (a valid, signed token: 10^17 s) must not break the
+/// watch on the connection's expiry: `exp * 1000` overflows u64 in `refresh::expire` (a panic
+/// in debug builds, a wrapped deadline in release), so the connection is never closed when a
+/// later `refresh` brings a token that expires.
+#[tokio::test]
+async fn a_token_with_an_exp_far_in_the_future_keeps_the_expiry_watched() {
+    let redis = redis().await;
+    let cluster = with_jwt(&redis, 1).await;
+    let far = token(
+        "far",
+        json!({"aud": "gridcast-test", "exp": 100_000_000_000_000_000u64}),
+    );
+    let (mut probe, welcome) = connect(&cluster[0], &far, json!({})).await;
+    assert_eq!(welcome.user.unwrap().expires, 100_000_000_000_000_000);
+    let short = token("far", json!({"aud": "gridcast-test", "exp": now() + 2}));
+    let Reply::Ok(Refreshed { .. }) =
+        ack::<Refreshed>(&mut probe, event::REFRESH, json!({ "token": short })).await
+    else {
+        panic!("a fresh token for the same user is taken")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        match tokio::time::timeout_at(deadline, probe.next(WAIT)).await {
+            Ok(Ok(Incoming::Closed(_)) | Err(ProbeError::Closed)) => break,
+            Ok(Ok(_) | Err(ProbeError::Timeout(..))) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("still connected past its refreshed token's expiry"),
+        }
+    }
+}
