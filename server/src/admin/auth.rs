@@ -13,17 +13,34 @@
 
 use std::{path::Path, time::Duration};
 
+use gridcast_shared::limits::Rate;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{cli::ServeConfig, error::Error, redis::admin_sessions::AdminSessions};
+use crate::{
+    cli::ServeConfig, error::Error, limit::bucket::RateLimit, redis::admin_sessions::AdminSessions,
+};
 
 /// How long an Admin UI session logs in without the password (as socket.io's `RedisStore`).
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a refused login waits before it is answered.
 pub(crate) const REFUSED_PAUSE: Duration = Duration::from_secs(1);
+
+/// Password logins one address may try, per instance: [`LOGIN_BURST`] at once, then one a
+/// second; a successful login gives its try back. The pause alone limited nothing per address:
+/// the CONNECTs of many connections run at once (395 guesses/s from one address, measured).
+pub(crate) const LOGIN_RATE: Rate = Rate {
+    per_second: 1,
+    burst: LOGIN_BURST,
+};
+
+/// Password logins one address may try at once (see [`LOGIN_RATE`]).
+pub(crate) const LOGIN_BURST: u32 = 10;
+
+/// The shortest Admin UI password accepted.
+pub(crate) const MIN_PASSWORD_CHARS: usize = 12;
 
 /// Whether and how the Admin UI may be used, the same for every instance of a process.
 #[derive(Debug)]
@@ -50,6 +67,9 @@ pub(crate) enum Refused {
     /// recognises).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many password logins from the client's address.
+    #[error("too many login attempts from your address: try again in {0} s")]
+    TooManyAttempts(u64),
 }
 
 /// The user name and a salted digest of the password.
@@ -119,8 +139,12 @@ impl Access {
         };
         Ok(match password {
             None => Self::Off,
-            Some(password) if password.is_empty() => {
-                return Err(Error::Config("the Admin UI password is empty".into()));
+            Some(password) if password.chars().count() < MIN_PASSWORD_CHARS => {
+                return Err(Error::Config(format!(
+                    "the Admin UI password has {} characters: use at least {MIN_PASSWORD_CHARS} \
+                     (it can be guessed online, one try a second per address)",
+                    password.chars().count()
+                )));
             }
             Some(password) => Self::On {
                 credentials: Credentials::new(&config.admin_username, &password),
@@ -172,10 +196,12 @@ pub(crate) enum LoggedIn {
 }
 
 /// Checks `login` against `access`, and opens a session for a password login.
+/// A password login first takes a try from `tries` (its address's), given back when it succeeds.
 pub(crate) async fn log_in(
     access: &Access,
     sessions: &AdminSessions,
     login: Login,
+    tries: Option<&RateLimit>,
 ) -> Result<LoggedIn, Refused> {
     let Access::On { credentials, .. } = access else {
         return Err(Refused::Off);
@@ -190,8 +216,14 @@ pub(crate) async fn log_in(
     let (Some(username), Some(password)) = (login.username, login.password) else {
         return Err(Refused::InvalidCredentials);
     };
+    if let Some(Err(wait)) = tries.map(RateLimit::take) {
+        return Err(Refused::TooManyAttempts(wait.as_secs_f64().ceil() as u64));
+    }
     if !credentials.matches(&username, &password) {
         return Err(Refused::InvalidCredentials);
+    }
+    if let Some(tries) = tries {
+        tries.refund();
     }
     let id = format!("{:032x}", rand::random::<u128>());
     if let Err(e) = sessions
@@ -225,6 +257,23 @@ fn digest_hex(bound: &[u8; 32], id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Secret;
+
+    #[test]
+    fn short_passwords_are_refused_at_start() {
+        let mut config = ServeConfig::new(vec![0], None);
+        for (password, ok) in [("", false), ("pw1234", false), ("twelve chars", true)] {
+            config.admin_password = Some(Secret::new(password));
+            match Access::from_config(&config) {
+                Ok(Access::On { .. }) => assert!(ok, "{password:?} accepted"),
+                Err(Error::Config(why)) => {
+                    assert!(!ok, "{password:?}: {why}");
+                    assert!(why.contains("at least 12"), "{why}");
+                }
+                other => panic!("{password:?}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn credentials_match_only_themselves_and_hide_the_password() {

@@ -17,6 +17,7 @@ use super::{
 use crate::{
     clock::now_ms,
     instance::Instance,
+    limit::{address::Address, bucket::Buckets},
     redis::{LinkError, admin_sessions::AdminSessions, bus::Bus},
 };
 
@@ -39,6 +40,8 @@ pub(crate) struct Admin {
     pub(crate) wake: Notify,
     /// When (ms) this instance's sockets are to be described to the Admin UIs (0: not due).
     describe_at: AtomicU64,
+    /// Password logins each address may still try ([`super::auth::LOGIN_RATE`]).
+    pub(crate) login_tries: Buckets<Address>,
 }
 
 /// The receiving end of an instance's command queue, for its applying task.
@@ -62,6 +65,7 @@ impl Admin {
             local,
             wake: Notify::new(),
             describe_at: AtomicU64::new(0),
+            login_tries: Buckets::new(Some(super::auth::LOGIN_RATE)),
         });
         (admin, Commands(commands))
     }

@@ -15,7 +15,9 @@
 //! crosses the reading of presence can still be missed (as with Node.js' server, whose list and
 //! events cross the same way); the UI's list is right again after a reload.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::extract::ConnectInfo;
 
 use gridcast_shared::presence::PRESENCE_PAGE;
 use socketioxide::{
@@ -32,7 +34,7 @@ use super::{
     wire::{AdminSocket, Config, Handshake, NAMESPACE},
 };
 use crate::{
-    limit::bucket::RateLimit,
+    limit::{address::Address, bucket::RateLimit},
     redis::adapter::{ClusterAdapter, InitError, Io},
     socket::SocketState,
 };
@@ -66,7 +68,13 @@ async fn authenticate(
     State(admin): State<Arc<Admin>>,
 ) -> Result<(), Refused> {
     let login = login.unwrap_or_default();
-    match auth::log_in(&admin.access, &admin.sessions, login).await {
+    // Put into the handshake's request by `accept`, kept by engineioxide with the session.
+    let tries = socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| admin.login_tries.get(Address::of(peer.ip())));
+    match auth::log_in(&admin.access, &admin.sessions, login, tries.as_deref()).await {
         Ok(logged_in) => {
             socket.extensions.insert(Arc::new(AdminSocketState {
                 limit: RateLimit::from_rate(admin.instance.rate),
@@ -78,7 +86,7 @@ async fn authenticate(
             Ok(())
         }
         Err(refused) => {
-            if let Refused::InvalidCredentials = refused {
+            if !matches!(refused, Refused::Off) {
                 admin
                     .instance
                     .warnings()

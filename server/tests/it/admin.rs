@@ -536,11 +536,13 @@ async fn guessing_the_admin_password_from_one_address_is_limited() {
         "{}/socket.io/?EIO=4&transport=websocket",
         url(&cluster).replace("http://", "ws://")
     );
+    // Passwords checked (and found wrong), and tries refused unchecked.
     let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     let mut guessers = Vec::new();
     for i in 0..50 {
-        let (ws, refused) = (ws.clone(), refused.clone());
+        let (ws, refused, limited) = (ws.clone(), refused.clone(), limited.clone());
         guessers.push(tokio::spawn(async move {
             let Ok((mut socket, _)) = tokio_tungstenite::connect_async(ws).await else {
                 return;
@@ -553,8 +555,14 @@ async fn guessing_the_admin_password_from_one_address_is_limited() {
             while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until, socket.next()).await {
                 let Message::Text(text) = frame else { continue };
                 if text.starts_with("0{") || text.starts_with("44/admin") {
-                    if text.starts_with("44/admin") {
+                    if text.starts_with("44/admin") && text.contains("invalid credentials") {
                         refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else if text.starts_with("44/admin") {
+                        assert!(
+                            text.contains("too many login attempts from your address"),
+                            "{text}"
+                        );
+                        limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     n += 1;
                     if socket.send(guess(n)).await.is_err() {
@@ -570,8 +578,17 @@ async fn guessing_the_admin_password_from_one_address_is_limited() {
         let _ = guesser.await;
     }
     let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+    let limited = limited.load(std::sync::atomic::Ordering::Relaxed);
+    // A burst of 10, then one a second: at most 13 in 3 s (a little slack for the clock).
     assert!(
-        refused <= 20,
+        refused <= 14,
         "{refused} wrong passwords were tried and answered in 3 s from one address"
     );
+    assert!(
+        limited > 0,
+        "the other tries were told why they were refused"
+    );
+    // The right password logs in from that address as soon as a try has refilled.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    crate::support::admin::AdminClient::logged_in(&url(&cluster), "websocket").await;
 }
