@@ -196,7 +196,10 @@ impl Jwt {
             )));
         }
         match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
-            Ok(data) => Ok(data.claims),
+            Ok(data) => {
+                gridcast_shared::auth::check_sub(&data.claims.sub).map_err(AuthError::Malformed)?;
+                Ok(data.claims)
+            }
             Err(e) => Err(match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYet,
@@ -208,11 +211,28 @@ impl Jwt {
                 ErrorKind::MissingRequiredClaim(claim) => {
                     AuthError::Malformed(format!("it has no {claim} claim"))
                 }
+                // Signed and valid, but its claims do not fit (checked after the signature).
+                ErrorKind::Json(e) => AuthError::Malformed(claims_problem(e)),
                 // Not the token's text: only what kind of trouble.
                 _ => AuthError::Malformed("its header, claims or encoding".into()),
             }),
         }
     }
+}
+
+/// What is wrong with a signed token's claims, without their values: a missing claim by name, or
+/// the types gridcast reads.
+fn claims_problem(e: &serde_json::Error) -> String {
+    let said = e.to_string();
+    if let Some(claim) = said
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return format!("it has no {claim} claim");
+    }
+    "a claim has the wrong type (sub and iss are text, exp and nbf whole seconds, aud text or a \
+     list of text, rooms a list of text, broadcast true or false)"
+        .into()
 }
 
 /// The shortest HS256 secret accepted, in bytes: RFC 7518 asks for a key as long as the hash.

@@ -25,9 +25,9 @@ pub struct Claims {
     /// Not before, in seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
-    /// The audience it was issued for.
+    /// The audience it was issued for: one, or a list (RFC 7519 allows both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     /// Who issued it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -37,6 +37,37 @@ pub struct Claims {
     /// Whether the user may send `message` to everyone.
     #[serde(default)]
     pub broadcast: bool,
+}
+
+/// A token's `aud`: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "chat"`.
+    One(String),
+    /// `"aud": ["chat", "admin"]`.
+    Many(Vec<String>),
+}
+
+/// The longest `sub` accepted, in characters.
+pub const MAX_SUB_CHARS: usize = 256;
+
+/// Whether `sub` can name a user (it is shown to others and addresses direct messages): 1 to
+/// [`MAX_SUB_CHARS`] characters, none invisible (control, zero-width, bidi); if not, why.
+pub fn check_sub(sub: &str) -> Result<(), String> {
+    if sub.is_empty() {
+        return Err("its sub is empty".into());
+    }
+    if sub.chars().count() > MAX_SUB_CHARS {
+        return Err(format!("its sub is longer than {MAX_SUB_CHARS} characters"));
+    }
+    if let Some(c) = sub.chars().find(|&c| crate::validate::is_invisible(c)) {
+        return Err(format!(
+            "its sub has an invisible or control character (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    Ok(())
 }
 
 impl Claims {
@@ -97,5 +128,30 @@ mod tests {
         };
         assert!(claims.may_join("ops") && claims.may_join("team-red") && claims.may_join("team-"));
         assert!(!claims.may_join("opsx") && !claims.may_join("team") && !claims.may_join("dev"));
+    }
+
+    #[test]
+    fn a_sub_must_be_visible_and_short() {
+        assert_eq!(check_sub("alice"), Ok(()));
+        assert_eq!(check_sub("Zoë Ñ 42"), Ok(()));
+        assert_eq!(check_sub(""), Err("its sub is empty".into()));
+        assert!(check_sub(&"a".repeat(257)).unwrap_err().contains("256"));
+        assert_eq!(
+            check_sub("adm\u{202E}nimda"),
+            Err("its sub has an invisible or control character (U+202E)".into())
+        );
+        assert!(check_sub("a\u{200B}").unwrap_err().contains("U+200B"));
+    }
+
+    #[test]
+    fn an_audience_is_one_or_a_list() {
+        let one: Claims = serde_json::from_str(r#"{"sub":"a","exp":1,"aud":"chat"}"#).unwrap();
+        assert_eq!(one.aud, Some(Audience::One("chat".into())));
+        let many: Claims =
+            serde_json::from_str(r#"{"sub":"a","exp":1,"aud":["chat","admin"]}"#).unwrap();
+        assert_eq!(
+            many.aud,
+            Some(Audience::Many(vec!["chat".into(), "admin".into()]))
+        );
     }
 }

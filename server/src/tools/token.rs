@@ -32,7 +32,10 @@ pub fn sign(config: &TokenConfig, secret: &[u8]) -> Result<String> {
         sub: config.sub.clone(),
         exp: now + config.ttl.as_secs(),
         nbf: None,
-        aud: config.audience.clone(),
+        aud: config
+            .audience
+            .clone()
+            .map(gridcast_shared::auth::Audience::One),
         iss: config.issuer.clone(),
         rooms: config.rooms.clone(),
         broadcast: config.broadcast,

@@ -39,6 +39,16 @@ fn token(sub: &str, claims: Value) -> String {
     signed(sub, claims, SECRET)
 }
 
+/// A token of exactly `claims`, signed with the tests' secret.
+fn raw(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
 fn signed(sub: &str, claims: Value, secret: &str) -> String {
     let mut all = json!({"sub": sub, "exp": now() + 3600});
     all.as_object_mut()
@@ -189,6 +199,23 @@ async fn bad_tokens_are_refused_readably_at_connect_and_counted() {
             Some(json!({"token": "not.a.jwt"})),
             "not a JWT gridcast can read",
         ),
+        // Signed, but its claims do not fit: each told what is wrong, none of its values.
+        (
+            Some(json!({"token": raw(json!({"aud": "gridcast-test", "exp": now() + 60}))})),
+            "it has no sub claim",
+        ),
+        (
+            Some(json!({"token": token("adm\u{202E}nimda", aud.clone())})),
+            "invisible or control character (U+202E)",
+        ),
+        (
+            Some(json!({"token": token("", aud.clone())})),
+            "its sub is empty",
+        ),
+        (
+            Some(json!({"token": token("ada", json!({"aud": "gridcast-test", "rooms": "ops"}))})),
+            "a claim has the wrong type",
+        ),
         // Longer than the 8 KiB read: refused before any decoding.
         (
             Some(json!({"token": "x".repeat(10_000)})),
@@ -219,13 +246,18 @@ async fn bad_tokens_are_refused_readably_at_connect_and_counted() {
         ("not_yet", 1),
         ("elsewhere", 2),
         ("signature", 2),
-        ("malformed", 3),
+        ("malformed", 7),
     ] {
         let line = format!("gridcast_refused_tokens_total{{cause=\"{cause}\"}} {count}");
         assert!(metrics.contains(&line), "no {line:?} in\n{metrics}");
     }
     // Nobody got in.
     assert!(metrics.contains("gridcast_clients 0"), "{metrics}");
+
+    // An audience may also be a list (RFC 7519): one of them is this server.
+    let listed = token("ada", json!({"aud": ["another-server", "gridcast-test"]}));
+    let (_, welcome) = connect(instance, &listed, json!({})).await;
+    assert_eq!(welcome.user.unwrap().sub, "ada");
 }
 
 #[tokio::test]
