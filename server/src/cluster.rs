@@ -55,10 +55,7 @@ fn api_key(config: &ServeConfig) -> Result<Option<ApiKey>, Error> {
         })?,
         (None, None) => return Ok(None),
     };
-    match ApiKey::new(&text) {
-        Some(key) => Ok(Some(key)),
-        None => Err(Error::Config("the API key is empty".into())),
-    }
+    ApiKey::new(&text).map(Some).map_err(Error::Config)
 }
 
 /// The longest a graceful shutdown may take (draining connections takes up to 5 s of it).

@@ -124,7 +124,9 @@ pub(crate) struct SocketData {
 /// The request that opened a socket's connection, as much of it as may be shown.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Handshake {
-    /// The client's address (`X-Forwarded-For` first, as Node.js' server does), when known.
+    /// The client's address as the instance sees it (the peer of its connection; a client's own
+    /// `X-Forwarded-For` is shown among its headers, not as its address: it chooses it), when
+    /// known.
     pub(crate) address: String,
     pub(crate) headers: BTreeMap<String, String>,
     pub(crate) query: BTreeMap<String, String>,
@@ -194,11 +196,7 @@ impl Handshake {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip().to_string());
-        let address = headers
-            .get("x-forwarded-for")
-            .cloned()
-            .or(peer)
-            .unwrap_or_default();
+        let address = peer.unwrap_or_default();
         let xdomain = headers.contains_key("origin");
         Self {
             address,
@@ -337,7 +335,9 @@ mod tests {
         let handshake = Handshake::of(&parts, 0);
         let json = serde_json::to_string(&handshake).unwrap();
         assert!(!json.contains("SECRET"), "{json}");
-        assert_eq!(handshake.address, "203.0.113.9");
+        // Its own X-Forwarded-For is a header it sent, not its address.
+        assert_eq!(handshake.address, "");
+        assert_eq!(handshake.headers["x-forwarded-for"], "203.0.113.9");
         assert_eq!(handshake.query.len(), 2, "{json}");
         assert_eq!(handshake.headers["user-agent"], "node");
         assert_eq!(handshake.headers["referer"], "http://app.example/chat");

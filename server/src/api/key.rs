@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The shortest API key accepted, in bytes: wrong keys are answered as fast as right ones, so
+/// the key itself must make guessing hopeless.
+pub(crate) const MIN_KEY_BYTES: usize = 32;
+
 /// The key backends present as `Authorization: Bearer <key>`.
 pub(crate) struct ApiKey([u8; 32]);
 
@@ -19,11 +23,18 @@ impl std::fmt::Debug for ApiKey {
 }
 
 impl ApiKey {
-    /// The key `text` (surrounding whitespace, e.g. a file's last newline, ignored); `None` if
-    /// it is empty.
-    pub(crate) fn new(text: &str) -> Option<Self> {
+    /// The key `text` (surrounding whitespace, e.g. a file's last newline, ignored), or why it
+    /// is refused: shorter than [`MIN_KEY_BYTES`].
+    pub(crate) fn new(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        (!text.is_empty()).then(|| Self(Sha256::digest(text.as_bytes()).into()))
+        if text.len() < MIN_KEY_BYTES {
+            return Err(format!(
+                "the API key is {} bytes: use at least {MIN_KEY_BYTES} random ones (e.g. \
+                 `openssl rand -hex 32`)",
+                text.len()
+            ));
+        }
+        Ok(Self(Sha256::digest(text.as_bytes()).into()))
     }
 
     /// Whether `given` is the key.
@@ -89,10 +100,14 @@ mod tests {
 
     #[test]
     fn keys_match_only_themselves_and_never_print() {
-        let key = ApiKey::new("s3cret\n").unwrap();
-        assert!(key.matches("s3cret"));
-        assert!(!key.matches("s3cre") && !key.matches("s3cret2") && !key.matches(""));
-        assert!(ApiKey::new("  ").is_none());
+        let text = "s3cret-0123456789abcdef0123456789";
+        let key = ApiKey::new(&format!("{text}\n")).unwrap();
+        assert!(key.matches(text));
+        assert!(!key.matches(&text[1..]) && !key.matches(&format!("{text}2")) && !key.matches(""));
         assert!(!format!("{key:?}").contains("s3cret"));
+        for short in ["  ", "k1", &text[..31]] {
+            let why = ApiKey::new(short).err().unwrap();
+            assert!(why.contains("at least 32"), "{why}");
+        }
     }
 }

@@ -4,7 +4,10 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Query, State, rejection::BytesRejection},
+    extract::{
+        Query, State,
+        rejection::{BytesRejection, QueryRejection},
+    },
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -22,9 +25,15 @@ use crate::{redis::presence::PageCursor, rooms::own_room};
 
 pub(super) async fn presence(
     State(state): State<ApiState>,
-    Query(page): Query<PresencePage>,
+    page: Result<Query<PresencePage>, QueryRejection>,
 ) -> Response {
     let bad = |message: String| Refusal::bad(message).into_response();
+    let Ok(Query(page)) = page else {
+        return bad(format!(
+            "the query is `limit` (1 to {PRESENCE_PAGE}) and `cursor` (the `next` of the page \
+             before), both optional"
+        ));
+    };
     let limit = page.limit.unwrap_or(PRESENCE_PAGE);
     if !(1..=PRESENCE_PAGE).contains(&limit) {
         return bad(format!("limit must be 1 to {PRESENCE_PAGE}"));

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::support::{QUIET, WAIT, client, redis, request_with, url};
 
-const KEY: &str = "a-backend-key-0123456789";
+const KEY: &str = "a-backend-key-0123456789-abcdefghijklmnop";
 
 async fn with_api(redis: &PrivateRedis, n: usize, rate: Option<Rate>) -> Vec<Cluster> {
     let mut out = Vec::new();
@@ -244,6 +244,26 @@ async fn presence_pages_and_disconnects_through_the_api() {
         }
     }
     assert!(ids.contains(&json!(a.id())));
+    // A bad query is answered in the API's shape, saying what it takes.
+    for query in [
+        "limit=-1",
+        "limit=abc",
+        "limit=0",
+        "limit=501",
+        "cursor=%00",
+    ] {
+        let (status, _, body) = request_with(
+            "GET",
+            &format!("{base}/api/presence?{query}"),
+            "",
+            &[("Authorization", &auth)],
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let refusal: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{query}: {e}: {body}"));
+        assert_eq!(refusal["error"]["code"], "bad_request", "{query}: {body}");
+    }
     // Disconnecting a's sockets, asked on the other instance.
     let body = json!({"user": a.id()}).to_string();
     let (status, _, _) = request_with(

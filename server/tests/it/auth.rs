@@ -25,7 +25,7 @@ use crate::{
 };
 
 const SECRET: &str = "a-test-secret-that-is-32-bytes-or-more";
-const API_KEY: &str = "a-backend-key-0123456789";
+const API_KEY: &str = "a-backend-key-0123456789-abcdefghijklmnop";
 
 fn now() -> u64 {
     SystemTime::now()
