@@ -120,11 +120,11 @@ async fn guard_origin(
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
-    Json(state.instance.health(state.io.sockets().len()))
+    Json(state.instance.health(connected(&state.io)))
 }
 
 async fn instances(State(state): State<AppState>) -> Json<InstanceList> {
-    Json(state.instance.instance_list(state.io.sockets().len()).await)
+    Json(state.instance.instance_list(connected(&state.io)).await)
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -134,7 +134,7 @@ async fn not_found() -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = metrics::render(
         &state.instance,
-        state.io.sockets().len(),
+        connected(&state.io),
         state.api.refusals.counts(),
     );
     (
@@ -155,4 +155,10 @@ async fn ui_missing() -> impl IntoResponse {
              <a href=\"/instances\">/instances</a> work without it.</p>",
         ),
     )
+}
+
+/// This instance's sockets of `/`; none once the namespace is closed (socketioxide's
+/// `sockets()` panics then, and a request can arrive while the instance stops).
+fn connected(io: &Io) -> usize {
+    io.of("/").map_or(0, |ns| ns.sockets().len())
 }

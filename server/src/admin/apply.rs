@@ -70,7 +70,11 @@ async fn apply(admin: &Admin, io: &Io, Command { op, filter }: Command) {
 /// This instance's sockets of `/` that `filter` selects (all when `None`), without those still
 /// attaching when `live_only`.
 fn selected(io: &Io, filter: Option<&str>, live_only: bool) -> Vec<SocketRef<ClusterAdapter>> {
-    let operators = io.local();
+    // `of("/")`, not `local()`: the namespace is gone once the instance stops, and socketioxide's
+    // shorthand panics then.
+    let Some(operators) = io.of("/").map(|ns| ns.local()) else {
+        return Vec::new();
+    };
     let operators = match filter {
         Some(filter) => operators.to([own_room(filter), room_key(filter)]),
         None => operators,

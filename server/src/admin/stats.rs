@@ -58,7 +58,9 @@ pub(crate) async fn run(admin: Arc<Admin>, io: Io) {
         if !admin.feed().watched() {
             continue;
         }
-        let sockets = io.sockets();
+        // `of("/")`, not `sockets()`: the namespace is gone once the instance stops, and
+        // socketioxide's shorthand panics then.
+        let sockets = io.of("/").map(|ns| ns.sockets()).unwrap_or_default();
         // A list longer than that stays without details (transport `unknown`).
         let describe = admin.describe_due() && sockets.len() <= DESCRIBED_AT_MOST;
         let mut polling = 0;
