@@ -5,9 +5,10 @@
 //! The password is kept as a salted SHA-256 digest and compared in constant time (`subtle`); the
 //! plain text is dropped with the parsed configuration once the instances are up. A slow hash
 //! (argon2) protects stored hashes from offline guessing; this one is never stored or sent, so
-//! the threat is guessing online, which the caller slows down (a refused login is answered after
-//! [`REFUSED_PAUSE`], one CONNECT at a time per connection, and connections per address are
-//! capped). A session id is 128 random bits, handed to the UI once (`session`); Redis keeps its
+//! the threat is guessing online, which the caller limits: each address has [`LOGIN_RATE`]
+//! password tries per instance (the CONNECTs of many connections run at once, so a pause alone
+//! limited nothing: 395 guesses/s from one address), a refused login is answered after
+//! [`REFUSED_PAUSE`], and a password has at least [`MIN_PASSWORD_CHARS`] characters. A session id is 128 random bits, handed to the UI once (`session`); Redis keeps its
 //! digest for [`SESSION_TTL`] (`crate::redis::admin_sessions`), so it logs in on every instance;
 //! the digest is bound to the user name and password, so changing either ends every session.
 
