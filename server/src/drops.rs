@@ -124,7 +124,7 @@ fn is_counted(meta: &tracing::Metadata<'_>) -> bool {
     *meta.level() == tracing::Level::WARN && (meta.target() == SOURCE || is_redis_rs(meta.target()))
 }
 
-/// [`DropLayer`], seeing only the warnings it counts.
+/// `DropLayer`, seeing only the warnings it counts.
 pub fn counting_layer<S>() -> impl Layer<S>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,

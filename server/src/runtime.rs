@@ -22,7 +22,7 @@ use tokio::{
 const CACHE_RELEASE_EVERY: Duration = Duration::from_secs(1);
 
 /// For `on_thread_park` of a runtime: each time one of its threads goes idle, at most once per
-/// [`CACHE_RELEASE_EVERY`], hands the thread's jemalloc cache of freed blocks back to the
+/// `CACHE_RELEASE_EVERY`, hands the thread's jemalloc cache of freed blocks back to the
 /// allocator. A thread that goes quiet after a connect storm never allocates again to trigger the
 /// cache's own trimming, and the blocks it holds keep whole pages in use after a connect storm
 /// (measured with `scripts/memory.sh`: `docs/benchmarks.md`, "memory"). Harmless where jemalloc

@@ -123,7 +123,7 @@ pub struct Routed {
 /// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters, letters, digits, spaces and `_-.'`,
 /// no leading or trailing space, nothing invisible (the Hangul fillers are letters that render as
 /// nothing), and letters of one writing system (no look-alikes of another script mixed in: see
-/// [`script`](crate::script)).
+/// `script`).
 pub fn check_display_name(name: &str) -> Result<(), Rejection> {
     check_name(name, "display name", RejectionCode::BadName, |c| {
         c.is_alphanumeric() || " _-.'".contains(c)

@@ -6,7 +6,7 @@
 //! - [`follow`]: a client that reconnects, fails over to another live instance and catches up
 //!   from its last offset (what `gridcast bench` clients are).
 //! - [`check`]: `gridcast check`, one probe per instance and the N × N delivery matrix.
-//! - [`bench`]: `gridcast bench`, load and per-delivery latency, side by side with another
+//! - [`bench`](mod@bench): `gridcast bench`, load and per-delivery latency, side by side with another
 //!   cluster.
 //! - [`ramp`]: `gridcast bench --ramp`, the load raised step by step to each cluster's
 //!   saturation point, and its SVG plot.
