@@ -29,14 +29,38 @@ fn write(key: &str, value: &str) {
     }
 }
 
+const TOKEN_KEY: &str = "gridcast.token";
+
 /// The sign-in token the page was opened with (`?token=<JWT>`, for clusters that run with
 /// `--auth jwt`): sent in the CONNECT auth to this cluster's instances, never to a typed URL.
+/// Taken out of the address at the first read (so it stays out of history, bookmarks and
+/// screenshots) and kept in the tab's `sessionStorage`, so a reload stays signed in.
 pub fn token() -> Option<String> {
-    let search = window().location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()?
-        .get("token")
-        .filter(|t| !t.is_empty())
+    if let Some(token) = token_in_address() {
+        write(TOKEN_KEY, &token);
+        return Some(token);
+    }
+    read(TOKEN_KEY).filter(|t| !t.is_empty())
+}
+
+/// `?token=` of the page's address, removed from it (the rest of the address is kept).
+fn token_in_address() -> Option<String> {
+    let location = window().location();
+    let params = web_sys::UrlSearchParams::new_with_str(&location.search().ok()?).ok()?;
+    let token = params.get("token").filter(|t| !t.is_empty())?;
+    params.delete("token");
+    let query = String::from(params.to_string());
+    let path = location.pathname().unwrap_or_default();
+    let hash = location.hash().unwrap_or_default();
+    let clean = if query.is_empty() {
+        format!("{path}{hash}")
+    } else {
+        format!("{path}?{query}{hash}")
+    };
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&clean));
+    }
+    Some(token)
 }
 
 /// What the tab kept (empty on a first visit).

@@ -7,7 +7,7 @@ use gloo_net::websocket::{Message, WebSocketError, futures::WebSocket};
 use gloo_timers::future::TimeoutFuture;
 use gridcast_shared::{
     codec::engine_url,
-    session::{ClientSession, Happening, event_frame},
+    session::{ClientSession, Happening, SessionEnd, event_frame},
 };
 use serde_json::Value;
 
@@ -43,6 +43,10 @@ pub enum Ended {
     Superseded,
     /// The connection was lost, and why.
     Lost(String),
+    /// The server refused the namespace (a CONNECT error), with its reason: with `--auth jwt`, a
+    /// missing, expired or forged token. Retrying with the same CONNECT auth would only be
+    /// refused again.
+    Refused(String),
 }
 
 /// Runs one session to `base` until it ends, sending `auth` in its CONNECT packet. What the owner emits through the [`Outbox`] is
@@ -80,6 +84,7 @@ pub async fn session(
                     heard = true;
                     let happenings = match protocol.receive(&text) {
                         Ok(happenings) => happenings,
+                        Err(SessionEnd::Refused(why)) => return Ended::Refused(why),
                         Err(end) => return Ended::Lost(end.to_string()),
                     };
                     for happening in happenings {

@@ -104,7 +104,9 @@ fn card_html(url: &str, state: &str, clients: Option<usize>, s: &Series) -> Stri
         .latency_ms
         .map(|ms| format!("{ms} ms"))
         .unwrap_or_else(|| "– ms".into());
-    let clients = clients.map(|n| format!("{n} clients")).unwrap_or_default();
+    let clients = clients
+        .map(|n| format!("{n} client{}", if n == 1 { "" } else { "s" }))
+        .unwrap_or_default();
     let (line, peak) = model::line_path(&s.latencies, W, H);
     let _ = write!(
         html,

@@ -144,7 +144,18 @@ impl Connection {
         let (name, arg) = match self.send_to.get_untracked() {
             Target::All => (event::MESSAGE, Value::from(text)),
             Target::Room(room) => (event::ROOM_MESSAGE, payload(&ToRoom { room, text })),
-            Target::Direct(to) => (event::DIRECT, payload(&ToSocket { to, text })),
+            Target::Direct(to) => {
+                // Signed in (`--auth jwt`), a direct message goes to a user, every socket of
+                // its `sub`, which is a member's name there.
+                let to = if self.user.with_untracked(Option::is_some) {
+                    self.members
+                        .with_untracked(|ms| ms.iter().find(|m| m.id == to).map(|m| m.name.clone()))
+                        .unwrap_or(to)
+                } else {
+                    to
+                };
+                (event::DIRECT, payload(&ToSocket { to, text }))
+            }
         };
         self.request(name, vec![arg], Awaiting::Sent(now()))
     }

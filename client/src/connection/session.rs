@@ -43,7 +43,24 @@ pub(super) async fn run(conn: Connection, mut base: String, generation: u64) {
             }
         })
         .await;
-        let Ended::Lost(reason) = ended else { return };
+        let reason = match ended {
+            Ended::Lost(reason) => reason,
+            Ended::Superseded => return,
+            Ended::Refused(why) => {
+                // Not an outage: the instance answered, and would refuse the same auth again.
+                if conn.is_current(generation) {
+                    conn.out.set_value(None);
+                    let reason = format!(
+                        "sign-in refused by {}: {why}. Open the page with a valid token \
+                         (?token=…), or pick an instance to try again",
+                        model::label(&base)
+                    );
+                    conn.link
+                        .update(|l| l.enter(Phase::Offline { reason }, now()));
+                }
+                return;
+            }
+        };
         if !conn.is_current(generation) {
             return;
         }

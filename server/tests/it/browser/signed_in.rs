@@ -33,8 +33,8 @@ async fn a_page_opened_with_a_token_is_its_user_and_without_one_says_why_it_cann
     let driver = Driver::start().await;
 
     let alice = driver.browser().await;
-    let token = token("alice", &["ops"], true);
-    alice.goto(&format!("{url}/?token={token}")).await.unwrap();
+    let alices = token("alice", &["ops"], true);
+    alice.goto(&format!("{url}/?token={alices}")).await.unwrap();
     wait_connected_to(&alice, &url).await;
     let said = wait_js(
         &alice,
@@ -82,17 +82,59 @@ async fn a_page_opened_with_a_token_is_its_user_and_without_one_says_why_it_cann
     .await;
     send(&alice, "hello from alice").await;
     wait_message(&alice, "hello from alice").await;
+    // The token left the address once read (history, bookmarks, screenshots).
+    let address = alice
+        .execute("return window.location.href", vec![])
+        .await
+        .unwrap();
+    assert!(!address.as_str().unwrap().contains("token"), "{address}");
 
-    // No token: the header says why, and no session is made.
+    // A direct message from the page reaches the other user's page (by its sub).
+    let bob = driver.browser().await;
+    bob.goto(&format!("{url}/?token={}", token("bob", &["ops"], false)))
+        .await
+        .unwrap();
+    wait_connected_to(&bob, &url).await;
+    wait_js(
+        &alice,
+        "bob in alice's clients panel",
+        "[...document.querySelectorAll('#presence li[data-id]:not(.me)')].some(li => li.textContent.includes('bob'))",
+        vec![],
+    )
+    .await;
+    alice
+        .execute(
+            "[...document.querySelectorAll('#presence li[data-id]:not(.me)')].find(li => li.textContent.includes('bob')).click()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    send(&alice, "just for bob").await;
+    wait_message(&bob, "just for bob").await;
+
+    // No token: the header says the sign-in was refused and why, and the page stops there
+    // (it is not an outage: no moving between instances).
     let anonymous = driver.browser().await;
     anonymous.goto(&url).await.unwrap();
     wait_js(
         &anonymous,
         "the header to say a token is required",
-        "document.querySelector('#status')?.textContent.includes('requires a token')",
+        "document.querySelector('#status')?.textContent.includes('sign-in refused') && document.querySelector('#status').textContent.includes('requires a token')",
         vec![],
     )
     .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = anonymous
+        .execute(
+            "return document.querySelector('#status').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        status.as_str().unwrap().contains("sign-in refused"),
+        "still refused, not retried as an outage: {status}"
+    );
     let public_id = anonymous
         .execute(
             "return document.querySelector('#status').dataset.publicId",
