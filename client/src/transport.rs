@@ -84,7 +84,11 @@ pub async fn session(
                     heard = true;
                     let happenings = match protocol.receive(&text) {
                         Ok(happenings) => happenings,
-                        Err(SessionEnd::Refused(why)) => return Ended::Refused(why),
+                        // socketioxide's answer while an instance stops (its namespace closed,
+                        // its listener not yet): an instance going away, not a refusal.
+                        Err(SessionEnd::Refused(why)) if why != "Invalid namespace" => {
+                            return Ended::Refused(why);
+                        }
                         Err(end) => return Ended::Lost(end.to_string()),
                     };
                     for happening in happenings {
