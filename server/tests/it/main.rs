@@ -9,8 +9,10 @@
 mod support;
 
 mod admin;
+mod admin_logins;
 mod api;
 mod auth;
+mod auth_expiry;
 mod bad_input;
 mod bench;
 mod broadcast;
