@@ -48,7 +48,16 @@ async fn run() -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Check(config) => tools::check::command(&config).await,
-        Command::Bench(config) => tools::bench::command(&config).await?,
+        Command::Bench(config) => {
+            // Every client is a file: `--procs` spreads them, but each process may use all it
+            // has (quietly: stderr is the bench's progress).
+            let _ = rlimit::increase_nofile_limit(u64::MAX);
+            tools::bench::command(&config).await?
+        }
+        Command::BenchWorker => {
+            let _ = rlimit::increase_nofile_limit(u64::MAX);
+            tools::bench::worker().await?
+        }
         Command::Publish(config) => tools::publish::command(&config).await?,
         Command::Token(config) => tools::token::command(&config)?,
     };

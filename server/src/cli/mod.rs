@@ -43,6 +43,9 @@ pub enum Command {
     /// Make a signed token for `--auth jwt` (HS256), for demos and tests: an application's own
     /// backend issues real ones.
     Token(TokenConfig),
+    /// One worker process of `gridcast bench --procs`: started by it, told what to do on stdin.
+    #[command(hide = true)]
+    BenchWorker,
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The flags of the client-side tools: `token`, `publish`, `check`, `bench`.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
@@ -185,6 +185,19 @@ pub struct BenchConfig {
     /// With `--ramp`: write an SVG plot of p50 and p99 against offered deliveries/s here.
     #[arg(long, env = "GRIDCAST_BENCH_PLOT")]
     pub plot: Option<PathBuf>,
+
+    /// Processes the clients are spread over: this one (which also sends every message) and
+    /// `procs - 1` workers it starts. Each process may hold as many connections as it may open
+    /// files (`ulimit -n`), so 100,000 clients need several.
+    #[arg(long, env = "GRIDCAST_BENCH_PROCS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub procs: u16,
+
+    /// Local addresses the clients connect from, in turn (comma-separated, e.g.
+    /// `127.0.0.2,127.0.0.3`). A client bound to an address takes one of its ~28,000 ephemeral
+    /// ports for any server (the port is chosen before the destination is known), so give one
+    /// address per 25,000 clients. Default: the system's choice, ~28,000 ports per server port.
+    #[arg(long, env = "GRIDCAST_BENCH_LOCAL_ADDRS", value_delimiter = ',')]
+    pub local_addrs: Vec<IpAddr>,
 }
 
 /// A shell command run at a time during a bench.

@@ -64,12 +64,19 @@ impl Presence {
     pub(crate) async fn upsert(&self, member: &Member) -> Result<(), LinkError> {
         let json = serde_json::to_string(member).expect("Member serializes");
         let key = self.key(&member.instance);
-        self.link
-            .command::<()>(redis::cmd("HSET").arg(&key).arg(&member.id).arg(json))
-            .await?;
-        self.link
-            .command(redis::cmd("PEXPIRE").arg(&key).arg(TTL.as_millis() as u64))
-            .await
+        // One round trip, not two: this runs for every connect (one key, so one slot on a
+        // Redis Cluster).
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg(&member.id)
+            .arg(json)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(TTL.as_millis() as u64)
+            .ignore();
+        self.link.pipeline(&pipe).await
     }
 
     /// Forgets the member with public id `id` of `instance`.

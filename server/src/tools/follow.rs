@@ -6,6 +6,7 @@
 //! offsets simply replays nothing, and the caller sees what was lost.
 
 use std::{
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -75,6 +76,8 @@ pub struct Follower {
     drained_to: Option<Vec<String>>,
     /// Looks at every frame first, on every connection; it keeps the offset when there is one.
     tap: Option<SharedTap>,
+    /// The local address every connection leaves from (none: the system's choice).
+    local: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -100,20 +103,22 @@ impl Follower {
     /// Connects to `urls[start]`; `urls` are the instances it may move to (refreshed from the
     /// registry of any reachable one when it moves).
     pub async fn connect(urls: Vec<String>, start: usize) -> Result<Self, ProbeError> {
-        Self::connect_tapped(urls, start, None).await
+        Self::connect_tapped(urls, start, None, None).await
     }
 
     /// [`connect`](Self::connect) with a [`Tap`](super::probe::Tap) on every connection it
     /// makes. The tap sees each frame before anything else does, so the follower asks it
     /// ([`Tap::offset`](super::probe::Tap::offset)) for the offset to resume from instead of
-    /// tracking one itself.
+    /// tracking one itself. Every connection it makes leaves from `local` if given (a load
+    /// generator spreads its clients over several loopback addresses when ports run short).
     pub(crate) async fn connect_tapped(
         urls: Vec<String>,
         start: usize,
         tap: Option<SharedTap>,
+        local: Option<IpAddr>,
     ) -> Result<Self, ProbeError> {
         let current = start % urls.len().max(1);
-        let mut probe = Probe::connect_tapped(&urls[current], None, tap.clone()).await?;
+        let mut probe = Probe::connect_tapped(&urls[current], None, tap.clone(), local).await?;
         probe.ignore(event::PRESENCE);
         let send = Arc::new(Mutex::new(Box::new(probe.sender()) as SendFn));
         Ok(Self {
@@ -126,6 +131,7 @@ impl Follower {
             pending: Vec::new(),
             drained_to: None,
             tap,
+            local,
         })
     }
 
@@ -262,7 +268,8 @@ impl Follower {
 
     async fn try_url(&mut self, i: usize) -> bool {
         let tap = self.tap.clone();
-        let Ok(mut probe) = Probe::connect_tapped(&self.urls[i], Some(self.auth()), tap).await
+        let Ok(mut probe) =
+            Probe::connect_tapped(&self.urls[i], Some(self.auth()), tap, self.local).await
         else {
             return false;
         };

@@ -118,17 +118,19 @@ impl Probe {
     /// [`connect`](Self::connect), sending `auth` in the CONNECT packet (e.g. `{"offset": ..,
     /// "session": ..}` to catch up after a reconnect).
     pub async fn connect_with(base: &str, auth: Option<Value>) -> Result<Self, ProbeError> {
-        Self::connect_tapped(base, auth, None).await
+        Self::connect_tapped(base, auth, None, None).await
     }
 
     /// [`connect_with`](Self::connect_with), with `tap` looking at every frame after the
-    /// handshake before this client decodes it.
+    /// handshake before this client decodes it, from the local address `local` if given (see
+    /// [`connect_from`](Self::connect_from)).
     pub(crate) async fn connect_tapped(
         base: &str,
         auth: Option<Value>,
         tap: Option<SharedTap>,
+        local: Option<IpAddr>,
     ) -> Result<Self, ProbeError> {
-        Self::connect_inner(base, auth, tap, None).await
+        Self::connect_inner(base, auth, tap, local).await
     }
 
     /// [`connect_with`](Self::connect_with) from the local address `local` (e.g. `127.0.0.2`, to

@@ -68,6 +68,55 @@ async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     assert!(parsed.faults[0].backlog_delivered_after_ms.is_some());
 }
 
+/// `--procs 3`: the clients are spread over the bench and two `bench-worker` processes (from two
+/// loopback addresses); what the workers' clients saw comes back into the one report, moves
+/// after a killed instance included.
+#[tokio::test]
+async fn clients_spread_over_worker_processes_count_in_one_report() {
+    let redis = redis().await;
+    let cluster = instances(&redis, 2).await;
+    let port = gridcast_server::free_port().unwrap();
+    let victim = crate::support::spawn_gridcast(port, &redis.url());
+    let victim_url = format!("http://127.0.0.1:{port}");
+    crate::support::connect_with_retry(&victim_url).await;
+    let urls = [url(&cluster[0]), url(&cluster[1]), victim_url.clone()].join(",");
+    let kill = format!("1s=kill -9 {}", victim.id().unwrap());
+    let (code, report) = bench(&[
+        "--urls",
+        &urls,
+        "--fault",
+        &kill,
+        "--procs",
+        "3",
+        "--local-addrs",
+        "127.0.0.1,127.0.0.2",
+    ])
+    .await;
+    let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    // All twelve clients, four per process, are in the report: each received everything.
+    assert_eq!((parsed.clients, parsed.connect_failed), (12, 0));
+    assert_eq!(parsed.longest_gap_ms.len(), 12, "{report:#}");
+    assert_eq!(parsed.welcomed, 12, "{report:#}");
+    assert!(parsed.reached > 200, "{report:#}");
+    assert_eq!(parsed.expected, parsed.reached * 12);
+    assert_eq!((parsed.received, parsed.lost), (parsed.expected, 0));
+    // Clients 2, 5, 8 and 11 started on the victim: one in this process, three in workers.
+    assert_eq!(parsed.connections_lost.len(), 4, "{report:#}");
+    assert!(
+        parsed
+            .connections_lost
+            .iter()
+            .all(|l| l.url == victim_url && l.moved_to.is_some()),
+        "{report:#}"
+    );
+    // Latencies measured in the workers are on the bench's clock: no negative or absurd ones.
+    assert!(
+        parsed.latency_ms[0] > 0.0 && parsed.latency_ms[4] < 5_000.0,
+        "{report:#}"
+    );
+}
+
 #[tokio::test]
 async fn a_node_reference_server_killed_during_the_load_is_a_reported_loss_not_a_crash() {
     let redis = redis().await;

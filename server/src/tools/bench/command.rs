@@ -44,6 +44,8 @@ pub async fn command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
             rate: config.rate,
             duration: config.duration,
             faults,
+            procs: config.procs.into(),
+            local_addrs: &config.local_addrs,
         };
         reports.push(run(&load, progress).await?);
     }
@@ -104,6 +106,8 @@ async fn ramp_command(config: &BenchConfig) -> Result<ExitCode, ProbeError> {
                 rate,
                 duration: plan.step,
                 faults: &[],
+                procs: config.procs.into(),
+                local_addrs: &config.local_addrs,
             };
             run(&load, None).await.map(|report| measured(&report))
         };

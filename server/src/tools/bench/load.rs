@@ -1,43 +1,36 @@
-//! The load of one run: connects the clients, starts the run's clock, sends the messages at the
-//! asked rate from the clients in turn, runs the faults at their times, and hands what the
-//! clients recorded to the summary.
+//! The load of one run: connects the clients (in this process, and with `--procs` in workers),
+//! starts the run's clock, sends the messages at the asked rate from this process's clients in
+//! turn, runs the faults at their times, and hands what all clients recorded to the summary.
 //!
 //! Invariants: every time of a run is on one monotonic clock, started after all clients
 //! connected and settled; message `seq` is sent at the `seq`-th tick (a late tick is made up at
-//! once, not skipped), by client `seq % connected`; the clients keep recording until [`DRAIN`]
-//! after the planned end of sending, so late deliveries count as received, not lost.
-
-use std::os::fd::AsFd;
+//! once, not skipped), by this process's client `seq % connected here`; the clients keep
+//! recording until [`DRAIN`] after the planned end of sending, so late deliveries count as
+//! received, not lost.
 
 use std::{
+    net::IpAddr,
+    os::fd::AsFd,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use futures_util::StreamExt;
 use tokio::{
     task::JoinHandle,
     time::{Instant, MissedTickBehavior},
 };
 
 use super::{
-    record::{self, Recorder, lock, message_text},
+    clients::{Clients, at_once, follow_all},
+    procs::{Share, Worker, shares},
+    record::{lock, message_text},
     report::{BenchReport, ms},
     summary::{Connected, FaultRun, Sent, summarise},
 };
-use crate::{
-    cli::Fault,
-    tools::{
-        follow::Follower,
-        probe::{ProbeError, SharedTap},
-    },
-};
-
-/// Clients connecting at the same time at the start (each waits for its namespace connection).
-const CONNECTING_AT_ONCE: usize = 100;
+use crate::{cli::Fault, tools::probe::ProbeError};
 
 /// How long the clients keep reading after the last send, for deliveries still under way.
 const DRAIN: Duration = Duration::from_secs(3);
@@ -46,7 +39,7 @@ const DRAIN: Duration = Duration::from_secs(3);
 pub(super) struct Load<'a> {
     /// The cluster's base URLs; client `i` starts on `urls[i % urls.len()]`.
     pub(super) urls: &'a [String],
-    /// Clients, each a [`Follower`] that receives every message.
+    /// Clients, each a [`Follower`](crate::tools::follow::Follower) that receives every message.
     pub(super) clients: usize,
     /// Messages per second, all clients together.
     pub(super) rate: u32,
@@ -54,10 +47,11 @@ pub(super) struct Load<'a> {
     pub(super) duration: Duration,
     /// Commands to run during the load, each at its time.
     pub(super) faults: &'a [Fault],
+    /// Processes holding the clients: this one (the senders) and `procs - 1` workers.
+    pub(super) procs: usize,
+    /// Local addresses the clients connect from, in turn (empty: the system's choice).
+    pub(super) local_addrs: &'a [IpAddr],
 }
-
-/// A connected client and the recorder its connections report to.
-type Client = (Follower, Arc<Mutex<Recorder>>);
 
 /// Runs `load`, with progress on stderr under the name `progress` if given. A cluster that fails
 /// under it is a result: the report says what was lost and when connections went.
@@ -71,32 +65,62 @@ pub(super) async fn run(
     // Every client receives every message.
     let total = (f64::from(load.rate) * load.duration.as_secs_f64()).round() as u64;
     let connecting = Instant::now();
-    let (clients, connect_failed) =
-        connect_all(load.urls, load.clients, &prefix, &received, total).await;
+    // The workers connect their shares while this process connects its own (the first).
+    let shares = shares(load.clients, load.procs.clamp(1, load.clients.max(1)));
+    let at_once = at_once(shares.len());
+    let mut workers = Vec::with_capacity(shares.len() - 1);
+    for clients in &shares[1..] {
+        let share = Share {
+            urls: load.urls.to_vec(),
+            clients: clients.clone(),
+            at_once,
+            local_addrs: load.local_addrs.to_vec(),
+            prefix: prefix.to_string(),
+            capacity: total,
+        };
+        workers.push(Worker::start(&share).await?);
+    }
+    let own = Clients::connect(
+        load.urls,
+        (shares[0].clone(), at_once),
+        load.local_addrs,
+        &prefix,
+        &received,
+        total,
+    )
+    .await;
+    let (mut connected, mut connect_failed) = (own.connected.len(), own.failed);
+    for worker in &mut workers {
+        let (ok, failed) = worker.ready().await?;
+        connected += ok;
+        connect_failed += failed;
+    }
     let connect_ms = ms(connecting.elapsed());
     if let Some(label) = progress {
         eprintln!(
-            "gridcast bench [{label}] {} clients connected in {connect_ms:.0} ms",
-            clients.len()
+            "gridcast bench [{label}] {connected} clients connected in {connect_ms:.0} ms{}",
+            if workers.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} processes)", workers.len() + 1)
+            }
         );
     }
     // Let every subscription settle before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
-    for (_, recorder) in &clients {
+    let stop_at = start + load.duration + DRAIN;
+    for worker in &mut workers {
+        worker.go(start, stop_at).await?;
+    }
+    for (_, recorder) in &own.connected {
         lock(recorder).start_at(start);
     }
-    let senders: Vec<_> = clients.iter().map(|(f, _)| f.sender()).collect();
-
+    // The senders are this process's clients.
+    let senders: Vec<_> = own.connected.iter().map(|(f, _)| f.sender()).collect();
     // Receivers: the recorders take the deliveries; one task per client follows its connection
     // (moves, losses) and hands the record over when the time is up.
-    let stop_at = start + load.duration + DRAIN;
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|(follower, recorder)| {
-            tokio::spawn(record::follow(follower, recorder, start, stop_at))
-        })
-        .collect();
+    let readers = tokio::spawn(follow_all(own.connected, start, stop_at));
 
     let fault_tasks: Vec<_> = load
         .faults
@@ -113,6 +137,11 @@ pub(super) async fn run(
     // When each message was sent (µs since the start), by sequence number.
     let mut sent_at = Vec::with_capacity(total as usize);
     let mut last_progress = Instant::now();
+    let counted = if workers.is_empty() {
+        ""
+    } else {
+        " (this process's clients)"
+    };
     for seq in 0..total {
         tick.tick().await;
         if senders.is_empty() {
@@ -128,7 +157,7 @@ pub(super) async fn run(
         {
             last_progress = Instant::now();
             eprintln!(
-                "gridcast bench [{label}] {:>5.1}s sent {sent} of {total}, deliveries {}",
+                "gridcast bench [{label}] {:>5.1}s sent {sent} of {total}, deliveries{counted} {}",
                 start.elapsed().as_secs_f64(),
                 received.load(Ordering::Relaxed)
             );
@@ -142,9 +171,9 @@ pub(super) async fn run(
             faults_run.push(fault);
         }
     }
-    let mut all_seen = Vec::new();
-    for reader in readers {
-        all_seen.push(reader.await.expect("reader task"));
+    let mut all_seen = readers.await.expect("reader tasks");
+    for worker in workers {
+        all_seen.extend(worker.seen().await?);
     }
     Ok(summarise(
         load.urls,
@@ -161,47 +190,6 @@ pub(super) async fn run(
         all_seen,
         faults_run,
     ))
-}
-
-/// Connects `clients` followers round-robin to `urls`, [`CONNECTING_AT_ONCE`] at a time, each
-/// with a recorder for texts starting with `prefix` and room for `capacity` deliveries; the
-/// connected ones, and how many could not connect.
-async fn connect_all(
-    urls: &[String],
-    clients: usize,
-    prefix: &Arc<str>,
-    received: &Arc<AtomicU64>,
-    capacity: u64,
-) -> (Vec<Client>, usize) {
-    let mut connected = Vec::with_capacity(clients);
-    let mut failed = 0;
-    let mut connects = futures_util::stream::iter(0..clients)
-        .map(|i| {
-            let recorder = Arc::new(Mutex::new(Recorder::new(
-                prefix.clone(),
-                received.clone(),
-                capacity as usize,
-            )));
-            let tap: SharedTap = recorder.clone();
-            async move {
-                Follower::connect_tapped(urls.to_vec(), i % urls.len().max(1), Some(tap))
-                    .await
-                    .map(|follower| (follower, recorder))
-            }
-        })
-        .buffer_unordered(CONNECTING_AT_ONCE);
-    while let Some(client) = connects.next().await {
-        match client {
-            Ok(client) => connected.push(client),
-            Err(e) => {
-                failed += 1;
-                if failed == 1 {
-                    eprintln!("gridcast bench: a client could not connect: {e}");
-                }
-            }
-        }
-    }
-    (connected, failed)
 }
 
 /// Runs `fault`'s command with `sh -c` at its time after `start`. What it prints goes to stderr:

@@ -10,6 +10,8 @@
 //! - `command`: the command line: which runs, printed how, and the exit code; `--ramp` hands the
 //!   steps to [`ramp`](super::ramp) with a run as each step.
 //! - `load`: one run: connects the clients, paces the sends, runs the faults.
+//! - `procs`: `--procs`, the clients spread over worker processes (`gridcast bench-worker`).
+//! - `clients`: the clients of one process, connected and followed until the end.
 //! - `summary`: the records of a run summarised into a [`BenchReport`].
 //! - `record`: what each client saw, recorded as its frames are read.
 //! - `render`: reports as a table.
@@ -18,12 +20,15 @@
 //! Each of these uses only those listed after it (`report` uses none of them), and nothing here
 //! is used by [`ramp`](super::ramp), which is given its runs as a function.
 
+mod clients;
 mod command;
 mod load;
+mod procs;
 mod record;
 mod render;
 mod report;
 mod summary;
 
 pub use command::command;
+pub use procs::worker;
 pub use report::{BenchReport, ConnectionLost, FaultReport};

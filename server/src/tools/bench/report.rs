@@ -23,8 +23,9 @@ pub struct BenchReport {
     /// the bare peer) show 0.
     #[serde(default)]
     pub welcomed: usize,
-    /// How long all clients took to connect, `CONNECTING_AT_ONCE` (100) at a time (a connect
-    /// storm: each connection's cost includes telling the others it arrived).
+    /// How long all clients took to connect, `CONNECTING_AT_ONCE` (100, all processes of a run
+    /// together) at a time (a connect storm: each connection's cost includes telling the others
+    /// it arrived).
     pub connect_ms: f64,
     /// Messages sent.
     pub sent: u64,

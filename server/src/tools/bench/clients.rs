@@ -1,0 +1,102 @@
+//! A run's clients in one process: connected with a recorder each, then followed until the end
+//! of recording. The bench process and each `--procs` worker hold their share this way.
+//!
+//! Invariant: client `i` of the run connects to `urls[i % urls.len()]` from
+//! `local_addrs[i % local_addrs.len()]`, whichever process holds it, so a run spreads over
+//! instances and addresses the same with or without workers.
+
+use std::{
+    net::IpAddr,
+    ops::Range,
+    sync::{Arc, Mutex, atomic::AtomicU64},
+};
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use super::record::{self, Recorder, Seen};
+use crate::tools::{follow::Follower, probe::SharedTap};
+
+/// Clients connecting at the same time at the start (each waits for its namespace connection),
+/// all processes of a run together: a connect storm of the same shape with or without workers.
+const CONNECTING_AT_ONCE: usize = 100;
+
+/// Clients one of `procs` processes connects at the same time.
+pub(super) fn at_once(procs: usize) -> usize {
+    (CONNECTING_AT_ONCE / procs.max(1)).max(1)
+}
+
+/// A connected client and the recorder its connections report to.
+pub(super) type Client = (Follower, Arc<Mutex<Recorder>>);
+
+/// The clients of one process.
+pub(super) struct Clients {
+    /// Those that connected.
+    pub(super) connected: Vec<Client>,
+    /// How many could not.
+    pub(super) failed: usize,
+}
+
+impl Clients {
+    /// Connects the run's clients `indices`, `at_once` at a time (see [`at_once`]), each with a
+    /// recorder for texts starting with `prefix` and room for `capacity` deliveries.
+    pub(super) async fn connect(
+        urls: &[String],
+        (indices, at_once): (Range<usize>, usize),
+        local_addrs: &[IpAddr],
+        prefix: &Arc<str>,
+        received: &Arc<AtomicU64>,
+        capacity: u64,
+    ) -> Self {
+        let mut connected = Vec::with_capacity(indices.len());
+        let mut failed = 0;
+        let mut connects = futures_util::stream::iter(indices)
+            .map(|i| {
+                let recorder = Arc::new(Mutex::new(Recorder::new(
+                    prefix.clone(),
+                    received.clone(),
+                    capacity as usize,
+                )));
+                let tap: SharedTap = recorder.clone();
+                let local = (!local_addrs.is_empty()).then(|| local_addrs[i % local_addrs.len()]);
+                async move {
+                    Follower::connect_tapped(urls.to_vec(), i % urls.len().max(1), Some(tap), local)
+                        .await
+                        .map(|follower| (follower, recorder))
+                }
+            })
+            .buffer_unordered(at_once);
+        while let Some(client) = connects.next().await {
+            match client {
+                Ok(client) => connected.push(client),
+                Err(e) => {
+                    failed += 1;
+                    if failed == 1 {
+                        eprintln!("gridcast bench: a client could not connect: {e}");
+                    }
+                }
+            }
+        }
+        Self { connected, failed }
+    }
+}
+
+/// Follows every client (moves, losses; the recorders take the deliveries meanwhile) until
+/// `stop_at`, one task each; what each saw, in the clients' order.
+pub(super) async fn follow_all(
+    clients: Vec<Client>,
+    start: Instant,
+    stop_at: Instant,
+) -> Vec<Seen> {
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|(follower, recorder)| {
+            tokio::spawn(record::follow(follower, recorder, start, stop_at))
+        })
+        .collect();
+    let mut all_seen = Vec::with_capacity(readers.len());
+    for reader in readers {
+        all_seen.push(reader.await.expect("reader task"));
+    }
+    all_seen
+}
