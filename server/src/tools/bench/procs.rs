@@ -218,8 +218,8 @@ impl Worker {
     }
 }
 
-/// `gridcast bench-worker`: holds the clients of the share read from stdin (see the module docs), for the bench
-/// that started it.
+/// `gridcast bench-worker`: holds the clients of the share read from stdin (see the module
+/// docs), for the bench that started it.
 pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = String::new();
