@@ -50,6 +50,8 @@ start_instance() { # start_instance KIND PORT REDIS_URL: one server process, its
 k=0
 for kind in ${*:-gridcast peer}; do
     k=$(( k + 1 ))
+    # Nothing of an earlier run in $OUT: the samplers below watch these files.
+    rm -f "$OUT/$kind".*
     start_redis redis; redis_pid=$!
     urls=""; pids=""
     for _ in $(seq 1 "$INSTANCES"); do
