@@ -20,6 +20,8 @@ RATE=${RATE:-1}
 DURATION=${DURATION:-60s}
 OUT=${OUT:-target/c100k}
 mkdir -p "$OUT"
+# The samplers below read the bench's progress lines.
+unset GRIDCAST_BENCH_QUIET
 # Every connection is an open file, in the servers and in the generator.
 ulimit -n "$(ulimit -Hn)"
 # Without a bound address, the system gives each server port its own ~28,000 ephemeral ports,
@@ -69,6 +71,7 @@ for kind in ${*:-gridcast peer}; do
     ( while ! grep -q "connected in" "$OUT/$kind.progress" 2>/dev/null; do sleep 0.2; done
       echo "$(rss $pids) $(( $(cpu_ticks $pids) - cpu_before )) $(( $(cpu_ticks $redis_pid) - redis_before ))" >"$OUT/$kind.held"
       redis-cli -u "$redis" info commandstats >"$OUT/$kind.commands-connected" ) &
+    held_sampler=$!
     "$T/gridcast" bench --urls "$urls" --clients "$N" --rate "$RATE" --duration "$DURATION" \
         --procs "$PROCS" $(local_addrs $k) --labels "$kind" --json \
         >"$OUT/$kind.json" 2>"$OUT/$kind.progress"
@@ -76,8 +79,16 @@ for kind in ${*:-gridcast peer}; do
     cpu=$(( $(cpu_ticks $pids) - cpu_before )); redis_cpu=$(( $(cpu_ticks $redis_pid) - redis_before ))
     # What Redis was asked, connecting and in all (the connect storm's cost is there too).
     redis-cli -u "$redis" info commandstats >"$OUT/$kind.commands"
-    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
-    peak=$(cat "$OUT/$kind.peak"); read -r held connect_cpu redis_connect_cpu <"$OUT/$kind.held"
+    kill "$sampler" "$held_sampler" 2>/dev/null; wait "$sampler" "$held_sampler" 2>/dev/null
+    # A bench that failed before its clients connected leaves these unwritten.
+    peak=$(cat "$OUT/$kind.peak" 2>/dev/null || echo "$before")
+    held=$before connect_cpu=0 redis_connect_cpu=0
+    [ -f "$OUT/$kind.held" ] && read -r held connect_cpu redis_connect_cpu <"$OUT/$kind.held"
+    if [ ! -s "$OUT/$kind.json" ]; then
+        echo "$kind: the bench failed (exit $code): $(tail -3 "$OUT/$kind.progress")"
+        kill $pids "$redis_pid" 2>/dev/null; wait $pids "$redis_pid" 2>/dev/null
+        continue
+    fi
     python3 - "$OUT/$kind.json" "$kind" "$code" "$before" "$held" "$peak" "$connect_cpu" "$cpu" "$redis_connect_cpu" "$redis_cpu" "$(getconf CLK_TCK)" <<'EOF'
 import json, sys
 path, kind, code, before, held, peak, connect_cpu, cpu, redis_connect_cpu, redis_cpu, tck = sys.argv[1:]
@@ -94,5 +105,5 @@ print(f"{kind}: exit {code}; {n} of {r['clients']} clients connected in {r['conn
       f"instances' CPU {t(cpu):.1f} s ({t(connect_cpu):.1f} s of it until all connected); "
       f"Redis CPU {t(redis_cpu):.1f} s ({t(redis_connect_cpu):.1f} s until all connected)")
 EOF
-    kill $pids 2>/dev/null; wait $pids 2>/dev/null
+    kill $pids "$redis_pid" 2>/dev/null; wait $pids "$redis_pid" 2>/dev/null
 done

@@ -186,9 +186,10 @@ pub struct BenchConfig {
     #[arg(long, env = "GRIDCAST_BENCH_PLOT")]
     pub plot: Option<PathBuf>,
 
-    /// Processes the clients are spread over: this one (which also sends every message) and
-    /// `procs - 1` workers it starts. Each process may hold as many connections as it may open
-    /// files (`ulimit -n`), so 100,000 clients need several.
+    /// Processes the clients are spread over: this one and `procs - 1` workers it starts, each
+    /// sending its part of the messages from its own clients (every client sends about `rate /
+    /// clients` per second however many processes there are). Each process may hold as many
+    /// connections as it may open files (`ulimit -n`), so 100,000 clients need several.
     #[arg(long, env = "GRIDCAST_BENCH_PROCS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub procs: u16,
 

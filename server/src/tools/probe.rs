@@ -52,6 +52,9 @@ pub enum ProbeError {
     /// The connection is closed.
     #[error("connection closed")]
     Closed,
+    /// A `gridcast bench --procs` worker process failed, or did not answer in time.
+    #[error("bench worker: {0}")]
+    Worker(String),
 }
 
 /// Something the server sent.

@@ -1,9 +1,13 @@
-//! A run's clients in one process: connected with a recorder each, then followed until the end
-//! of recording. The bench process and each `--procs` worker hold their share this way.
+//! A run's clients in one process: connected with a recorder each, sending this process's part
+//! of the messages, then followed until the end of recording. The bench process and each
+//! `--procs` worker hold their share this way.
 //!
-//! Invariant: client `i` of the run connects to `urls[i % urls.len()]` from
+//! Invariants: client `i` of the run connects to `urls[i % urls.len()]` from
 //! `local_addrs[i % local_addrs.len()]`, whichever process holds it, so a run spreads over
-//! instances and addresses the same with or without workers.
+//! instances and addresses the same with or without workers. Process `k` of `P` sends the
+//! messages `seq` with `seq % P == k`, each at its tick (`seq / rate` after the start; a late
+//! tick is made up at once, not skipped), from its clients in turn: every client sends about
+//! `rate / clients` messages per second however many processes hold them.
 
 use std::{
     net::IpAddr,
@@ -12,10 +16,14 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use tokio::time::Instant;
+use serde::{Deserialize, Serialize};
+use tokio::time::{Duration, Instant, MissedTickBehavior};
 
-use super::record::{self, Recorder, Seen};
-use crate::tools::{follow::Follower, probe::SharedTap};
+use super::record::{self, Recorder, Seen, message_text};
+use crate::tools::{
+    follow::Follower,
+    probe::{ProbeError, SharedTap},
+};
 
 /// Clients connecting at the same time at the start (each waits for its namespace connection),
 /// all processes of a run together: a connect storm of the same shape with or without workers.
@@ -99,4 +107,59 @@ pub(super) async fn follow_all(
         all_seen.push(reader.await.expect("reader task"));
     }
     all_seen
+}
+
+/// Which messages a process sends, and when (see the module docs).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct SendPlan {
+    /// Messages per second, all processes together.
+    pub(super) rate: u32,
+    /// Messages of the run, all processes together.
+    pub(super) total: u64,
+    /// This process's number, 0 for the bench itself.
+    pub(super) index: usize,
+    /// Processes in the run.
+    pub(super) procs: usize,
+}
+
+/// What one process sent.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct Sends {
+    /// Messages handed to a live connection.
+    pub(super) count: u64,
+    /// Each message it sent or tried to send: `(seq, µs after the start)`.
+    pub(super) at_us: Vec<(u64, u64)>,
+}
+
+/// Sends this process's messages of `plan` through `senders` (its clients'
+/// [`Follower::sender`]s) in turn, the run starting at `start`; `progress` is called after each
+/// message with the count so far. Nothing is sent when no client of this process is connected.
+pub(super) async fn send_share(
+    senders: &[impl Fn(String) -> Result<(), ProbeError>],
+    prefix: &str,
+    start: Instant,
+    plan: SendPlan,
+    mut progress: impl FnMut(u64),
+) -> Sends {
+    let mut sends = Sends::default();
+    if senders.is_empty() {
+        return sends;
+    }
+    let rate = f64::from(plan.rate.max(1));
+    let procs = plan.procs.max(1);
+    let mut tick = tokio::time::interval_at(
+        start + Duration::from_secs_f64(plan.index as f64 / rate),
+        Duration::from_secs_f64(procs as f64 / rate),
+    );
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    for (turn, seq) in (plan.index as u64..plan.total).step_by(procs).enumerate() {
+        tick.tick().await;
+        let sent_us = start.elapsed().as_micros() as u64;
+        sends.at_us.push((seq, sent_us));
+        if senders[turn % senders.len()](message_text(prefix, seq, sent_us)).is_ok() {
+            sends.count += 1;
+        }
+        progress(sends.count);
+    }
+    sends
 }

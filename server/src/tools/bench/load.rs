@@ -1,12 +1,12 @@
 //! The load of one run: connects the clients (in this process, and with `--procs` in workers),
-//! starts the run's clock, sends the messages at the asked rate from this process's clients in
-//! turn, runs the faults at their times, and hands what all clients recorded to the summary.
+//! starts the run's clock, sends this process's part of the messages at the asked rate (the
+//! workers send theirs), runs the faults at their times, and hands what all clients sent and
+//! recorded to the summary.
 //!
-//! Invariants: every time of a run is on one monotonic clock, started after all clients
-//! connected and settled; message `seq` is sent at the `seq`-th tick (a late tick is made up at
-//! once, not skipped), by this process's client `seq % connected here`; the clients keep
-//! recording until [`DRAIN`] after the planned end of sending, so late deliveries count as
-//! received, not lost.
+//! Invariants: every time of a run is on one monotonic clock, started [`SETTLE`] after all
+//! clients connected, once every worker knows it; which process sends which message, and when,
+//! is `clients::send_share`'s; the clients keep recording until [`DRAIN`] after the planned end
+//! of sending, so late deliveries count as received, not lost.
 
 use std::{
     net::IpAddr,
@@ -18,15 +18,12 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    task::JoinHandle,
-    time::{Instant, MissedTickBehavior},
-};
+use tokio::{task::JoinHandle, time::Instant};
 
 use super::{
-    clients::{Clients, at_once, follow_all},
+    clients::{Clients, SendPlan, at_once, follow_all, send_share},
     procs::{Share, Worker, shares},
-    record::{lock, message_text},
+    record::lock,
     report::{BenchReport, ms},
     summary::{Connected, FaultRun, Sent, summarise},
 };
@@ -34,6 +31,10 @@ use crate::{cli::Fault, tools::probe::ProbeError};
 
 /// How long the clients keep reading after the last send, for deliveries still under way.
 const DRAIN: Duration = Duration::from_secs(3);
+
+/// From all clients connected until the start: their subscriptions settle, and the workers are
+/// told the start before it comes.
+const SETTLE: Duration = Duration::from_millis(300);
 
 /// What one run offers a cluster.
 pub(super) struct Load<'a> {
@@ -47,7 +48,7 @@ pub(super) struct Load<'a> {
     pub(super) duration: Duration,
     /// Commands to run during the load, each at its time.
     pub(super) faults: &'a [Fault],
-    /// Processes holding the clients: this one (the senders) and `procs - 1` workers.
+    /// Processes holding the clients, each sending its part: this one and `procs - 1` workers.
     pub(super) procs: usize,
     /// Local addresses the clients connect from, in turn (empty: the system's choice).
     pub(super) local_addrs: &'a [IpAddr],
@@ -106,21 +107,23 @@ pub(super) async fn run(
             }
         );
     }
-    // Let every subscription settle before the clock starts.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let start = Instant::now();
+    // Every subscription settles before the clock starts, and every worker knows the start
+    // before it comes (a delivery read before a recorder knows the start would be misdated).
+    let start = Instant::now() + SETTLE;
     let stop_at = start + load.duration + DRAIN;
-    for worker in &mut workers {
-        worker.go(start, stop_at).await?;
+    let procs = shares.len();
+    let plan = |index| SendPlan {
+        rate: load.rate,
+        total,
+        index,
+        procs,
+    };
+    for (i, worker) in workers.iter_mut().enumerate() {
+        worker.go(start, stop_at, plan(i + 1)).await?;
     }
     for (_, recorder) in &own.connected {
         lock(recorder).start_at(start);
     }
-    // The senders are this process's clients.
-    let senders: Vec<_> = own.connected.iter().map(|(f, _)| f.sender()).collect();
-    // Receivers: the recorders take the deliveries; one task per client follows its connection
-    // (moves, losses) and hands the record over when the time is up.
-    let readers = tokio::spawn(follow_all(own.connected, start, stop_at));
 
     let fault_tasks: Vec<_> = load
         .faults
@@ -129,40 +132,38 @@ pub(super) async fn run(
         .map(|fault| run_fault(fault, start))
         .collect();
 
-    // Senders: a shared ticker; each tick the next client in turn sends.
-    let mut tick =
-        tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(load.rate.max(1))));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut sent = 0u64;
-    // When each message was sent (µs since the start), by sequence number.
-    let mut sent_at = Vec::with_capacity(total as usize);
-    let mut last_progress = Instant::now();
-    let counted = if workers.is_empty() {
-        ""
+    // Receivers: the recorders take the deliveries; one task per client follows its connection
+    // (moves, losses) and hands the record over when the time is up.
+    let senders: Vec<_> = own.connected.iter().map(|(f, _)| f.sender()).collect();
+    let readers = tokio::spawn(follow_all(own.connected, start, stop_at));
+
+    // This process's part of the messages (all of them without workers), with progress.
+    let (part, to) = if workers.is_empty() {
+        (format!("{total}"), "")
     } else {
-        " (this process's clients)"
+        (
+            format!("this process's {}", total.div_ceil(procs as u64)),
+            " to its clients",
+        )
     };
-    for seq in 0..total {
-        tick.tick().await;
-        if senders.is_empty() {
-            break;
-        }
-        let sent_us = start.elapsed().as_micros() as u64;
-        sent_at.push(sent_us);
-        if senders[(seq as usize) % senders.len()](message_text(&prefix, seq, sent_us)).is_ok() {
-            sent += 1;
-        }
+    let mut last_progress = start;
+    let own_sends = send_share(&senders, &prefix, start, plan(0), |sent| {
         if let Some(label) = progress
             && last_progress.elapsed() >= Duration::from_secs(1)
         {
             last_progress = Instant::now();
             eprintln!(
-                "gridcast bench [{label}] {:>5.1}s sent {sent} of {total}, deliveries{counted} {}",
+                "gridcast bench [{label}] {:>5.1}s sent {sent} of {part}, deliveries{to} {}",
                 start.elapsed().as_secs_f64(),
                 received.load(Ordering::Relaxed)
             );
         }
-    }
+    })
+    .await;
+    // The window ends with the last planned message, whichever process sends it.
+    let last_tick =
+        Duration::from_secs_f64(total.saturating_sub(1) as f64 / f64::from(load.rate.max(1)));
+    tokio::time::sleep_until(start + last_tick).await;
     let send_window = start.elapsed();
 
     let mut faults_run = Vec::new();
@@ -172,8 +173,20 @@ pub(super) async fn run(
         }
     }
     let mut all_seen = readers.await.expect("reader tasks");
+    let mut all_sends = vec![own_sends];
     for worker in workers {
-        all_seen.extend(worker.seen().await?);
+        let (sends, seen) = worker.done(stop_at).await?;
+        all_sends.push(sends);
+        all_seen.extend(seen);
+    }
+    let sent: u64 = all_sends.iter().map(|s| s.count).sum();
+    // When each message was sent (µs since the start), by sequence number; never for one whose
+    // process had no client to send it.
+    let mut sent_at = vec![u64::MAX; total as usize];
+    for (seq, at) in all_sends.iter().flat_map(|s| &s.at_us) {
+        if let Some(slot) = sent_at.get_mut(*seq as usize) {
+            *slot = *at;
+        }
     }
     Ok(summarise(
         load.urls,

@@ -1,13 +1,19 @@
 //! `--procs N`: a run's clients spread over N processes, for loads beyond what one process may
 //! hold (every connection is an open file, and the limit per process cannot always be raised).
-//! The process running `gridcast bench` holds the first share and sends every message; it
-//! starts `N - 1` copies of itself as `gridcast bench-worker`, which only receive.
+//! The process running `gridcast bench` holds the first share; it starts `N - 1` copies of
+//! itself as `gridcast bench-worker` for the others. Every process sends its part of the
+//! messages from its own clients (see [`super::clients`]).
 //!
 //! The conversation, one JSON line each way over the worker's stdin and stdout:
 //! 1. bench → worker: a [`Share`] (which clients, the run's prefix);
 //! 2. worker → bench: [`Ready`], once its clients connected;
-//! 3. bench → worker: [`Go`], the run's start and end on `CLOCK_MONOTONIC`;
-//! 4. worker → bench: what each of its clients saw ([`SeenWire`]), after the end.
+//! 3. bench → worker: [`Go`], the run's start and end on `CLOCK_MONOTONIC`, and which messages
+//!    it sends;
+//! 4. worker → bench: [`Done`]: what it sent, and what each of its clients saw, after the end.
+//!
+//! A worker whose stdin closes (the bench is gone) exits at once, wherever it is; the bench
+//! gives a worker a deadline for each answer, so a stuck worker fails the run instead of
+//! hanging it.
 //!
 //! Invariants: every process measures on the same clock. `CLOCK_MONOTONIC` is one clock for the
 //! whole machine, and Rust's `Instant` reads it on Linux, so a start sent as its nanoseconds is
@@ -25,7 +31,7 @@ use tokio::{
 };
 
 use super::{
-    clients::{Clients, follow_all},
+    clients::{Clients, SendPlan, Sends, follow_all, send_share},
     record::{Delivery, Seen, lock},
     report::ConnectionLost,
 };
@@ -55,12 +61,28 @@ struct Ready {
     failed: usize,
 }
 
-/// The run's clock: start and end of recording, in `CLOCK_MONOTONIC` nanoseconds.
+/// The run's clock: start and end of recording, in `CLOCK_MONOTONIC` nanoseconds, and the
+/// worker's part of the sending.
 #[derive(Debug, Serialize, Deserialize)]
 struct Go {
     start_ns: u64,
     stop_ns: u64,
+    plan: SendPlan,
 }
+
+/// What a worker did: its sends, and what each of its clients saw.
+#[derive(Debug, Serialize, Deserialize)]
+struct Done {
+    sends: Sends,
+    seen: Vec<SeenWire>,
+}
+
+/// How long a worker may take to connect its clients, beyond its clients' own connect timeouts
+/// (5 s each, `at_once` at a time).
+const READY_SLACK: Duration = Duration::from_secs(30);
+
+/// How long after the end of recording a worker may take to hand its records over.
+const DONE_SLACK: Duration = Duration::from_secs(30);
 
 /// One client's [`Seen`] on the wire: deliveries as `[seq, at_us]` pairs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -146,7 +168,7 @@ pub(super) fn shares(clients: usize, procs: usize) -> Vec<Range<usize>> {
 }
 
 fn worker_error(what: impl std::fmt::Display) -> ProbeError {
-    ProbeError::Unexpected(format!("bench worker: {what}"))
+    ProbeError::Worker(what.to_string())
 }
 
 async fn send_line(to: &mut ChildStdin, value: &impl Serialize) -> Result<(), ProbeError> {
@@ -172,6 +194,9 @@ pub(super) struct Worker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// Its clients, and how many connect at once (for its deadline).
+    clients: usize,
+    at_once: usize,
 }
 
 impl Worker {
@@ -192,35 +217,56 @@ impl Worker {
             child,
             stdin,
             stdout,
+            clients: share.clients.len(),
+            at_once: share.at_once.max(1),
         })
     }
 
-    /// Waits until the worker's clients connected: how many did, and how many could not.
+    /// Waits until the worker's clients connected: how many did, and how many could not. Fails
+    /// when it takes longer than its clients could (each gives up after 5 s), plus
+    /// [`READY_SLACK`].
     pub(super) async fn ready(&mut self) -> Result<(usize, usize), ProbeError> {
-        let ready: Ready = read_line(&mut self.stdout).await?;
+        let rounds = self.clients.div_ceil(self.at_once) as u32;
+        let deadline = Duration::from_secs(5) * rounds + READY_SLACK;
+        let ready: Ready = tokio::time::timeout(deadline, read_line(&mut self.stdout))
+            .await
+            .map_err(|_| worker_error(format!("its clients not connected after {deadline:?}")))??;
         Ok((ready.connected, ready.failed))
     }
 
-    /// Starts the worker's clock at `start`; its clients record until `stop_at`.
-    pub(super) async fn go(&mut self, start: Instant, stop_at: Instant) -> Result<(), ProbeError> {
+    /// Starts the worker's clock at `start` (its clients record until `stop_at`) with its part of
+    /// the sending.
+    pub(super) async fn go(
+        &mut self,
+        start: Instant,
+        stop_at: Instant,
+        plan: SendPlan,
+    ) -> Result<(), ProbeError> {
         let go = Go {
             start_ns: to_ns(start),
             stop_ns: to_ns(stop_at),
+            plan,
         };
         send_line(&mut self.stdin, &go).await
     }
 
-    /// What each of the worker's clients saw, once it stopped recording.
-    pub(super) async fn seen(mut self) -> Result<Vec<Seen>, ProbeError> {
-        let seen: Vec<SeenWire> = read_line(&mut self.stdout).await?;
+    /// What the worker sent and what each of its clients saw, once it stopped recording at
+    /// `stop_at` (at most [`DONE_SLACK`] later).
+    pub(super) async fn done(mut self, stop_at: Instant) -> Result<(Sends, Vec<Seen>), ProbeError> {
+        let done: Done = tokio::time::timeout_at(stop_at + DONE_SLACK, read_line(&mut self.stdout))
+            .await
+            .map_err(|_| worker_error(format!("no records {DONE_SLACK:?} after the end")))??;
+        // Closing its stdin is the worker's signal to leave, should it still be there.
+        drop(self.stdin);
         let _ = self.child.wait().await;
-        Ok(seen.into_iter().map(Seen::from).collect())
+        Ok((done.sends, done.seen.into_iter().map(Seen::from).collect()))
     }
 }
 
 /// `gridcast bench-worker`: holds the clients of the share read from stdin (see the module
 /// docs), for the bench that started it.
 pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
+    // Returns only with an error: it leaves the process itself when done (see the end).
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = String::new();
     stdin.read_line(&mut line).await.map_err(worker_error)?;
@@ -230,7 +276,7 @@ pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
         &share.urls,
         (share.clients.clone(), share.at_once),
         &share.local_addrs,
-        &share.prefix.into(),
+        &share.prefix.as_str().into(),
         &received,
         share.capacity,
     )
@@ -248,20 +294,35 @@ pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
     line.clear();
     stdin.read_line(&mut line).await.map_err(worker_error)?;
     let go: Go = serde_json::from_str(&line).map_err(worker_error)?;
+    // From now on the bench says nothing more: its stdin closing means it is gone, and so are
+    // this worker's clients, at once (not at the end of a run nobody will read).
+    tokio::spawn(async move {
+        let mut rest = String::new();
+        while !matches!(stdin.read_line(&mut rest).await, Ok(0) | Err(_)) {
+            rest.clear();
+        }
+        std::process::exit(1);
+    });
     let (start, stop_at) = (from_ns(go.start_ns), from_ns(go.stop_ns));
     for (_, recorder) in &clients.connected {
         lock(recorder).start_at(start);
     }
-    let seen: Vec<SeenWire> = follow_all(clients.connected, start, stop_at)
+    let senders: Vec<_> = clients.connected.iter().map(|(f, _)| f.sender()).collect();
+    let readers = tokio::spawn(follow_all(clients.connected, start, stop_at));
+    let sends = send_share(&senders, &share.prefix, start, go.plan, |_| {}).await;
+    let seen = readers
         .await
+        .expect("reader tasks")
         .into_iter()
         .map(SeenWire::from)
         .collect();
-    let mut out = serde_json::to_vec(&seen).expect("serialises");
+    let mut out = serde_json::to_vec(&Done { sends, seen }).expect("serialises");
     out.push(b'\n');
     stdout.write_all(&out).await.map_err(worker_error)?;
     stdout.flush().await.map_err(worker_error)?;
-    Ok(std::process::ExitCode::SUCCESS)
+    // Not a return to `main`: the runtime would wait at shutdown for the stdin watcher's
+    // blocking read, which only ends when the bench closes the pipe.
+    std::process::exit(0)
 }
 
 #[cfg(test)]
