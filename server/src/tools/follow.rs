@@ -149,7 +149,7 @@ impl Follower {
     }
 
     /// A function that emits `message` with a text through whichever connection is current.
-    pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static {
+    pub fn sender(&self) -> impl Fn(String) -> Result<(), ProbeError> + Send + Sync + use<> {
         let send = self.send.clone();
         move |text| (send.lock().unwrap_or_else(|p| p.into_inner()))(text)
     }

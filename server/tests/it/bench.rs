@@ -2,7 +2,7 @@
 //! Node.js reference cluster (losses reported as a result, not an error).
 
 use crate::support::{instances, node::NodeServer, redis, url};
-use gridcast_server::tools::bench::BenchReport;
+use gridcast_server::{Cluster, PrivateRedis, tools::bench::BenchReport};
 use serde_json::Value;
 
 /// Runs the real binary with `args`; its exit code and the first report of its JSON output.
@@ -36,16 +36,38 @@ async fn bench(args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap(), reports[0].clone())
 }
 
+/// A third instance, in its own process, for a `--fault` to SIGKILL during the load.
+struct Victim {
+    process: tokio::process::Child,
+    url: String,
+}
+
+impl Victim {
+    async fn start(redis: &PrivateRedis) -> Self {
+        let port = gridcast_server::free_port().unwrap();
+        let process = crate::support::spawn_gridcast(port, &redis.url());
+        let url = format!("http://127.0.0.1:{port}");
+        crate::support::connect_with_retry(&url).await;
+        Self { process, url }
+    }
+
+    /// The URLs of `cluster`'s two instances and this one, for `--urls`.
+    fn urls(&self, cluster: &[Cluster]) -> String {
+        [url(&cluster[0]), url(&cluster[1]), self.url.clone()].join(",")
+    }
+
+    /// The `--fault` that kills it a second into the load.
+    fn kill_after_1s(&self) -> String {
+        format!("1s=kill -9 {}", self.process.id().unwrap())
+    }
+}
+
 #[tokio::test]
 async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
-    let port = gridcast_server::free_port().unwrap();
-    let victim = crate::support::spawn_gridcast(port, &redis.url());
-    let victim_url = format!("http://127.0.0.1:{port}");
-    crate::support::connect_with_retry(&victim_url).await;
-    let urls = [url(&cluster[0]), url(&cluster[1]), victim_url.clone()].join(",");
-    let kill = format!("1s=kill -9 {}", victim.id().unwrap());
+    let victim = Victim::start(&redis).await;
+    let (urls, kill) = (victim.urls(&cluster), victim.kill_after_1s());
     let (code, report) = bench(&["--urls", &urls, "--fault", &kill]).await;
     let parsed: BenchReport = serde_json::from_value(report.clone()).unwrap();
     assert_eq!(code, 0, "{report:#}");
@@ -59,8 +81,8 @@ async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
     // The four clients on the victim moved, and the fault is in the report.
     assert_eq!(parsed.connections_lost.len(), 4, "{report:#}");
     for lost in &parsed.connections_lost {
-        assert_eq!(lost.url, victim_url);
-        assert!(lost.moved_to.as_ref().is_some_and(|to| *to != victim_url));
+        assert_eq!(lost.url, victim.url);
+        assert!(lost.moved_to.as_ref().is_some_and(|to| *to != victim.url));
     }
     assert_eq!(parsed.faults.len(), 1);
     assert_eq!(parsed.faults[0].exit_code, Some(0));
@@ -78,12 +100,8 @@ async fn an_instance_killed_during_the_load_costs_gridcast_nothing() {
 async fn clients_spread_over_worker_processes_count_in_one_report() {
     let redis = redis().await;
     let cluster = instances(&redis, 2).await;
-    let port = gridcast_server::free_port().unwrap();
-    let victim = crate::support::spawn_gridcast(port, &redis.url());
-    let victim_url = format!("http://127.0.0.1:{port}");
-    crate::support::connect_with_retry(&victim_url).await;
-    let urls = [url(&cluster[0]), url(&cluster[1]), victim_url.clone()].join(",");
-    let kill = format!("1s=kill -9 {}", victim.id().unwrap());
+    let victim = Victim::start(&redis).await;
+    let (urls, kill) = (victim.urls(&cluster), victim.kill_after_1s());
     let (code, report) = bench(&[
         "--urls",
         &urls,
@@ -114,7 +132,7 @@ async fn clients_spread_over_worker_processes_count_in_one_report() {
         parsed
             .connections_lost
             .iter()
-            .all(|l| l.url == victim_url && l.moved_to.is_some()),
+            .all(|l| l.url == victim.url && l.moved_to.is_some()),
         "{report:#}"
     );
     // Latencies measured in the workers are on the bench's clock: no negative or absurd ones.

@@ -17,7 +17,10 @@ use std::{
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::time::{Duration, Instant, MissedTickBehavior};
+use tokio::{
+    task::JoinHandle,
+    time::{Duration, Instant, MissedTickBehavior},
+};
 
 use super::record::{self, Recorder, Seen, message_text};
 use crate::tools::{
@@ -89,24 +92,37 @@ impl Clients {
     }
 }
 
-/// Follows every client (moves, losses; the recorders take the deliveries meanwhile) until
-/// `stop_at`, one task each; what each saw, in the clients' order.
-pub(super) async fn follow_all(
-    clients: Vec<Client>,
-    start: Instant,
-    stop_at: Instant,
-) -> Vec<Seen> {
-    let readers: Vec<_> = clients
-        .into_iter()
-        .map(|(follower, recorder)| {
-            tokio::spawn(record::follow(follower, recorder, start, stop_at))
-        })
-        .collect();
-    let mut all_seen = Vec::with_capacity(readers.len());
-    for reader in readers {
-        all_seen.push(reader.await.expect("reader task"));
+impl Clients {
+    /// Starts the run for these clients at `start`: their recorders date deliveries from it, and
+    /// one task per client follows its connection (moves, losses; the recorder takes the
+    /// deliveries meanwhile) until `stop_at`. Their senders (for [`send_share`]), and the task that
+    /// hands over what each saw, in the clients' order.
+    pub(super) fn start(
+        self,
+        start: Instant,
+        stop_at: Instant,
+    ) -> (
+        Vec<impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static>,
+        JoinHandle<Vec<Seen>>,
+    ) {
+        let mut senders = Vec::with_capacity(self.connected.len());
+        let mut readers = Vec::with_capacity(self.connected.len());
+        for (follower, recorder) in self.connected {
+            record::lock(&recorder).start_at(start);
+            senders.push(follower.sender());
+            readers.push(tokio::spawn(record::follow(
+                follower, recorder, start, stop_at,
+            )));
+        }
+        let records = tokio::spawn(async move {
+            let mut all_seen = Vec::with_capacity(readers.len());
+            for reader in readers {
+                all_seen.push(reader.await.expect("reader task"));
+            }
+            all_seen
+        });
+        (senders, records)
     }
-    all_seen
 }
 
 /// Which messages a process sends, and when (see the module docs).
@@ -132,7 +148,7 @@ pub(super) struct Sends {
 }
 
 /// Sends this process's messages of `plan` through `senders` (its clients'
-/// [`Follower::sender`]s) in turn, the run starting at `start`; `progress` is called after each
+/// senders, from [`Clients::start`]) in turn, the run starting at `start`; `progress` is called after each
 /// message with the count so far. Nothing is sent when no client of this process is connected.
 pub(super) async fn send_share(
     senders: &[impl Fn(String) -> Result<(), ProbeError>],

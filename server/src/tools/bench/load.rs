@@ -21,9 +21,8 @@ use std::{
 use tokio::{task::JoinHandle, time::Instant};
 
 use super::{
-    clients::{Clients, SendPlan, at_once, follow_all, send_share},
+    clients::{Clients, SendPlan, at_once, send_share},
     procs::{Share, Worker, shares},
-    record::lock,
     report::{BenchReport, ms},
     summary::{Connected, FaultRun, Sent, summarise},
 };
@@ -121,9 +120,6 @@ pub(super) async fn run(
     for (i, worker) in workers.iter_mut().enumerate() {
         worker.go(start, stop_at, plan(i + 1)).await?;
     }
-    for (_, recorder) in &own.connected {
-        lock(recorder).start_at(start);
-    }
 
     let fault_tasks: Vec<_> = load
         .faults
@@ -132,10 +128,7 @@ pub(super) async fn run(
         .map(|fault| run_fault(fault, start))
         .collect();
 
-    // Receivers: the recorders take the deliveries; one task per client follows its connection
-    // (moves, losses) and hands the record over when the time is up.
-    let senders: Vec<_> = own.connected.iter().map(|(f, _)| f.sender()).collect();
-    let readers = tokio::spawn(follow_all(own.connected, start, stop_at));
+    let (senders, records) = own.start(start, stop_at);
 
     // This process's part of the messages (all of them without workers), with progress.
     let (part, to) = if workers.is_empty() {
@@ -172,7 +165,7 @@ pub(super) async fn run(
             faults_run.push(fault);
         }
     }
-    let mut all_seen = readers.await.expect("reader tasks");
+    let mut all_seen = records.await.expect("reader tasks");
     let mut all_sends = vec![own_sends];
     for worker in workers {
         let (sends, seen) = worker.done(stop_at).await?;

@@ -31,8 +31,8 @@ use tokio::{
 };
 
 use super::{
-    clients::{Clients, SendPlan, Sends, follow_all, send_share},
-    record::{Delivery, Seen, lock},
+    clients::{Clients, SendPlan, Sends, send_share},
+    record::{Delivery, Seen},
     report::ConnectionLost,
 };
 use crate::tools::probe::ProbeError;
@@ -304,13 +304,9 @@ pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
         std::process::exit(1);
     });
     let (start, stop_at) = (from_ns(go.start_ns), from_ns(go.stop_ns));
-    for (_, recorder) in &clients.connected {
-        lock(recorder).start_at(start);
-    }
-    let senders: Vec<_> = clients.connected.iter().map(|(f, _)| f.sender()).collect();
-    let readers = tokio::spawn(follow_all(clients.connected, start, stop_at));
+    let (senders, records) = clients.start(start, stop_at);
     let sends = send_share(&senders, &share.prefix, start, go.plan, |_| {}).await;
-    let seen = readers
+    let seen = records
         .await
         .expect("reader tasks")
         .into_iter()
