@@ -95,16 +95,12 @@ impl Clients {
 impl Clients {
     /// Starts the run for these clients at `start`: their recorders date deliveries from it, and
     /// one task per client follows its connection (moves, losses; the recorder takes the
-    /// deliveries meanwhile) until `stop_at`. Their senders (for [`send_share`]), and the task that
-    /// hands over what each saw, in the clients' order.
+    /// deliveries meanwhile) until `stop_at`.
     pub(super) fn start(
         self,
         start: Instant,
         stop_at: Instant,
-    ) -> (
-        Vec<impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static>,
-        JoinHandle<Vec<Seen>>,
-    ) {
+    ) -> Started<impl Fn(String) -> Result<(), ProbeError> + Send + Sync + 'static> {
         let mut senders = Vec::with_capacity(self.connected.len());
         let mut readers = Vec::with_capacity(self.connected.len());
         for (follower, recorder) in self.connected {
@@ -121,8 +117,16 @@ impl Clients {
             }
             all_seen
         });
-        (senders, records)
+        Started { senders, records }
     }
+}
+
+/// The clients of one process once the run started ([`Clients::start`]).
+pub(super) struct Started<S> {
+    /// Their senders, for [`send_share`].
+    pub(super) senders: Vec<S>,
+    /// The task that hands over what each saw, in the clients' order, after the end.
+    pub(super) records: JoinHandle<Vec<Seen>>,
 }
 
 /// Which messages a process sends, and when (see the module docs).

@@ -21,7 +21,7 @@ use std::{
 use tokio::{task::JoinHandle, time::Instant};
 
 use super::{
-    clients::{Clients, SendPlan, at_once, send_share},
+    clients::{Clients, SendPlan, Started, at_once, send_share},
     procs::{Share, Worker, shares},
     report::{BenchReport, ms},
     summary::{Connected, FaultRun, Sent, summarise},
@@ -128,7 +128,7 @@ pub(super) async fn run(
         .map(|fault| run_fault(fault, start))
         .collect();
 
-    let (senders, records) = own.start(start, stop_at);
+    let Started { senders, records } = own.start(start, stop_at);
 
     // This process's part of the messages (all of them without workers), with progress.
     let (part, to) = if workers.is_empty() {

@@ -31,7 +31,7 @@ use tokio::{
 };
 
 use super::{
-    clients::{Clients, SendPlan, Sends, send_share},
+    clients::{Clients, SendPlan, Sends, Started, send_share},
     record::{Delivery, Seen},
     report::ConnectionLost,
 };
@@ -304,7 +304,7 @@ pub async fn worker() -> Result<std::process::ExitCode, ProbeError> {
         std::process::exit(1);
     });
     let (start, stop_at) = (from_ns(go.start_ns), from_ns(go.stop_ns));
-    let (senders, records) = clients.start(start, stop_at);
+    let Started { senders, records } = clients.start(start, stop_at);
     let sends = send_share(&senders, &share.prefix, start, go.plan, |_| {}).await;
     let seen = records
         .await
