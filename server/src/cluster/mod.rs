@@ -1,13 +1,14 @@
-//! Starting and stopping the instances of one process.
+//! Starting and stopping the instances of one process. `layer`: the Socket.IO layer of an
+//! instance, with every limit socketioxide and engineioxide put on a connection.
+
+mod layer;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use gridcast_shared::{
     InstanceInfo, event,
-    limits::{MAX_MESSAGE_BYTES, MAX_PACKET_BYTES},
     message::{Draining, RedisLinkStatus},
 };
-use socketioxide::{ParserConfig, SocketIo};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
@@ -19,7 +20,7 @@ use crate::{
     drops::{self, Drops},
     error::Error,
     http::app,
-    hub::{CLIENT_BUFFER, Hub, HubLimits},
+    hub::{Hub, HubLimits},
     instance::{Instance, Settings},
     limit::{
         report::{self, Configured},
@@ -29,7 +30,7 @@ use crate::{
     presence_batch,
     redis::{
         self, PrivateRedis,
-        adapter::{self, ClusterAdapter, Io},
+        adapter::{self, Io},
         history::{self, History},
     },
     runtime::DeliveryRuntime,
@@ -63,13 +64,6 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(15);
 
 /// How long a stopping instance tries to write what its outbox holds.
 const OUTBOX_FLUSH_LIMIT: Duration = Duration::from_secs(2);
-
-/// How long the binary attachment of a packet may take to follow it.
-const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Capacity of each WebSocket's read buffer, kept for the connection's life (see `serve`'s
-/// builder): 1 KiB instead of engineioxide's 4 KiB is 3 KiB less per connection.
-const WS_READ_BUFFER: usize = 1024;
 
 /// The running instances of this process, and the private Redis when there is one.
 #[derive(Debug)]
@@ -349,34 +343,7 @@ async fn serve(
     let link = instance.link().clone();
     let target = link.target().to_string();
     let adapter = adapter::state(link, &config.redis_prefix);
-    let (layer, io) = SocketIo::builder()
-        .max_payload(MAX_PACKET_BYTES)
-        // engineioxide applies `max_payload` to polling only; WebSocket messages have their own
-        // limits, 64 MiB by default, which would let one client make the server buffer that much.
-        .ws_max_message_size(MAX_PACKET_BYTES as usize)
-        .ws_max_frame_size(MAX_PACKET_BYTES as usize)
-        // Each WebSocket keeps a read buffer of this capacity for its whole life (engineioxide's
-        // default is 4 KiB); a client's frames are small, and a larger one still arrives in
-        // at most two reads (tungstenite reserves a frame's length once its header is read).
-        .ws_read_buffer_size(WS_READ_BUFFER)
-        .max_buffer_size(CLIENT_BUFFER)
-        // A WebSocket that never joins the namespace is an idle connection too.
-        .connect_timeout(config.idle_timeout)
-        .ping_interval(config.ping_interval)
-        .ping_timeout(config.ping_timeout)
-        // gridcast takes text only. socketioxide's defaults (10,000 attachments, 10 MB) let one
-        // idle socket pin ~10 MB; one attachment of at most a message's size still reaches the
-        // handler and gets a readable `not_a_string` error, more closes the connection.
-        .with_parser(
-            ParserConfig::common()
-                .max_incoming_binaries(1)
-                .max_incoming_binary_buf_size(MAX_MESSAGE_BYTES)
-                .packet_completion_timeout(ATTACHMENT_TIMEOUT),
-        )
-        .with_state(instance.clone())
-        .with_state(admin.clone())
-        .with_adapter::<ClusterAdapter>(adapter)
-        .build_layer();
+    let (layer, io) = layer::build(config, &instance, &admin, adapter);
     socket::register(&io)
         .await
         .map_err(|e| Error::RedisConnect {
