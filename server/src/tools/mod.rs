@@ -2,7 +2,7 @@
 //! runs inside `gridcast serve`; it talks to a cluster from the outside, like any client.
 //!
 //! - [`probe`]: a native Socket.IO v5 client over WebSocket on the `shared` codec (tests use it
-//!   as a real client).
+//!   as a real client); `dial`, how it opens its WebSocket (local address, read buffer).
 //! - [`follow`]: a client that reconnects, fails over to another live instance and catches up
 //!   from its last offset (what `gridcast bench` clients are).
 //! - [`check`]: `gridcast check`, one probe per instance and the N × N delivery matrix.
@@ -15,6 +15,7 @@
 
 pub mod bench;
 pub mod check;
+mod dial;
 pub mod follow;
 pub mod probe;
 pub mod publish;

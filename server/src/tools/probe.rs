@@ -24,10 +24,9 @@ use tokio::{
     sync::{Mutex, mpsc, oneshot},
     time::{Instant, timeout},
 };
-use tokio_tungstenite::tungstenite::{Message, protocol::WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
 
-/// Bytes read from the socket at a time (the server's engine uses the same).
-const READ_BUFFER: usize = 4096;
+use super::dial;
 
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
@@ -157,25 +156,7 @@ impl Probe {
             url: url.clone(),
             reason,
         };
-        // tungstenite's default read buffer (128 KiB) is zeroed on every read: a third of a
-        // load generator's CPU went to that memset. Socket.IO frames here are small.
-        let config = Some(WebSocketConfig::default().read_buffer_size(READ_BUFFER));
-        let connecting = async {
-            match local {
-                None => tokio_tungstenite::connect_async_with_config(url.as_str(), config, true)
-                    .await
-                    .map(|(ws, _)| ws)
-                    .map_err(|e| e.to_string()),
-                Some(local) => {
-                    let tcp = tcp_from(&url, local).await.map_err(|e| e.to_string())?;
-                    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
-                    tokio_tungstenite::client_async_with_config(url.as_str(), tcp, config)
-                        .await
-                        .map(|(ws, _)| ws)
-                        .map_err(|e| e.to_string())
-                }
-            }
-        };
+        let connecting = dial::websocket(&url, local);
         let ws = timeout(Duration::from_secs(5), connecting)
             .await
             .map_err(|_| connect_err("no answer within 5s".into()))?
@@ -434,25 +415,6 @@ fn tapped(tap: &SharedTap, frame: &str) -> bool {
             .event(json, Instant::now()),
         _ => false,
     }
-}
-
-/// A TCP connection (`TCP_NODELAY`) from `local` to the host of the `ws://` URL `url`.
-async fn tcp_from(url: &str, local: IpAddr) -> std::io::Result<tokio::net::TcpStream> {
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .ok_or_else(|| std::io::Error::other(format!("not a ws:// URL: {url}")))?;
-    let server = tokio::net::lookup_host(authority)
-        .await?
-        .find(|addr| addr.is_ipv4() == local.is_ipv4())
-        .ok_or_else(|| std::io::Error::other(format!("no address of {authority} for {local}")))?;
-    let socket = match local {
-        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.bind((local, 0).into())?;
-    socket.set_nodelay(true)?;
-    socket.connect(server).await
 }
 
 async fn next_text<S>(stream: &mut S) -> Result<String, ProbeError>
