@@ -26,7 +26,7 @@ use crate::{
 const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Capacity of each WebSocket's read buffer, kept for the connection's life: 1 KiB instead of
-/// engineioxide's 4 KiB is 3 KiB less per connection.
+/// engineioxide's 4 KiB is 3 KiB less per connection that never sends a larger frame.
 const WS_READ_BUFFER: usize = 1024;
 
 /// The layer and the handle of one instance's Socket.IO server, on `adapter`.
@@ -42,8 +42,10 @@ pub(super) fn build(
         // limits, 64 MiB by default, which would let one client make the server buffer that much.
         .ws_max_message_size(MAX_PACKET_BYTES as usize)
         .ws_max_frame_size(MAX_PACKET_BYTES as usize)
-        // A client's frames are small, and a larger one still arrives in at most two reads
-        // (tungstenite reserves a frame's length once its header is read).
+        // A client's frames are small. A larger one takes a read per KiB (tungstenite 0.30 reads
+        // at most this much at a time): a 256 KiB packet is 256 reads, ~0.3 ms on loopback. A
+        // connection that sent one keeps the frame's whole allocation afterwards, whatever this
+        // size (tungstenite reserves the frame's length and reuses it).
         .ws_read_buffer_size(WS_READ_BUFFER)
         .max_buffer_size(CLIENT_BUFFER)
         // A WebSocket that never joins the namespace is an idle connection too.
