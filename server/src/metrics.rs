@@ -115,6 +115,11 @@ pub(crate) fn render(instance: &Instance, clients: usize, api: ([u64; 3], u64)) 
         );
     }
     registry.register(
+        "redis_busy_probes",
+        "Health probes that found Redis slower than the command timeout but answering (a deep command queue or a busy instance): the link stayed up",
+        counter(instance.link().busy_probes()),
+    );
+    registry.register(
         "redis_publish_seconds",
         "Time to publish a broadcast to Redis, failures included",
         instance.link().publish_latency().clone(),

@@ -17,6 +17,7 @@ mod bad_input;
 mod bench;
 mod broadcast;
 mod browser;
+mod busy_redis;
 mod check;
 mod faults;
 mod ghosts;

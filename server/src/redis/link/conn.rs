@@ -109,6 +109,18 @@ pub(crate) enum LinkError {
     Reply(String),
 }
 
+impl LinkError {
+    /// Whether no answer came in time: ours ([`LinkError::Timeout`]) or the connection's own
+    /// response timeout, whichever fired first.
+    pub(crate) fn is_timeout(&self) -> bool {
+        match self {
+            LinkError::Timeout(_) => true,
+            LinkError::Redis(e) => e.is_timeout(),
+            LinkError::Down | LinkError::Reply(_) => false,
+        }
+    }
+}
+
 /// A connection to one Redis or to a cluster, shared by clones (both multiplex).
 #[derive(Clone)]
 pub(crate) enum Conn {

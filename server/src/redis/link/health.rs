@@ -28,9 +28,23 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     let mut pings = 0u64;
     // Whether asking the sentinels failed during this outage already (said once per outage).
     let mut unresolved = false;
+    // Whether the last probe found the command connection busy (said once per stretch).
+    let mut busy = false;
     loop {
         let Some(shared) = link.upgrade() else { return };
         let ping = probe(&shared).await;
+        match &ping {
+            Ok(Probe::Busy) if !busy => {
+                busy = true;
+                tracing::warn!(redis = %shared.target, "redis answers, but slower than {COMMAND_TIMEOUT:?} (a deep command queue, or a busy instance): commands time out until it drains (the link stays up)");
+            }
+            Ok(Probe::Answered) if busy => {
+                busy = false;
+                tracing::info!(redis = %shared.target, "redis answers in time again");
+            }
+            _ => {}
+        }
+        let ping = ping.map(drop);
         let was_up = shared.up.load(Ordering::SeqCst);
         let driver = LinkDriver(shared.clone());
         pings += 1;
@@ -116,12 +130,61 @@ pub(super) async fn ask_sentinels(link: std::sync::Weak<Shared>) {
     }
 }
 
-/// Whether Redis answers: a `PING` to one Redis, on the command connection and on the subscriber
-/// connection (a ping is also what makes an idle `ConnectionManager` reconnect). On a cluster,
-/// an `EXISTS` of each probe key, so that the nodes serving those slots answer (a `PING` goes to
-/// every primary the connection knows, a failed one included, until a keyed command makes it read
-/// the new slot map); its subscriber connection is checked by the subscription repair.
-async fn probe(shared: &Shared) -> Result<(), LinkError> {
+/// What a probe found.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    /// Redis answered every connection in time.
+    Answered,
+    /// Redis answered the probe connection in time and the command connection too slowly (a
+    /// deep queue of commands there: see `Shared::probe`), or answered other commands of the link
+    /// while a ping waited too long (see `Answered`). The link stays up.
+    Busy,
+}
+
+/// Whether Redis answers: [`verdict`] on the probe connection, and a ping on the command
+/// connection, which also makes an idle `ConnectionManager` reconnect; only a failure there that
+/// is not a timeout fails the probe (a closed connection, an error answered).
+async fn probe(shared: &Shared) -> Result<Probe, LinkError> {
+    let sent = std::time::Instant::now();
+    let (verdict, queue) = futures_util::future::join(verdict(shared), ping_commands(shared)).await;
+    match verdict {
+        // No answer in time, but other commands got theirs meanwhile: the instance (or Redis)
+        // is too busy to answer within the timeout, and Redis is there (see `Answered`).
+        Err(e) if e.is_timeout() && shared.answered.since(sent) => {
+            shared.busy_probes.fetch_add(1, Ordering::Relaxed);
+            return Ok(Probe::Busy);
+        }
+        verdict => verdict?,
+    }
+    match queue {
+        Ok(()) => Ok(Probe::Answered),
+        Err(e) if e.is_timeout() => {
+            shared.busy_probes.fetch_add(1, Ordering::Relaxed);
+            Ok(Probe::Busy)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The command connection's ping: `PING` to one Redis, an `EXISTS` of each probe key on a cluster
+/// (a keyed command makes the connection read a new slot map after a failover).
+async fn ping_commands(shared: &Shared) -> Result<(), LinkError> {
+    match shared.conn {
+        Conn::Single(_) | Conn::Sentinel(_) => {
+            query::<Value>(&shared.conn, &redis::cmd("PING"), COMMAND_TIMEOUT)
+                .await
+                .map(drop)
+        }
+        Conn::Cluster(_) => exists_all(shared, &shared.conn).await,
+    }
+}
+
+/// Whether Redis answers, on the probe connection and on the subscriber connection: a `PING` to
+/// one Redis (with Sentinel, `ROLE`, which must say master). On a cluster, an `EXISTS` of each
+/// probe key, so that the nodes serving those slots answer (a `PING` goes to every primary the
+/// connection knows, a failed one included, until a keyed command makes it read the new slot
+/// map); its subscriber connection is checked by the subscription repair.
+async fn verdict(shared: &Shared) -> Result<(), LinkError> {
     match shared.conn {
         Conn::Sentinel(_) => {
             let subscriber = shared
@@ -130,7 +193,7 @@ async fn probe(shared: &Shared) -> Result<(), LinkError> {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             let (role, subscriptions) = futures_util::future::join(
-                query::<Vec<Value>>(&shared.conn, &redis::cmd("ROLE"), COMMAND_TIMEOUT),
+                query::<Vec<Value>>(&shared.probe, &redis::cmd("ROLE"), COMMAND_TIMEOUT),
                 query::<Value>(&subscriber, &redis::cmd("PING"), COMMAND_TIMEOUT),
             )
             .await;
@@ -157,22 +220,25 @@ async fn probe(shared: &Shared) -> Result<(), LinkError> {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             let ping = redis::cmd("PING");
-            let (commands, subscriptions) = futures_util::future::join(
-                query::<Value>(&shared.conn, &ping, COMMAND_TIMEOUT),
+            let (probe, subscriptions) = futures_util::future::join(
+                query::<Value>(&shared.probe, &ping, COMMAND_TIMEOUT),
                 query::<Value>(&subscriber, &ping, COMMAND_TIMEOUT),
             )
             .await;
-            commands.and(subscriptions).map(drop)
+            probe.and(subscriptions).map(drop)
         }
-        Conn::Cluster(_) => {
-            let probes = shared.probe_keys.iter().map(|key| {
-                let cmd = redis::cmd("EXISTS").arg(key).clone();
-                async move { query::<Value>(&shared.conn, &cmd, COMMAND_TIMEOUT).await }
-            });
-            for result in futures_util::future::join_all(probes).await {
-                result?;
-            }
-            Ok(())
-        }
+        Conn::Cluster(_) => exists_all(shared, &shared.probe).await,
     }
+}
+
+/// An `EXISTS` of each of a cluster's probe keys on `conn`.
+async fn exists_all(shared: &Shared, conn: &Conn) -> Result<(), LinkError> {
+    let probes = shared.probe_keys.iter().map(|key| {
+        let cmd = redis::cmd("EXISTS").arg(key).clone();
+        async move { query::<Value>(conn, &cmd, COMMAND_TIMEOUT).await }
+    });
+    for result in futures_util::future::join_all(probes).await {
+        result?;
+    }
+    Ok(())
 }

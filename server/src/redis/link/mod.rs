@@ -10,7 +10,8 @@
 //!   connection to the new master after a failover ([`sentinel`]);
 //! - pings Redis every [`PING_EVERY`]: an idle `ConnectionManager` stops retrying after its
 //!   retries run out and only tries again on the next command, and the ping is that command. The
-//!   ping also decides the link's state ([`LinkDriver::state`]);
+//!   ping on a connection of its own decides the link's state ([`LinkDriver::state`]); on the
+//!   command connection a slow answer only means a deep queue (see `Shared::probe`);
 //! - after every reconnect, checks that this connection really is subscribed to every channel
 //!   the adapter asked for (redis-rs ignores errors of its resubscription pipeline) and repairs it
 //!   (`CLIENT INFO`'s `ssub` count for one Redis; `SSUBSCRIBE` again on a cluster);
@@ -28,7 +29,10 @@ mod state;
 mod subscriptions;
 
 use std::{
-    sync::{Arc, Mutex, RwLock, atomic::AtomicBool},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU64},
+    },
     time::Duration,
 };
 
@@ -68,27 +72,38 @@ pub(crate) async fn connect(
         ),
         Target::Single(_) | Target::Cluster(_) => None,
     };
-    let (conn, subscriber) = match (target, &sentinel) {
+    // And the health probe on a third (see `Shared::probe`).
+    let (conn, subscriber, probe) = match (target, &sentinel) {
         (_, Some(sentinel)) => {
             let conn = sentinel.open(manager_config(response_timeout, None));
             let subscriber = sentinel.open(manager_config(response_timeout, Some(push_tx.clone())));
-            let opened = futures_util::future::try_join(conn, subscriber).await;
-            let (conn, subscriber) = opened.map_err(|e| connect_err(e.to_string()))?;
-            (Conn::Sentinel(conn), Conn::Sentinel(subscriber))
+            let probe = sentinel.open(manager_config(COMMAND_TIMEOUT, None));
+            let opened = futures_util::future::try_join3(conn, subscriber, probe).await;
+            let (conn, subscriber, probe) = opened.map_err(|e| connect_err(e.to_string()))?;
+            (
+                Conn::Sentinel(conn),
+                Conn::Sentinel(subscriber),
+                Conn::Sentinel(probe),
+            )
         }
         (Target::Cluster(_), None) => (
             open(target, response_timeout, None).await?,
             Conn::Cluster(open_subscriber(target, response_timeout, push_tx.clone()).await?),
+            open(target, COMMAND_TIMEOUT, None).await?,
         ),
         (_, None) => (
             open(target, response_timeout, None).await?,
             open(target, response_timeout, Some(push_tx.clone())).await?,
+            open(target, COMMAND_TIMEOUT, None).await?,
         ),
     };
     let link = LinkDriver(Arc::new(Shared {
         target: target.clone(),
         sentinel,
         conn,
+        probe,
+        busy_probes: AtomicU64::new(0),
+        answered: state::Answered::default(),
         subscriber: Mutex::new(subscriber),
         push: push_tx,
         probe_keys,

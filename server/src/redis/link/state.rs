@@ -9,9 +9,9 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use gridcast_shared::{RedisLink, message::RedisLinkStatus};
@@ -34,6 +34,19 @@ pub(super) struct Shared {
     /// The resolver of a Sentinel target, which moves the connections to a new master.
     pub(super) sentinel: Option<Arc<Sentinel>>,
     pub(super) conn: Conn,
+    /// The connection the health probe decides the link's state on, and nothing else uses.
+    /// Commands share `conn` in one queue: a mass disconnect's thousands of session and presence
+    /// writes put a ping sent there behind all of them, and it waited over its timeout while
+    /// Redis answered every command in turn (all 8 instances of a 100,000-client run declared
+    /// Redis lost as the clients left). Redis serves its connections in turn, so a ping here is
+    /// answered at once while Redis works through the other queue.
+    pub(super) probe: Conn,
+    /// Probes that found the link slow but answering: a ping on `conn` slower than
+    /// [`COMMAND_TIMEOUT`] while `probe` answered in time (a deep queue of commands), or a ping
+    /// that timed out while other commands of the link got their answers (a busy instance).
+    pub(super) busy_probes: AtomicU64,
+    /// When a command of the link last got an answer (see [`Answered`]).
+    pub(super) answered: Answered,
     /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
     pub(super) probe_keys: Vec<String>,
     /// The connection holding the subscriptions, apart from the one commands use: Redis applies
@@ -51,6 +64,47 @@ pub(super) struct Shared {
     pub(super) publish_timeout: Duration,
     pub(super) publish_latency: Histogram,
     pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// When a command of the link last got an answer (Redis' or an error it sent), for telling a
+/// busy link from a lost one: a mass disconnect's writes kept the instances' threads and Redis so
+/// busy that even a ping on an idle connection waited over a second, while thousands of commands
+/// a second were being answered.
+#[derive(Debug)]
+pub(super) struct Answered {
+    base: Instant,
+    /// Microseconds after `base`.
+    last: AtomicU64,
+}
+
+impl Default for Answered {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Answered {
+    /// Notes that a command got an answer now, when `result` is one.
+    fn note<T>(&self, result: &Result<T, LinkError>) {
+        let answered = match result {
+            Ok(_) => true,
+            Err(LinkError::Redis(e)) => e.kind() != redis::ErrorKind::Io && !e.is_timeout(),
+            Err(LinkError::Down | LinkError::Timeout(_) | LinkError::Reply(_)) => false,
+        };
+        if answered {
+            let now = self.base.elapsed().as_micros() as u64;
+            self.last.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a command got an answer after `since`.
+    pub(super) fn since(&self, since: Instant) -> bool {
+        let since = since.saturating_duration_since(self.base).as_micros() as u64;
+        self.last.load(Ordering::Relaxed) > since
+    }
 }
 
 impl Shared {
@@ -143,7 +197,9 @@ impl LinkDriver {
         if !self.0.up.load(Ordering::SeqCst) {
             return Err(LinkError::Down);
         }
-        query(&self.0.conn, cmd, timeout).await
+        let result = query(&self.0.conn, cmd, timeout).await;
+        self.0.answered.note(&result);
+        result
     }
 
     /// Runs `cmd` on `conn`, a connection of another part (the history's bulk reads), like
@@ -156,7 +212,9 @@ impl LinkDriver {
         if !self.0.up.load(Ordering::SeqCst) {
             return Err(LinkError::Down);
         }
-        query(conn, cmd, COMMAND_TIMEOUT).await
+        let result = query(conn, cmd, COMMAND_TIMEOUT).await;
+        self.0.answered.note(&result);
+        result
     }
 
     /// Runs `pipe` like [`LinkDriver::command`] runs a command.
@@ -168,7 +226,9 @@ impl LinkDriver {
             return Err(LinkError::Down);
         }
         let mut conn = self.0.conn.clone();
-        within(COMMAND_TIMEOUT, pipe.query_async(&mut conn)).await
+        let result = within(COMMAND_TIMEOUT, pipe.query_async(&mut conn)).await;
+        self.0.answered.note(&result);
+        result
     }
 
     /// Opens another connection to the same Redis, without pub/sub, whose answers may take up to
@@ -192,6 +252,12 @@ impl LinkDriver {
     /// move; `None` for other targets, whose server never changes under the link.
     pub(crate) fn master_moves(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.0.sentinel.as_ref().map(|s| s.moves())
+    }
+
+    /// How many health probes found the command connection slow while Redis answered the probe
+    /// connection in time (see `Shared::probe`).
+    pub(crate) fn busy_probes(&self) -> u64 {
+        self.0.busy_probes.load(Ordering::Relaxed)
     }
 
     /// How long publishes to Redis take (seconds), failures included.
