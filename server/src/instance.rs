@@ -277,6 +277,12 @@ impl Instance {
         &self.presence
     }
 
+    /// Removes departed members from this instance's presence hash, in batches
+    /// ([`roster::remove_departed`]); runs until aborted.
+    pub(crate) async fn remove_departed(self: Arc<Self>) {
+        roster::remove_departed(&self.roster, &self.presence, &self.info.id, &self.warnings).await
+    }
+
     /// Keeps this instance and its clients in the registry and presence while it runs (one beat
     /// per [`HEARTBEAT`]): refreshes its entry, repairs its presence hash from the roster
     /// ([`roster::sync`]), and touches the sessions of `io`'s sockets (listed by `sessions`);

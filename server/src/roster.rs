@@ -27,23 +27,32 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use gridcast_shared::presence::{Member, PresenceDelta};
 use socketioxide::socket::Sid;
+use tokio::sync::Notify;
 
 use crate::{
     presence_batch::PresenceBatch,
     redis::{LinkError, presence::Presence},
+    warnings::Warnings,
 };
 
 /// Heartbeats between two full comparisons when the counts agree.
 pub(crate) const FULL_EVERY: u64 = 10;
 
+/// How long departures gather before their ids leave the hash together ([`remove_departed`]).
+const DEPART_WINDOW: Duration = Duration::from_millis(20);
+
 /// The members this instance has announced, by public id, each with the socket holding it.
 #[derive(Debug, Default)]
 pub(crate) struct Roster {
     listed: Mutex<HashMap<String, Listed>>,
+    /// Ids unlisted and not yet removed from the hash.
+    departed: Mutex<Vec<String>>,
+    departing: Notify,
 }
 
 #[derive(Debug)]
@@ -76,6 +85,26 @@ impl Roster {
         }
     }
 
+    /// Queues `id`, unlisted, for removal from the hash with the others of its moment
+    /// ([`remove_departed`]).
+    pub(crate) fn departed(&self, id: String) {
+        self.departed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id);
+        self.departing.notify_one();
+    }
+
+    /// The queued departures whose ids no socket listed again meanwhile (a session taken up by a
+    /// new socket on this instance keeps its field).
+    fn take_departed(&self) -> Vec<String> {
+        let listed = self.lock();
+        let mut departed = self.departed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = std::mem::take(&mut *departed);
+        ids.retain(|id| !listed.contains_key(id));
+        ids
+    }
+
     /// How many public ids are listed.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
@@ -105,6 +134,31 @@ pub(crate) struct Repaired {
     pub(crate) removed: usize,
     /// Members written again: a local socket holds them and the hash did not.
     pub(crate) restored: usize,
+}
+
+/// Removes departed members' fields from `own`'s presence hash, those of every
+/// [`DEPART_WINDOW`] in one `HDEL` (of at most 500 fields). One command per departure made a mass
+/// disconnect (100,000 clients leaving a run) queue tens of thousands of commands on the link,
+/// where everything else then waited. A removal that fails is left to the heartbeat's repair
+/// ([`sync`]), like any failed presence write; so is a member listed again between the check and
+/// the `HDEL` (its field removed until the next beat, whose count differs).
+pub(crate) async fn remove_departed(
+    roster: &Roster,
+    presence: &Presence,
+    own: &str,
+    warnings: &Warnings,
+) {
+    loop {
+        roster.departing.notified().await;
+        tokio::time::sleep(DEPART_WINDOW).await;
+        let ids = roster.take_departed();
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(e) = presence.remove_many(own, &ids).await {
+            warnings.warn_times("presence not removed", &e, ids.len() as u64);
+        }
+    }
 }
 
 /// One heartbeat's presence work for instance `own`: compares its hash with `roster` (fully when
@@ -180,5 +234,22 @@ mod tests {
         assert_eq!(missing.into_iter().map(|m| m.id).collect::<Vec<_>>(), ["b"]);
         assert!(roster.unlist("a", new));
         assert_eq!(roster.len(), 1);
+    }
+
+    #[test]
+    fn departures_leave_together_unless_listed_again() {
+        let roster = Roster::default();
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        for (id, sid) in [("a", a), ("b", b), ("c", c)] {
+            roster.list(id, sid, member(id));
+        }
+        for (id, sid) in [("a", a), ("b", b)] {
+            assert!(roster.unlist(id, sid));
+            roster.departed(id.into());
+        }
+        // "b"'s session comes back on a new socket of this instance before the batch goes.
+        roster.list("b", Sid::new(), member("b"));
+        assert_eq!(roster.take_departed(), ["a"]);
+        assert!(roster.take_departed().is_empty());
     }
 }

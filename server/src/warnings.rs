@@ -42,15 +42,25 @@ impl Warnings {
     /// A warning of kind `what` (a fixed sentence, e.g. "presence not recorded"), caused by
     /// `error`: logged now if the kind was quiet for a whole interval, else counted.
     pub(crate) fn warn(&self, what: &'static str, error: &dyn Display) {
+        self.warn_times(what, error, 1);
+    }
+
+    /// [`Warnings::warn`] for `times` failures at once (a batch of writes that failed
+    /// together): counted as that many.
+    pub(crate) fn warn_times(&self, what: &'static str, error: &dyn Display, times: u64) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         let tally = kinds.entry(what).or_default();
         let first = !tally.recent && !tally.now;
         tally.now = true;
         if first {
+            tally.unlogged += times.saturating_sub(1);
+            if times > 1 {
+                tally.last = error.to_string();
+            }
             drop(kinds);
             tracing::warn!(instance = %self.instance, "{what}: {error} (more like it are summarised)");
         } else {
-            tally.unlogged += 1;
+            tally.unlogged += times;
             tally.last = error.to_string();
         }
     }
@@ -110,5 +120,17 @@ mod tests {
         assert!(w.take().is_empty());
         w.warn("presence not recorded", &"back");
         assert!(w.take().is_empty());
+    }
+
+    #[test]
+    fn a_batch_that_failed_counts_every_write_in_it() {
+        let w = Warnings::new("i");
+        // The first batch is logged, its 499 other writes counted; the next counted whole.
+        w.warn_times("presence not removed", &"batch", 500);
+        w.warn_times("presence not removed", &"again", 20);
+        assert_eq!(
+            w.take(),
+            vec![("presence not removed", 519, "again".into())]
+        );
     }
 }

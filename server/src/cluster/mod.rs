@@ -431,6 +431,7 @@ async fn serve(
         drops.clone(),
         instance.warnings().clone(),
     )));
+    hub_tasks.push(tokio::spawn(instance.clone().remove_departed()));
     hub_tasks.push(tokio::spawn(tell_redis_link(
         instance.link().watch_status(),
         io.clone(),

@@ -79,13 +79,6 @@ impl Presence {
         self.link.pipeline(&pipe).await
     }
 
-    /// Forgets the member with public id `id` of `instance`.
-    pub(crate) async fn remove(&self, instance: &str, id: &str) -> Result<(), LinkError> {
-        self.link
-            .command(redis::cmd("HDEL").arg(self.key(instance)).arg(id))
-            .await
-    }
-
     /// Forgets the members with public ids `ids` of `instance`.
     pub(crate) async fn remove_many(
         &self,

@@ -56,8 +56,10 @@ pub(super) async fn announce(instance: &Instance, sid: Sid, state: &SocketState)
         .push(PresenceDelta::Upsert { member });
 }
 
-/// Forgets disconnected socket `sid`'s member and tells the subscribers (in the next batch),
-/// unless it was never announced or a newer socket of this instance holds its session now.
+/// Forgets disconnected socket `sid`'s member (its field leaves the hash with the other
+/// departures of the moment: `crate::roster::remove_departed`) and tells the subscribers (in the
+/// next batch), unless it was never announced or a newer socket of this instance holds its
+/// session now.
 pub(super) async fn depart(instance: &Instance, sid: Sid, state: &SocketState) {
     let mut phase = state.presence.lock().await;
     let was = std::mem::replace(&mut *phase, Phase::Gone);
@@ -65,9 +67,7 @@ pub(super) async fn depart(instance: &Instance, sid: Sid, state: &SocketState) {
         return;
     }
     let own = &instance.info.id;
-    if let Err(e) = instance.presence().remove(own, &state.id).await {
-        instance.warnings().warn("presence not removed", &e);
-    }
+    instance.roster().departed(state.id.clone());
     instance.presence_batch().push(PresenceDelta::Leave {
         id: state.id.clone(),
         instance: Some(own.clone()),
