@@ -6,8 +6,10 @@
 # gridcast, and the bare socketioxide peer (server/examples/bare_peer.rs) at the same scale.
 # Prints, per server: all connected in, delivered, lost, p50/p99/max, RSS of the instances with
 # all clients connected (before the first message) and at its peak,
-# per connection, CPU of the instances; the bench's JSON reports go to $OUT (default
+# per connection, CPU of the instances, and how often gridcast's instances declared Redis lost;
+# the bench's JSON reports go to $OUT (default
 # target/c100k). Figures measured with it: docs/benchmarks.md.
+# DRAIN (default 3s): how long the clients keep reading after the last send.
 # Usage: N=100000 scripts/c100k.sh [gridcast] [peer]
 #   (after `cargo build --release -p gridcast-server --bin gridcast --example bare_peer`)
 set -u
@@ -18,6 +20,8 @@ INSTANCES=${INSTANCES:-8}
 PROCS=${PROCS:-8}
 RATE=${RATE:-1}
 DURATION=${DURATION:-60s}
+# How long the clients keep reading after the last send (a later delivery counts as lost).
+DRAIN=${DRAIN:-3s}
 OUT=${OUT:-target/c100k}
 mkdir -p "$OUT"
 # The samplers below read the bench's progress lines.
@@ -72,7 +76,7 @@ for kind in ${*:-gridcast peer}; do
       echo "$(rss $pids) $(( $(cpu_ticks $pids) - cpu_before )) $(( $(cpu_ticks $redis_pid) - redis_before ))" >"$OUT/$kind.held"
       redis-cli -u "$redis" info commandstats >"$OUT/$kind.commands-connected" ) &
     held_sampler=$!
-    "$T/gridcast" bench --urls "$urls" --clients "$N" --rate "$RATE" --duration "$DURATION" \
+    "$T/gridcast" bench --urls "$urls" --clients "$N" --rate "$RATE" --duration "$DURATION" --drain "$DRAIN" \
         --procs "$PROCS" $(local_addrs $k) --labels "$kind" --json \
         >"$OUT/$kind.json" 2>"$OUT/$kind.progress"
     code=$?
@@ -105,5 +109,11 @@ print(f"{kind}: exit {code}; {n} of {r['clients']} clients connected in {r['conn
       f"instances' CPU {t(cpu):.1f} s ({t(connect_cpu):.1f} s of it until all connected); "
       f"Redis CPU {t(redis_cpu):.1f} s ({t(redis_connect_cpu):.1f} s until all connected)")
 EOF
+    if [ "$kind" = gridcast ]; then
+        # How often an instance declared Redis lost (and told its clients) during the run and the
+        # mass disconnect at its end, and how often it found Redis slow but answering.
+        echo "gridcast: Redis declared lost $(cat "$OUT"/gridcast-*.log | grep -c 'health: redis link lost') times;" \
+            "slow but answering $(cat "$OUT"/gridcast-*.log | grep -c 'redis answers, but slower') times"
+    fi
     kill $pids "$redis_pid" 2>/dev/null; wait $pids "$redis_pid" 2>/dev/null
 done

@@ -137,6 +137,12 @@ pub struct BenchConfig {
     #[arg(long, env = "GRIDCAST_BENCH_DURATION", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
+    /// How long the clients keep reading after the last send: a delivery that comes later counts
+    /// as lost. Raise it where the cluster runs seconds behind (C100K on one machine) to tell
+    /// late from lost.
+    #[arg(long, env = "GRIDCAST_BENCH_DRAIN", default_value = "3s", value_parser = parse_duration)]
+    pub drain: Duration,
+
     /// Column names for the two clusters (comma-separated), e.g. `gridcast,node-reference`.
     #[arg(long, env = "GRIDCAST_BENCH_LABELS", value_delimiter = ',')]
     pub labels: Vec<String>,

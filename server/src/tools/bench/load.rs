@@ -5,8 +5,8 @@
 //!
 //! Invariants: every time of a run is on one monotonic clock, started [`SETTLE`] after all
 //! clients connected, once every worker knows it; which process sends which message, and when,
-//! is `clients::send_share`'s; the clients keep recording until [`DRAIN`] after the planned end
-//! of sending, so late deliveries count as received, not lost.
+//! is `clients::send_share`'s; the clients keep recording until `--drain` (3 s unless told)
+//! after the planned end of sending, so late deliveries count as received, not lost.
 
 use std::{
     net::IpAddr,
@@ -28,9 +28,6 @@ use super::{
 };
 use crate::{cli::Fault, tools::probe::ProbeError};
 
-/// How long the clients keep reading after the last send, for deliveries still under way.
-const DRAIN: Duration = Duration::from_secs(3);
-
 /// From all clients connected until the start: their subscriptions settle, and the workers are
 /// told the start before it comes.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -45,6 +42,8 @@ pub(super) struct Load<'a> {
     pub(super) rate: u32,
     /// How long the clients send.
     pub(super) duration: Duration,
+    /// How long the clients keep reading after the last send.
+    pub(super) drain: Duration,
     /// Commands to run during the load, each at its time.
     pub(super) faults: &'a [Fault],
     /// Processes holding the clients, each sending its part: this one and `procs - 1` workers.
@@ -109,7 +108,7 @@ pub(super) async fn run(
     // Every subscription settles before the clock starts, and every worker knows the start
     // before it comes (a delivery read before a recorder knows the start would be misdated).
     let start = Instant::now() + SETTLE;
-    let stop_at = start + load.duration + DRAIN;
+    let stop_at = start + load.duration + load.drain;
     let procs = shares.len();
     let plan = |index| SendPlan {
         rate: load.rate,
