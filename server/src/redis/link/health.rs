@@ -136,8 +136,9 @@ enum Probe {
     /// Redis answered every connection in time.
     Answered,
     /// Redis answered the probe connection in time and the command connection too slowly (a
-    /// deep queue of commands there: see `Shared::probe`), or answered other commands of the link
-    /// while a ping waited too long (see `Answered`). The link stays up.
+    /// deep queue of commands there: see `Shared::probe`), or, on one Redis or Sentinel, answered
+    /// other commands of the link while a ping waited too long (see `Answered`). The link stays
+    /// up.
     Busy,
 }
 
@@ -147,10 +148,12 @@ enum Probe {
 async fn probe(shared: &Shared) -> Result<Probe, LinkError> {
     let sent = std::time::Instant::now();
     let (verdict, queue) = futures_util::future::join(verdict(shared), ping_commands(shared)).await;
+    // On a cluster, answers from other nodes say nothing of the probe keys' nodes.
+    let one_server = !matches!(shared.conn, Conn::Cluster(_));
     match verdict {
         // No answer in time, but other commands got theirs meanwhile: the instance (or Redis)
         // is too busy to answer within the timeout, and Redis is there (see `Answered`).
-        Err(e) if e.is_timeout() && shared.answered.since(sent) => {
+        Err(e) if e.is_timeout() && one_server && shared.answered.since(sent) => {
             shared.busy_probes.fetch_add(1, Ordering::Relaxed);
             return Ok(Probe::Busy);
         }
