@@ -10,7 +10,10 @@ use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
     sync::watch,
     task::JoinSet,
 };
@@ -21,11 +24,14 @@ const SLICE: usize = 256;
 /// about a second and a half, and a burst of them queues the command connection for many seconds.
 const SLICE_EVERY: Duration = Duration::from_millis(50);
 
-/// A TCP proxy in front of Redis that can slow every connection's answers down to ~5 KB/s. It
-/// runs on a thread of its own: the test's runtime may be held while an instance starts.
+/// A TCP proxy in front of Redis that can slow every connection's answers down to ~5 KB/s
+/// (`slow`), or stop forwarding anything on the first connection an instance opens, its command
+/// connection (`freeze_first`), as a connection that silently stopped answering. It runs on a
+/// thread of its own: the test's runtime may be held while an instance starts.
 struct Throttle {
     port: u16,
-    on: Arc<watch::Sender<bool>>,
+    slow: Arc<watch::Sender<bool>>,
+    freeze_first: Arc<watch::Sender<bool>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -33,6 +39,38 @@ impl Drop for Throttle {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
+        }
+    }
+}
+
+/// Forwards `from` to `to`; while `slow` is on, in slices ([`SLICE`] every [`SLICE_EVERY`]);
+/// while `frozen` is on, not at all (the bytes wait).
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    slow: Option<watch::Receiver<bool>>,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            if frozen.wait_for(|frozen| !frozen).await.is_err() {
+                return;
+            }
+            let throttled = slow.as_ref().is_some_and(|slow| *slow.borrow());
+            let take = if throttled {
+                SLICE.min(rest.len())
+            } else {
+                rest.len()
+            };
+            if to.write_all(&rest[..take]).await.is_err() {
+                return;
+            }
+            rest = &rest[take..];
+            if throttled {
+                tokio::time::sleep(SLICE_EVERY).await;
+            }
         }
     }
 }
@@ -47,50 +85,49 @@ impl Throttle {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let on = Arc::new(watch::channel(false).0);
-        let switch = on.clone();
+        let slow = Arc::new(watch::channel(false).0);
+        let freeze_first = Arc::new(watch::channel(false).0);
+        let never = Arc::new(watch::channel(false).0);
+        let (slowed, frozen) = (slow.clone(), freeze_first.clone());
         runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             let mut links = JoinSet::new();
-            while let Ok((client, _)) = listener.accept().await {
+            for n in 0.. {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", redis)).await else {
                     continue;
                 };
-                let (mut from_client, mut to_client) = client.into_split();
-                let (mut from_redis, mut to_redis) = upstream.into_split();
-                links.spawn(async move {
-                    let _ = tokio::io::copy(&mut from_client, &mut to_redis).await;
-                });
-                let on = switch.subscribe();
-                links.spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = from_redis.read(&mut buf).await {
-                        let mut rest = &buf[..n];
-                        while !rest.is_empty() {
-                            let throttled = *on.borrow();
-                            let take = if throttled {
-                                SLICE.min(rest.len())
-                            } else {
-                                rest.len()
-                            };
-                            if to_client.write_all(&rest[..take]).await.is_err() {
-                                return;
-                            }
-                            rest = &rest[take..];
-                            if throttled {
-                                tokio::time::sleep(SLICE_EVERY).await;
-                            }
-                        }
-                    }
-                });
+                let (from_client, to_client) = client.into_split();
+                let (from_redis, to_redis) = upstream.into_split();
+                let freeze = if n == 0 { &frozen } else { &never };
+                links.spawn(pump(from_client, to_redis, None, freeze.subscribe()));
+                links.spawn(pump(
+                    from_redis,
+                    to_client,
+                    Some(slowed.subscribe()),
+                    freeze.subscribe(),
+                ));
             }
         });
         Self {
             port,
-            on,
+            slow,
+            freeze_first,
             runtime: Some(runtime),
         }
     }
+}
+
+/// One instance whose Redis is behind `throttle`.
+async fn behind(throttle: &Throttle) -> Cluster {
+    let mut config = ServeConfig::new(
+        vec![0],
+        Some(format!("redis://127.0.0.1:{}", throttle.port)),
+    );
+    config.static_dir = "/nonexistent-gridcast-dist".into();
+    Cluster::start(config).await.expect("instance starts")
 }
 
 /// What `/metrics` says of `name` (a counter's value).
@@ -104,12 +141,7 @@ fn metric(text: &str, name: &str) -> u64 {
 async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
     let redis = crate::support::redis().await;
     let throttle = Throttle::start(redis.port());
-    let mut config = ServeConfig::new(
-        vec![0],
-        Some(format!("redis://127.0.0.1:{}", throttle.port)),
-    );
-    config.static_dir = "/nonexistent-gridcast-dist".into();
-    let cluster = Cluster::start(config).await.expect("instance starts");
+    let cluster = behind(&throttle).await;
     // Members with long names make each presence page a few kilobytes.
     let mut members = Vec::new();
     for i in 0..30 {
@@ -130,7 +162,7 @@ async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
 
     // Answers slowed down, and a burst of presence reads queued on the command connection: each
     // page is ~1.5 s of answers, and the health pings sent there wait behind all of them.
-    throttle.on.send_replace(true);
+    throttle.slow.send_replace(true);
     for member in &members[..12] {
         member.emit(event::PRESENCE, vec![]).unwrap();
     }
@@ -145,7 +177,7 @@ async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
                 || matches!(incoming, Incoming::Closed(_))
         })
         .collect();
-    throttle.on.send_replace(false);
+    throttle.slow.send_replace(false);
     assert!(
         told.is_empty(),
         "clients were told Redis was unreachable: {told:?}"
@@ -165,5 +197,62 @@ async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
     match serde_json::from_value(ack[0].clone()).unwrap() {
         Reply::<Sent>::Ok(Sent { delivery, .. }) => assert_eq!(delivery, Delivery::Cluster),
         refused => panic!("a message after the queue: {refused:?}"),
+    }
+}
+
+/// The other side of busy: a command connection that stops answering altogether (redis-rs does
+/// not reconnect after a timeout) passes for busy only for the busy limit, then the link is lost,
+/// and it comes back once the connection answers again.
+#[tokio::test]
+async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
+    let redis = crate::support::redis().await;
+    let throttle = Throttle::start(redis.port());
+    let cluster = behind(&throttle).await;
+    let mut watching = watcher(&cluster).await;
+    let sender = client(&cluster).await;
+    let metrics_url = format!("{}/metrics", url(&cluster));
+
+    throttle.freeze_first.send_replace(true);
+    let frozen = tokio::time::Instant::now();
+    // Messages keep coming: each waits out its publish timeout and is queued.
+    let sending = tokio::spawn(async move {
+        loop {
+            let _ = sender.emit(event::MESSAGE, vec![json!("while frozen")]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(
+        next_link_state(&mut watching, Duration::from_secs(20)).await,
+        "reconnecting"
+    );
+    let lost_after = frozen.elapsed();
+    assert!(
+        lost_after >= Duration::from_secs(5),
+        "declared lost after {lost_after:?}, before the busy limit: the busy stretch did not count"
+    );
+    assert!(metric(&get(&metrics_url).await, "gridcast_redis_busy_probes_total") > 0);
+
+    throttle.freeze_first.send_replace(false);
+    assert_eq!(next_link_state(&mut watching, WAIT).await, "up");
+    sending.abort();
+}
+
+/// The next `redis_link` state `probe` is told, within `wait`.
+async fn next_link_state(
+    probe: &mut gridcast_server::tools::probe::Probe,
+    wait: Duration,
+) -> String {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match probe.next(left).await {
+            Ok(Incoming::Event {
+                event: name, args, ..
+            }) if name == event::REDIS_LINK => {
+                return args[0]["state"].as_str().unwrap().to_owned();
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no redis_link within {wait:?}: {e}"),
+        }
     }
 }

@@ -4,7 +4,10 @@
 //! Sentinel, a failed probe also asks the sentinels whether the master moved, and moves the
 //! connections when it did ([`super::sentinel`]).
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use redis::{FromRedisValue, Value};
 
@@ -15,6 +18,10 @@ use super::{
 
 /// How often the link pings Redis.
 pub(crate) const PING_EVERY: Duration = Duration::from_millis(250);
+/// How long the link may stay busy (answering, but slower than [`COMMAND_TIMEOUT`]) before it
+/// counts as lost: a mass disconnect's queue drained within seconds (`docs/benchmarks.md`), and a
+/// connection that stopped answering altogether must not pass for a busy one.
+const BUSY_LIMIT: Duration = Duration::from_secs(5);
 /// How often a Sentinel link asks the sentinels whether the master moved while its own master
 /// answers (see [`super::sentinel`]).
 pub(super) const ASK_SENTINELS_EVERY: Duration = Duration::from_secs(2);
@@ -28,24 +35,36 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     let mut pings = 0u64;
     // Whether asking the sentinels failed during this outage already (said once per outage).
     let mut unresolved = false;
-    // Whether the last probe found the command connection busy (said once per stretch).
-    let mut busy = false;
+    // Since when the probes have found the link busy (said once per stretch).
+    let mut busy_since: Option<Instant> = None;
     loop {
         let Some(shared) = link.upgrade() else { return };
-        let ping = probe(&shared).await;
-        match &ping {
-            Ok(Probe::Busy) if !busy => {
-                busy = true;
-                tracing::warn!(redis = %shared.target, "redis answers, but slower than {COMMAND_TIMEOUT:?} (a deep command queue, or a busy instance): commands time out until it drains (the link stays up)");
-            }
-            Ok(Probe::Answered) if busy => {
-                busy = false;
-                tracing::info!(redis = %shared.target, "redis answers in time again");
-            }
-            _ => {}
-        }
-        let ping = ping.map(drop);
         let was_up = shared.up.load(Ordering::SeqCst);
+        let ping = match probe(&shared).await {
+            Ok(Probe::Answered) => {
+                if busy_since.take().is_some() {
+                    tracing::info!(redis = %shared.target, "redis answers in time again");
+                }
+                Ok(())
+            }
+            // A link that is down comes back only when every connection answers in time.
+            Ok(Probe::Busy) if !was_up => Err(LinkError::Timeout(COMMAND_TIMEOUT)),
+            Ok(Probe::Busy) => match busy_since {
+                None => {
+                    busy_since = Some(Instant::now());
+                    tracing::warn!(redis = %shared.target, "redis answers, but slower than {COMMAND_TIMEOUT:?} (a deep command queue, or a busy instance): commands time out until it drains (the link stays up for {BUSY_LIMIT:?})");
+                    Ok(())
+                }
+                // Too long to be a queue draining: a connection that stopped answering (redis-rs
+                // does not reconnect after a timeout) must not pass for a busy one for ever.
+                Some(since) if since.elapsed() > BUSY_LIMIT => {
+                    busy_since = None;
+                    Err(LinkError::Timeout(BUSY_LIMIT))
+                }
+                Some(_) => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
         let driver = LinkDriver(shared.clone());
         pings += 1;
         // After a move to another master, probed again at once.
@@ -146,7 +165,7 @@ enum Probe {
 /// connection, which also makes an idle `ConnectionManager` reconnect; only a failure there that
 /// is not a timeout fails the probe (a closed connection, an error answered).
 async fn probe(shared: &Shared) -> Result<Probe, LinkError> {
-    let sent = std::time::Instant::now();
+    let sent = Instant::now();
     let (verdict, queue) = futures_util::future::join(verdict(shared), ping_commands(shared)).await;
     // On a cluster, answers from other nodes say nothing of the probe keys' nodes.
     let one_server = !matches!(shared.conn, Conn::Cluster(_));
