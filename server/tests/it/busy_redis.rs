@@ -222,12 +222,12 @@ async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
         }
     });
     assert_eq!(
-        next_link_state(&mut watching, Duration::from_secs(20)).await,
+        next_link_state(&mut watching, Duration::from_secs(60)).await,
         "reconnecting"
     );
     let lost_after = frozen.elapsed();
     assert!(
-        lost_after >= Duration::from_secs(5),
+        lost_after >= Duration::from_secs(30),
         "declared lost after {lost_after:?}, before the busy limit: the busy stretch did not count"
     );
     assert!(metric(&get(&metrics_url).await, "gridcast_redis_busy_probes_total") > 0);
