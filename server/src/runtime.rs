@@ -4,11 +4,13 @@
 //!
 //! Why a thread of its own: under load the main runtime's run queues hold the writer task of every
 //! connection (a `send` each), and a task woken there waits its turn behind them. A broadcast
-//! crosses three such wake-ups between the sender's handler and the receivers' queues (the
+//! crossed three such wake-ups between the sender's handler and the receivers' queues (the
 //! `XADD` leaving on the Redis connection, its entry arriving on the reader's connection, the
 //! reader delivering it). Under load that queueing was most of gridcast's latency gap to the bare
 //! peer (figures in `docs/benchmarks.md`, "delivery runtime"). The price is a park and a wake-up
-//! of this thread per message at low load.
+//! of this thread per message at low load. The fan-out itself went back to the main runtime, one
+//! task per batch (`crate::hub`'s reader): woken from here, every receiver's writer was scheduled
+//! from outside its runtime.
 
 use std::{cell::Cell, future::Future, time::Duration, time::Instant};
 

@@ -153,7 +153,13 @@ impl Hub {
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, LinkError> {
         self.live.lock().await.at = self.history.last_id().await?;
         let mut tasks = vec![
-            delivery.spawn(reader::run(self.live.clone(), self.history.clone(), io)),
+            delivery.spawn(reader::run(
+                self.live.clone(),
+                self.history.clone(),
+                io,
+                // Called on the main runtime: the reader delivers there.
+                tokio::runtime::Handle::current(),
+            )),
             tokio::spawn(outbox::run_flusher(
                 self.outbox.clone(),
                 self.history.clone(),

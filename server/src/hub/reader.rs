@@ -1,11 +1,16 @@
-//! The reader: delivers the history to this instance's sockets as it grows, in stream order, on
-//! the delivery runtime (`crate::runtime`).
+//! The reader: delivers the history to this instance's sockets as it grows, in stream order. It
+//! reads on the delivery runtime (`crate::runtime`) and hands each batch read to a task on the
+//! main runtime, where the sockets' writer tasks run, and waits for it: two wake-ups cross
+//! runtimes per batch, where delivering from the delivery thread woke every receiver's writer
+//! from outside its runtime (figures in `docs/benchmarks.md`, "Hops of a broadcast").
 //!
 //! Invariant: entries are delivered in stream order and at most once each: an entry at or before
 //! the cursor is skipped, so is one of this instance's own outbox entries (delivered when it was
 //! sent) and one whose message id was delivered lately (written twice).
 
 use std::{sync::Arc, time::Duration};
+
+use tokio::runtime::Handle;
 
 use gridcast_shared::{RedisLink, recovery::StreamId};
 
@@ -18,8 +23,8 @@ use crate::redis::{
 /// Entries one read takes from the history.
 const PAGE: u64 = 512;
 
-/// Delivers the history after the cursor as it grows, in order, forever.
-pub(super) async fn run(live: Arc<Live>, history: History, io: Io) {
+/// Delivers the history after the cursor as it grows, in order, forever; each batch on `main`.
+pub(super) async fn run(live: Arc<Live>, history: History, io: Io, main: Handle) {
     let mut failing = false;
     // On Sentinel: after a move to another master, the position is checked before reading on.
     let mut moves = history.master_moves();
@@ -62,9 +67,18 @@ pub(super) async fn run(live: Arc<Live>, history: History, io: Io) {
                 if entries.is_empty() {
                     continue;
                 }
-                let mut cursor = live.lock().await;
-                for stored in entries {
-                    deliver_stored(&live, &io, &mut cursor, stored).await;
+                // Waited for: the next read starts after the cursor this batch moves.
+                let (batch_live, batch_io) = (live.clone(), io.clone());
+                let delivered = main
+                    .spawn(async move {
+                        let mut cursor = batch_live.lock().await;
+                        for stored in entries {
+                            deliver_stored(&batch_live, &batch_io, &mut cursor, stored).await;
+                        }
+                    })
+                    .await;
+                if let Err(e) = delivered {
+                    tracing::error!(instance = %live.own, "delivering a batch of the history failed: {e}");
                 }
             }
             Err(e) => {
