@@ -1,5 +1,8 @@
-//! The link's health watch: pings Redis every [`PING_EVERY`] and owns the link's state. The
-//! ping is also what makes an idle `ConnectionManager` try again after its retries ran out. On the
+//! The link's health watch: pings Redis every [`PING_EVERY`] and owns the link's state, decided
+//! on a connection of its own (`Shared::probe`): a deep queue of commands, or an instance too busy
+//! to read answers in time while Redis answers, is a busy link, not a lost one, for at most
+//! [`BUSY_LIMIT`]. The ping on the command connection is also what makes an idle
+//! `ConnectionManager` try again after its retries ran out. On the
 //! way back up the subscriptions are checked and repaired before the link counts as up. With
 //! Sentinel, a failed probe also asks the sentinels whether the master moved, and moves the
 //! connections when it did ([`super::sentinel`]).
