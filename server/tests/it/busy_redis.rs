@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::support::{WAIT, client, get, url, watcher};
+use crate::support::{WAIT, client, get, next_link_state, url, watcher};
 use gridcast_server::{Cluster, ServeConfig, tools::probe::Incoming};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
@@ -235,24 +235,4 @@ async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
     throttle.freeze_first.send_replace(false);
     assert_eq!(next_link_state(&mut watching, WAIT).await, "up");
     sending.abort();
-}
-
-/// The next `redis_link` state `probe` is told, within `wait`.
-async fn next_link_state(
-    probe: &mut gridcast_server::tools::probe::Probe,
-    wait: Duration,
-) -> String {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match probe.next(left).await {
-            Ok(Incoming::Event {
-                event: name, args, ..
-            }) if name == event::REDIS_LINK => {
-                return args[0]["state"].as_str().unwrap().to_owned();
-            }
-            Ok(_) => {}
-            Err(e) => panic!("no redis_link within {wait:?}: {e}"),
-        }
-    }
 }

@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{QUIET, WAIT, client, connect_with_retry, instances, redis};
+use crate::support::{QUIET, WAIT, client, connect_with_retry, instances, next_link_state, redis};
 use gridcast_server::{Cluster, Error, ServeConfig, free_port, tools::probe::Probe};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
@@ -399,24 +399,6 @@ async fn sigterm_with_redis_gone_still_exits() {
         .expect("exits within 20 s although Redis is gone")
         .unwrap();
     assert!(exit.success(), "{exit}");
-}
-
-/// The next `redis_link` event `probe` gets within `within`: its state.
-async fn next_link_state(probe: &mut Probe, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match probe.next(left).await {
-            Ok(gridcast_server::tools::probe::Incoming::Event { event, args, .. })
-                if event == event::REDIS_LINK =>
-            {
-                assert!(args[0]["since"].as_u64().is_some(), "{args:?}");
-                return args[0]["state"].as_str().unwrap().to_owned();
-            }
-            Ok(_) => {}
-            Err(e) => panic!("no redis_link within {within:?}: {e}"),
-        }
-    }
 }
 
 /// Each instance tells its own clients when its Redis link goes down and when it is back, without

@@ -247,3 +247,21 @@ pub async fn connect_with_retry(url: &str) -> Probe {
         }
     }
 }
+
+/// The next `redis_link` event `probe` gets within `within`: its state.
+pub async fn next_link_state(probe: &mut Probe, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe.next(left).await {
+            Ok(gridcast_server::tools::probe::Incoming::Event { event, args, .. })
+                if event == gridcast_shared::event::REDIS_LINK =>
+            {
+                assert!(args[0]["since"].as_u64().is_some(), "{args:?}");
+                return args[0]["state"].as_str().unwrap().to_owned();
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no redis_link within {within:?}: {e}"),
+        }
+    }
+}
