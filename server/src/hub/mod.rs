@@ -144,22 +144,24 @@ impl Hub {
     }
 
     /// Starts live delivery on `io` from the newest history entry: spawns the reader (on
-    /// `delivery`, the runtime of the Redis connections: see [`crate::runtime`]) and the outbox
-    /// flusher.
+    /// `delivery`, the runtime of the Redis connections: see [`crate::runtime`]), its deliverer
+    /// (here, on the main runtime) and the outbox flusher.
     pub(crate) async fn start(
         &self,
         io: Io,
         delivery: &tokio::runtime::Handle,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, LinkError> {
         self.live.lock().await.at = self.history.last_id().await?;
+        // One batch at a time: the reader waits for each to be delivered.
+        let (batches, read) = tokio::sync::mpsc::channel(1);
         let mut tasks = vec![
             delivery.spawn(reader::run(
                 self.live.clone(),
                 self.history.clone(),
-                io,
-                // Called on the main runtime: the reader delivers there.
-                tokio::runtime::Handle::current(),
+                batches,
             )),
+            // On the main runtime, where the sockets' writers run.
+            tokio::spawn(reader::deliver(self.live.clone(), io, read)),
             tokio::spawn(outbox::run_flusher(
                 self.outbox.clone(),
                 self.history.clone(),

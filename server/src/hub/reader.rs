@@ -1,8 +1,10 @@
 //! The reader: delivers the history to this instance's sockets as it grows, in stream order. It
-//! reads on the delivery runtime (`crate::runtime`) and hands each batch read to a task on the
-//! main runtime, where the sockets' writer tasks run, and waits for it: two wake-ups cross
-//! runtimes per batch, where delivering from the delivery thread woke every receiver's writer
-//! from outside its runtime (figures in `docs/benchmarks.md`, "Hops of a broadcast").
+//! reads on the delivery runtime (`crate::runtime`) and hands each batch read to the deliverer,
+//! a task on the main runtime, where the sockets' writer tasks run, and waits for it: two
+//! wake-ups cross runtimes per batch, where delivering from the delivery thread woke every
+//! receiver's writer from outside its runtime (figures in `docs/benchmarks.md`, "Hops of a
+//! broadcast"). Both are tasks of the hub, stopped (and awaited) before the namespace closes: a
+//! batch task spawned per read outlived an aborted reader and emitted into a closed namespace.
 //!
 //! Invariant: entries are delivered in stream order and at most once each: an entry at or before
 //! the cursor is skipped, so is one of this instance's own outbox entries (delivered when it was
@@ -10,7 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
 
 use gridcast_shared::{RedisLink, recovery::StreamId};
 
@@ -23,8 +25,12 @@ use crate::redis::{
 /// Entries one read takes from the history.
 const PAGE: u64 = 512;
 
-/// Delivers the history after the cursor as it grows, in order, forever; each batch on `main`.
-pub(super) async fn run(live: Arc<Live>, history: History, io: Io, main: Handle) {
+/// A batch read, and where the deliverer says it is delivered.
+pub(super) type Batch = (Vec<Stored>, oneshot::Sender<()>);
+
+/// Reads the history after the cursor as it grows, in order, forever, and hands each batch to
+/// the deliverer ([`deliver`]), waiting until it is delivered.
+pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender<Batch>) {
     let mut failing = false;
     // On Sentinel: after a move to another master, the position is checked before reading on.
     let mut moves = history.master_moves();
@@ -68,18 +74,11 @@ pub(super) async fn run(live: Arc<Live>, history: History, io: Io, main: Handle)
                     continue;
                 }
                 // Waited for: the next read starts after the cursor this batch moves.
-                let (batch_live, batch_io) = (live.clone(), io.clone());
-                let delivered = main
-                    .spawn(async move {
-                        let mut cursor = batch_live.lock().await;
-                        for stored in entries {
-                            deliver_stored(&batch_live, &batch_io, &mut cursor, stored).await;
-                        }
-                    })
-                    .await;
-                if let Err(e) = delivered {
-                    tracing::error!(instance = %live.own, "delivering a batch of the history failed: {e}");
+                let (done, delivered) = oneshot::channel();
+                if batches.send((entries, done)).await.is_err() {
+                    return;
                 }
+                let _ = delivered.await;
             }
             Err(e) => {
                 if !failing {
@@ -89,6 +88,19 @@ pub(super) async fn run(live: Arc<Live>, history: History, io: Io, main: Handle)
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// The deliverer: delivers each batch the reader hands it, under the cursor lock, on the main
+/// runtime, until the reader is gone.
+pub(super) async fn deliver(live: Arc<Live>, io: Io, mut batches: mpsc::Receiver<Batch>) {
+    while let Some((entries, done)) = batches.recv().await {
+        let mut cursor = live.lock().await;
+        for stored in entries {
+            deliver_stored(&live, &io, &mut cursor, stored).await;
+        }
+        drop(cursor);
+        let _ = done.send(());
     }
 }
 
