@@ -1,11 +1,18 @@
 //! A Redis that answers slowly because the instance asked a lot (a mass disconnect's session and
 //! presence writes, a burst of presence reads) is busy, not lost: the link stays up, and clients
-//! are not told that Redis is unreachable.
+//! are not told that Redis is unreachable. And connections that stop answering altogether are
+//! replaced: redis-rs never replaces one that only times out.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use crate::support::{WAIT, client, get, next_link_state, url, watcher};
-use gridcast_server::{Cluster, ServeConfig, tools::probe::Incoming};
+use crate::support::{WAIT, client, get, instances, next_link_state, url, watcher};
+use gridcast_server::{
+    Cluster, ServeConfig,
+    tools::probe::{Incoming, Probe},
+};
 use gridcast_shared::{Delivery, Reply, Sent, event};
 use serde_json::json;
 use tokio::{
@@ -25,13 +32,15 @@ const SLICE: usize = 256;
 const SLICE_EVERY: Duration = Duration::from_millis(50);
 
 /// A TCP proxy in front of Redis that can slow every connection's answers down to ~5 KB/s
-/// (`slow`), or stop forwarding anything on the first connection an instance opens, its command
-/// connection (`freeze_first`), as a connection that silently stopped answering. It runs on a
+/// (`slow`), or stop forwarding anything on connections open now (the first an instance opens,
+/// its command connection: [`Throttle::freeze_first`]; all: [`Throttle::freeze_open`]), as
+/// connections that silently stopped answering; connections opened later pass. It runs on a
 /// thread of its own: the test's runtime may be held while an instance starts.
 struct Throttle {
     port: u16,
     slow: Arc<watch::Sender<bool>>,
-    freeze_first: Arc<watch::Sender<bool>>,
+    /// Whether each connection accepted so far is frozen, in the order they came.
+    frozen: Arc<Mutex<Vec<watch::Sender<bool>>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -86,13 +95,12 @@ impl Throttle {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let slow = Arc::new(watch::channel(false).0);
-        let freeze_first = Arc::new(watch::channel(false).0);
-        let never = Arc::new(watch::channel(false).0);
-        let (slowed, frozen) = (slow.clone(), freeze_first.clone());
+        let frozen = Arc::new(Mutex::new(Vec::<watch::Sender<bool>>::new()));
+        let (slowed, conns) = (slow.clone(), frozen.clone());
         runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             let mut links = JoinSet::new();
-            for n in 0.. {
+            loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
@@ -101,7 +109,7 @@ impl Throttle {
                 };
                 let (from_client, to_client) = client.into_split();
                 let (from_redis, to_redis) = upstream.into_split();
-                let freeze = if n == 0 { &frozen } else { &never };
+                let freeze = watch::channel(false).0;
                 links.spawn(pump(from_client, to_redis, None, freeze.subscribe()));
                 links.spawn(pump(
                     from_redis,
@@ -109,14 +117,29 @@ impl Throttle {
                     Some(slowed.subscribe()),
                     freeze.subscribe(),
                 ));
+                conns.lock().unwrap().push(freeze);
             }
         });
         Self {
             port,
             slow,
-            freeze_first,
+            frozen,
             runtime: Some(runtime),
         }
+    }
+
+    /// Stops (`true`) or resumes forwarding on the first connection accepted.
+    fn freeze_first(&self, frozen: bool) {
+        self.frozen.lock().unwrap()[0].send_replace(frozen);
+    }
+
+    /// Stops forwarding on every connection accepted so far; returns how many.
+    fn freeze_open(&self) -> usize {
+        let conns = self.frozen.lock().unwrap();
+        for conn in conns.iter() {
+            conn.send_replace(true);
+        }
+        conns.len()
     }
 }
 
@@ -202,7 +225,7 @@ async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
 
 /// The other side of busy: a command connection that stops answering altogether (redis-rs does
 /// not reconnect after a timeout) passes for busy only for the busy limit, then the link is lost,
-/// and it comes back once the connection answers again.
+/// the connections are opened again, and the link is back while the old one is still frozen.
 #[tokio::test]
 async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
     let redis = crate::support::redis().await;
@@ -212,7 +235,7 @@ async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
     let sender = client(&cluster).await;
     let metrics_url = format!("{}/metrics", url(&cluster));
 
-    throttle.freeze_first.send_replace(true);
+    throttle.freeze_first(true);
     let frozen = tokio::time::Instant::now();
     // Messages keep coming: each waits out its publish timeout and is queued.
     let sending = tokio::spawn(async move {
@@ -232,7 +255,80 @@ async fn a_command_connection_that_stops_answering_is_busy_only_for_a_while() {
     );
     assert!(metric(&get(&metrics_url).await, "gridcast_redis_busy_probes_total") > 0);
 
-    throttle.freeze_first.send_replace(false);
+    // Back on new connections, the frozen one never thawed.
     assert_eq!(next_link_state(&mut watching, WAIT).await, "up");
     sending.abort();
+    drained(&cluster).await;
+    let mut sender = client(&cluster).await;
+    assert_eq!(
+        send(&mut sender, "after the freeze").await,
+        Delivery::Cluster
+    );
+}
+
+/// Waits until `cluster`'s outbox is written to the history (what was queued while the link was
+/// down), so that a new broadcast is not queued behind it.
+async fn drained(cluster: &Cluster) {
+    let instance = cluster.instances().next().unwrap().clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while instance.health(2).history.outbox > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox is never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `text` as a message and returns how the server delivered it.
+async fn send(probe: &mut Probe, text: &str) -> Delivery {
+    let ack = probe
+        .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
+        .await
+        .unwrap();
+    match serde_json::from_value(ack[0].clone()).unwrap() {
+        Reply::<Sent>::Ok(Sent { delivery, .. }) => delivery,
+        refused => panic!("{text:?} refused: {refused:?}"),
+    }
+}
+
+/// Every connection of an instance to Redis stops answering at once, silently (no reset): the
+/// link is lost, its connections (commands, subscriber, probe, the history's reader) are opened
+/// again, and it is back while the old ones stay frozen. What was sent meanwhile reaches the other
+/// instance, and messages cross both ways after.
+#[tokio::test]
+async fn connections_that_stop_answering_are_opened_again() {
+    let redis = crate::support::redis().await;
+    let throttle = Throttle::start(redis.port());
+    let a = behind(&throttle).await;
+    let b = instances(&redis, 1).await.remove(0);
+    let (mut on_a, mut on_b) = (watcher(&a).await, watcher(&b).await);
+    let (mut from_a, mut from_b) = (client(&a).await, client(&b).await);
+
+    let frozen = throttle.freeze_open();
+    assert!(frozen >= 4, "only {frozen} connections to freeze");
+    from_a
+        .emit(event::MESSAGE, vec![json!("during the freeze")])
+        .unwrap();
+    assert_eq!(next_link_state(&mut on_a, WAIT).await, "reconnecting");
+    assert_eq!(next_link_state(&mut on_a, WAIT).await, "up");
+
+    assert_eq!(
+        on_b.next_message(WAIT).await.unwrap().0,
+        "during the freeze"
+    );
+    drained(&a).await;
+    assert_eq!(send(&mut from_a, "from a").await, Delivery::Cluster);
+    assert_eq!(on_b.next_message(WAIT).await.unwrap().0, "from a");
+    assert_eq!(send(&mut from_b, "from b").await, Delivery::Cluster);
+    loop {
+        let (text, _) = on_a.next_message(WAIT).await.unwrap();
+        if text == "from b" {
+            break;
+        }
+        assert!(
+            ["during the freeze", "from a"].contains(&text.as_str()),
+            "{text:?}"
+        );
+    }
 }

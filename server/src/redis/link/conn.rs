@@ -1,15 +1,14 @@
 //! Connections: where Redis is ([`Target`]), how a connection is opened (RESP3, TCP_NODELAY,
 //! reconnecting with capped backoff) and how a command is bounded in time. Nothing here knows the
-//! link's state; [`super::state`] decides whether a command is sent at all. A Sentinel target's
-//! connections are opened through its resolver ([`super::sentinel`]), which moves them to a new
-//! master.
+//! link's state; [`super::state`] decides whether a command is sent at all. The connections to
+//! one Redis, found at a fixed address or through Sentinel, are slots the link can replace
+//! ([`super::slots`]); a cluster's are redis-rs' cluster connections.
 
 use std::{fmt, time::Duration};
 
 use redis::{
-    Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture,
-    Value,
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    Cmd, FromRedisValue, Pipeline, ProtocolVersion, PushInfo, RedisFuture, Value,
+    aio::{ConnectionLike, ConnectionManagerConfig},
     cluster::ClusterClientBuilder,
     cluster_async::ClusterConnection,
     cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
@@ -17,7 +16,7 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::sentinel::SentinelConn;
+use super::slots::SlotConn;
 use crate::error::Error;
 
 /// How long a ping, a registry or presence command, or an adapter command may wait for Redis.
@@ -125,11 +124,11 @@ impl LinkError {
 #[derive(Clone)]
 pub(crate) enum Conn {
     /// One Redis.
-    Single(ConnectionManager),
+    Single(SlotConn),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
     /// The master named by the sentinels, whichever server that is now.
-    Sentinel(SentinelConn),
+    Sentinel(SlotConn),
 }
 
 impl ConnectionLike for Conn {
@@ -163,53 +162,32 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// Opens a connection to `target`: RESP3, TCP_NODELAY, reconnecting; answers waited for up to
-/// `response_timeout`; pushes (pub/sub messages, disconnections) to `push`, and subscriptions
-/// restored after a reconnect, when given.
-pub(super) async fn open(
+/// Opens a connection to the cluster of seed nodes `urls` (named `target` in errors): RESP3,
+/// TCP_NODELAY, reconnecting; answers waited for up to `response_timeout`; pushes (pub/sub
+/// messages, disconnections) to `push`, and subscriptions restored after a reconnect, when given.
+pub(super) async fn open_cluster(
     target: &Target,
+    urls: &[String],
     response_timeout: Duration,
     push: Option<mpsc::UnboundedSender<PushInfo>>,
-) -> Result<Conn, Error> {
+) -> Result<ClusterConnection, Error> {
     let connect_err = |reason: String| Error::RedisConnect {
         target: target.to_string(),
         reason,
     };
     let tcp = TcpSettings::default().set_nodelay(true);
     let opening = async {
-        match target {
-            Target::Single(url) => {
-                let info = url.as_str().into_connection_info()?;
-                let settings = info
-                    .redis_settings()
-                    .clone()
-                    .set_protocol(ProtocolVersion::RESP3);
-                let info = info.set_redis_settings(settings).set_tcp_settings(tcp);
-                let client = redis::Client::open(info)?;
-                let config = manager_config(response_timeout, push);
-                Ok::<_, redis::RedisError>(Conn::Single(
-                    ConnectionManager::new_with_config(client, config).await?,
-                ))
-            }
-            Target::Cluster(urls) => {
-                let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                    .use_protocol(ProtocolVersion::RESP3)
-                    .tcp_settings(tcp)
-                    .connection_timeout(Duration::from_secs(3))
-                    .response_timeout(response_timeout)
-                    .min_retry_wait(50)
-                    .max_retry_wait(500);
-                if let Some(push) = push {
-                    builder = builder.push_sender(push);
-                }
-                let client = builder.build()?;
-                Ok(Conn::Cluster(client.get_async_connection().await?))
-            }
-            Target::Sentinel { .. } => Err(redis::RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "a Sentinel target's connections are opened by its resolver",
-            ))),
+        let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            .use_protocol(ProtocolVersion::RESP3)
+            .tcp_settings(tcp)
+            .connection_timeout(Duration::from_secs(3))
+            .response_timeout(response_timeout)
+            .min_retry_wait(50)
+            .max_retry_wait(500);
+        if let Some(push) = push {
+            builder = builder.push_sender(push);
         }
+        builder.build()?.get_async_connection().await
     };
     match tokio::time::timeout(Duration::from_secs(5), opening).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -256,18 +234,6 @@ pub(crate) async fn query<T: FromRedisValue>(
 ) -> Result<T, LinkError> {
     let mut conn = conn.clone();
     within(timeout, cmd.query_async(&mut conn)).await
-}
-
-/// Opens the connection that holds a cluster's subscriptions (pushes go to `push`).
-pub(super) async fn open_subscriber(
-    target: &Target,
-    response_timeout: Duration,
-    push: mpsc::UnboundedSender<PushInfo>,
-) -> Result<ClusterConnection, Error> {
-    match open(target, response_timeout, Some(push)).await? {
-        Conn::Cluster(conn) => Ok(conn),
-        _ => unreachable!("a cluster target opens a cluster connection"),
-    }
 }
 
 /// Runs `cmd` on the master serving `key`'s slot.

@@ -5,7 +5,9 @@
 //! `ConnectionManager` try again after its retries ran out. On the
 //! way back up the subscriptions are checked and repaired before the link counts as up. With
 //! Sentinel, a failed probe also asks the sentinels whether the master moved, and moves the
-//! connections when it did ([`super::sentinel`]).
+//! connections when it did ([`super::sentinel`]). A probe that got no answer in time also opens
+//! every connection to the Redis again ([`super::slots`]), at most every [`RENEW_EVERY`]: redis-rs
+//! never replaces a connection that only stopped answering.
 
 use std::{
     sync::atomic::Ordering,
@@ -26,6 +28,10 @@ pub(crate) const PING_EVERY: Duration = Duration::from_millis(250);
 /// for ever. Long: at 100,000 clients on one machine every instance stayed busy for over 5 s as
 /// the bursts began, and a limit of 5 s declared them all lost there (`docs/benchmarks.md`).
 const BUSY_LIMIT: Duration = Duration::from_secs(30);
+/// How often the watch opens the link's connections again while Redis does not answer in time
+/// (the first time when it declares the link lost). Each try opens a connection per slot, and
+/// a stopped Redis leaves them waiting in its accept queue.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How often a Sentinel link asks the sentinels whether the master moved while its own master
 /// answers (see [`super::sentinel`]).
 pub(super) const ASK_SENTINELS_EVERY: Duration = Duration::from_secs(2);
@@ -41,6 +47,8 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     let mut unresolved = false;
     // Since when the probes have found the link busy (said once per stretch).
     let mut busy_since: Option<Instant> = None;
+    // When the connections were last opened again (see `RENEW_EVERY`).
+    let mut renewed: Option<Instant> = None;
     loop {
         let Some(shared) = link.upgrade() else { return };
         let was_up = shared.up.load(Ordering::SeqCst);
@@ -111,6 +119,22 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
                             tracing::info!(redis = %shared.target, "no master from the sentinels yet, asking again: {e}")
                         }
                         Err(_) => {}
+                    }
+                }
+                // No answer in time, from where Redis still is: the connections may have died
+                // silently, and redis-rs would time out on them until the kernel gave up.
+                if !moved && e.is_timeout() && renewed.is_none_or(|at| at.elapsed() >= RENEW_EVERY)
+                {
+                    renewed = Some(Instant::now());
+                    match shared.renew().await {
+                        Some(Ok(count)) => {
+                            moved = true;
+                            tracing::warn!(redis = %shared.target, count, "redis did not answer in time: every connection opened again")
+                        }
+                        Some(Err(e)) => {
+                            tracing::info!(redis = %shared.target, "opening the connections again failed, trying again in {RENEW_EVERY:?}: {e}")
+                        }
+                        None => {}
                     }
                 }
             }

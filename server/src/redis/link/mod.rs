@@ -25,6 +25,7 @@ mod conn;
 mod driver;
 mod health;
 mod sentinel;
+mod slots;
 mod state;
 mod subscriptions;
 
@@ -37,14 +38,16 @@ use std::{
 };
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use redis::PushInfo;
 use tokio::sync::mpsc;
 
 pub(crate) use conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query};
 pub(crate) use state::LinkDriver;
 
 use crate::error::Error;
-use conn::{manager_config, open, open_subscriber};
+use conn::{manager_config, open_cluster};
 use sentinel::Sentinel;
+use slots::Fixed;
 use state::Shared;
 
 /// Connects to `target` and returns the link. On a cluster, the nodes serving `probe_keys` must
@@ -72,34 +75,24 @@ pub(crate) async fn connect(
         ),
         Target::Single(_) | Target::Cluster(_) => None,
     };
-    // And the health probe on a third (see `Shared::probe`).
-    let (conn, subscriber, probe) = match (target, &sentinel) {
-        (_, Some(sentinel)) => {
-            let conn = sentinel.open(manager_config(response_timeout, None));
-            let subscriber = sentinel.open(manager_config(response_timeout, Some(push_tx.clone())));
-            let probe = sentinel.open(manager_config(COMMAND_TIMEOUT, None));
-            let opened = futures_util::future::try_join3(conn, subscriber, probe).await;
-            let (conn, subscriber, probe) = opened.map_err(|e| connect_err(e.to_string()))?;
-            (
-                Conn::Sentinel(conn),
-                Conn::Sentinel(subscriber),
-                Conn::Sentinel(probe),
-            )
-        }
-        (Target::Cluster(_), None) => (
-            open(target, response_timeout, None).await?,
-            Conn::Cluster(open_subscriber(target, response_timeout, push_tx.clone()).await?),
-            open(target, COMMAND_TIMEOUT, None).await?,
-        ),
-        (_, None) => (
-            open(target, response_timeout, None).await?,
-            open(target, response_timeout, Some(push_tx.clone())).await?,
-            open(target, COMMAND_TIMEOUT, None).await?,
-        ),
+    let fixed = match target {
+        Target::Single(url) => Some(Fixed::new(url).map_err(|e| connect_err(e.to_string()))?),
+        Target::Sentinel { .. } | Target::Cluster(_) => None,
     };
+    let opens = Opens {
+        target,
+        fixed: fixed.as_ref(),
+        sentinel: sentinel.as_deref(),
+    };
+    // And the health probe on a third (see `Shared::probe`). In turn: the command connection is
+    // the first a proxy in front of Redis sees (the tests freeze it by that).
+    let conn = opens.open(response_timeout, None).await?;
+    let subscriber = opens.open(response_timeout, Some(push_tx.clone())).await?;
+    let probe = opens.open(COMMAND_TIMEOUT, None).await?;
     let link = LinkDriver(Arc::new(Shared {
         target: target.clone(),
         sentinel,
+        fixed,
         conn,
         probe,
         busy_probes: AtomicU64::new(0),
@@ -124,4 +117,39 @@ pub(crate) async fn connect(
     }
     drop(tasks);
     Ok(link)
+}
+
+/// Where a link opens its connections: one Redis at a fixed address, the master the sentinels
+/// name, or a cluster.
+#[derive(Clone, Copy)]
+struct Opens<'a> {
+    target: &'a Target,
+    fixed: Option<&'a Fixed>,
+    sentinel: Option<&'a Sentinel>,
+}
+
+impl Opens<'_> {
+    /// Opens a connection whose answers may take up to `response_timeout`, with pushes (and
+    /// subscriptions restored after a reconnect) sent to `push` when given; to one Redis, a slot
+    /// the link can replace ([`slots`]).
+    async fn open(
+        self,
+        response_timeout: Duration,
+        push: Option<mpsc::UnboundedSender<PushInfo>>,
+    ) -> Result<Conn, Error> {
+        let config = manager_config(response_timeout, push.clone());
+        let opened = match (self.fixed, self.sentinel, self.target) {
+            (Some(fixed), _, _) => fixed.open(config).await.map(Conn::Single),
+            (None, Some(sentinel), _) => sentinel.open(config).await.map(Conn::Sentinel),
+            (None, None, Target::Cluster(urls)) => {
+                let conn = open_cluster(self.target, urls, response_timeout, push).await?;
+                return Ok(Conn::Cluster(conn));
+            }
+            (None, None, _) => unreachable!("one Redis is opened through its slots"),
+        };
+        opened.map_err(|e| Error::RedisConnect {
+            target: self.target.to_string(),
+            reason: e.to_string(),
+        })
+    }
 }

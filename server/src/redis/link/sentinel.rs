@@ -4,8 +4,8 @@
 //! A `ConnectionManager` reconnects to the address it was built with, so after a failover it would
 //! keep talking to the old master: dead, or demoted to a replica that answers writes with
 //! `READONLY`. So every connection of a Sentinel link (commands, the subscriber, the history's
-//! reader and bulk connections) is a [`SentinelConn`]: a slot holding the current manager, which
-//! the resolver ([`Sentinel`]) swaps for one on the new master. The health watch asks the resolver
+//! reader and bulk connections) is a [`SlotConn`]: a slot holding the current manager, which
+//! the resolver ([`Sentinel`]) swaps for one on the new master ([`super::slots`]). The health watch asks the resolver
 //! to [`follow`](Sentinel::follow) whenever its probe fails (the master does not answer, or its
 //! `ROLE` says it is a replica now), and asks anyway every [`super::health::ASK_SENTINELS_EVERY`]
 //! while the link is up: after a failover the sentinels ordered (`SENTINEL FAILOVER`, or a
@@ -19,33 +19,31 @@
 //! writes again what the new master lacks and checks its reader's position.
 
 use std::{
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use redis::{
-    Client, Cmd, ErrorKind, Pipeline, ProtocolVersion, RedisConnectionInfo, RedisError,
-    RedisFuture, RedisResult, Value,
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    Client, ProtocolVersion, RedisConnectionInfo, RedisResult,
+    aio::ConnectionManagerConfig,
     io::tcp::TcpSettings,
     sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType},
 };
 use tokio::sync::watch;
 
+use super::slots::{SlotConn, Slots, within};
+
 /// How long asking the sentinels for the master may take (they are asked three at a time, and
 /// the server they name is asked for its role).
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How long opening a connection to a new master may take.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The master of a Sentinel target and the connections to it.
 pub(crate) struct Sentinel {
     sentinels: tokio::sync::Mutex<SentinelClient>,
     /// The master the connections go to now.
     master: Mutex<Master>,
-    /// Every connection opened, to move them together (dropped ones are pruned).
-    slots: Mutex<Vec<Weak<Slot>>>,
+    /// Every connection opened, to move them together.
+    slots: Slots,
     /// How many times the connections moved to another master.
     moves: watch::Sender<u64>,
 }
@@ -55,16 +53,6 @@ struct Master {
     client: Client,
     /// `host:port`.
     addr: String,
-}
-
-/// One connection to the current master; clones share it, and the resolver swaps what is inside.
-#[derive(Clone)]
-pub(crate) struct SentinelConn(Arc<Slot>);
-
-struct Slot {
-    manager: RwLock<ConnectionManager>,
-    /// What it was opened with (another manager on a new master gets the same).
-    config: ConnectionManagerConfig,
 }
 
 impl Sentinel {
@@ -91,23 +79,14 @@ impl Sentinel {
         Ok(Arc::new(Self {
             sentinels: tokio::sync::Mutex::new(client),
             master: Mutex::new(found),
-            slots: Mutex::default(),
+            slots: Slots::default(),
             moves: watch::channel(0).0,
         }))
     }
 
     /// Opens a connection to the current master, with `config`, that follows the master.
-    pub(super) async fn open(&self, config: ConnectionManagerConfig) -> RedisResult<SentinelConn> {
-        let master = self.master();
-        let manager = ConnectionManager::new_with_config(master.client, config.clone()).await?;
-        let slot = Arc::new(Slot {
-            manager: RwLock::new(manager),
-            config,
-        });
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.retain(|s| s.strong_count() > 0);
-        slots.push(Arc::downgrade(&slot));
-        Ok(SentinelConn(slot))
+    pub(super) async fn open(&self, config: ConnectionManagerConfig) -> RedisResult<SlotConn> {
+        self.slots.open(self.master().client, config).await
     }
 
     fn master(&self) -> Master {
@@ -138,32 +117,23 @@ impl Sentinel {
         if found.addr == old.addr {
             return Ok(None);
         }
-        let slots: Vec<Arc<Slot>> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        let opening = slots.iter().map(|slot| {
-            let manager =
-                ConnectionManager::new_with_config(found.client.clone(), slot.config.clone());
-            within(
-                OPEN_TIMEOUT,
-                manager,
-                "opening a connection to the new master",
-            )
-        });
         // All or none: a link half on the old master and half on the new one would read a
         // history that others no longer write.
-        let managers = futures_util::future::try_join_all(opening).await?;
-        mark_down();
-        for (slot, manager) in slots.iter().zip(managers) {
-            *slot.manager.write().unwrap_or_else(|p| p.into_inner()) = manager;
-        }
+        self.slots.replace_all(&found.client, mark_down).await?;
         *self.master.lock().unwrap_or_else(|p| p.into_inner()) = found.clone();
         self.moves.send_modify(|n| *n += 1);
         Ok(Some((old.addr, found.addr)))
+    }
+
+    /// Opens every connection of the link again on the current master and swaps them in (all
+    /// or none), calling `before_swap` first; returns how many. For connections that stopped
+    /// answering while the master stayed where it was ([`super::slots`]).
+    pub(super) async fn renew(&self, before_swap: impl FnOnce()) -> RedisResult<usize> {
+        // One swap at a time: not while `follow` moves them.
+        let _sentinels = self.sentinels.lock().await;
+        self.slots
+            .replace_all(&self.master().client, before_swap)
+            .await
     }
 }
 
@@ -173,51 +143,4 @@ async fn resolve(sentinels: &mut SentinelClient) -> RedisResult<Master> {
     let client = within(RESOLVE_TIMEOUT, asking, "asking the sentinels").await?;
     let addr = client.get_connection_info().addr().to_string();
     Ok(Master { client, addr })
-}
-
-/// `request`'s answer, or an error after `timeout`.
-async fn within<T>(
-    timeout: Duration,
-    request: impl Future<Output = RedisResult<T>>,
-    what: &'static str,
-) -> RedisResult<T> {
-    match tokio::time::timeout(timeout, request).await {
-        Ok(answer) => answer,
-        Err(_) => Err(RedisError::from((
-            ErrorKind::Io,
-            what,
-            format!("no answer within {timeout:?}"),
-        ))),
-    }
-}
-
-impl SentinelConn {
-    fn manager(&self) -> ConnectionManager {
-        self.0
-            .manager
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl ConnectionLike for SentinelConn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let mut manager = self.manager();
-        Box::pin(async move { manager.req_packed_command(cmd).await })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        let mut manager = self.manager();
-        Box::pin(async move { manager.req_packed_commands(cmd, offset, count).await })
-    }
-
-    fn get_db(&self) -> i64 {
-        self.manager().get_db()
-    }
 }

@@ -21,8 +21,10 @@ use socketioxide_redis::drivers::ChanItem;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, manager_config, open, query, within},
+    Opens,
+    conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query, within},
     sentinel::Sentinel,
+    slots::Fixed,
 };
 use crate::{clock::now_ms, error::Error};
 
@@ -33,6 +35,8 @@ pub(super) struct Shared {
     pub(super) target: Target,
     /// The resolver of a Sentinel target, which moves the connections to a new master.
     pub(super) sentinel: Option<Arc<Sentinel>>,
+    /// One Redis at a fixed address: how the link's connections to it are opened and replaced.
+    pub(super) fixed: Option<Fixed>,
     pub(super) conn: Conn,
     /// The connection the health probe decides the link's state on, and nothing else uses.
     /// Commands share `conn` in one queue: a mass disconnect's thousands of session and presence
@@ -108,6 +112,29 @@ impl Answered {
 }
 
 impl Shared {
+    /// Where the link opens its connections.
+    pub(super) fn opens(&self) -> Opens<'_> {
+        Opens {
+            target: &self.target,
+            fixed: self.fixed.as_ref(),
+            sentinel: self.sentinel.as_deref(),
+        }
+    }
+
+    /// Opens every connection to one Redis again and swaps them in, all or none, marking the
+    /// link down first (the new subscriber has no subscriptions until the watch repairs them);
+    /// returns how many, or `None` on a cluster, whose connections redis-rs replaces itself.
+    pub(super) async fn renew(&self) -> Option<redis::RedisResult<usize>> {
+        let mark_down = || {
+            self.set_up(false);
+        };
+        match (&self.fixed, &self.sentinel) {
+            (Some(fixed), _) => Some(fixed.renew(mark_down).await),
+            (None, Some(sentinel)) => Some(sentinel.renew(mark_down).await),
+            (None, None) => None,
+        }
+    }
+
     /// Marks the link up or down; returns whether that changed it. Watchers of the status see
     /// every change, stamped with the time it happened: the atomic is read under the watch's
     /// lock, so concurrent flips (the health watch, the push router) leave the two agreeing.
@@ -235,17 +262,8 @@ impl LinkDriver {
     /// `response_timeout` (for blocking reads, which would hold up everything else on a shared
     /// connection).
     pub(crate) async fn open_another(&self, response_timeout: Duration) -> Result<Conn, Error> {
-        match &self.0.sentinel {
-            // One that follows the master with the link's others.
-            Some(sentinel) => match sentinel.open(manager_config(response_timeout, None)).await {
-                Ok(conn) => Ok(Conn::Sentinel(conn)),
-                Err(e) => Err(Error::RedisConnect {
-                    target: self.0.target.to_string(),
-                    reason: e.to_string(),
-                }),
-            },
-            None => open(&self.0.target, response_timeout, None).await,
-        }
+        // To one Redis, one the link moves or replaces with its others.
+        self.0.opens().open(response_timeout, None).await
     }
 
     /// With Sentinel, the number of times the link moved to another master, changed at each

@@ -9,8 +9,8 @@ use redis::{Value, cluster_async::ClusterConnection};
 
 use super::{
     conn::{
-        ADAPTER_COMMAND_TIMEOUT, COMMAND_TIMEOUT, Conn, LinkError, on_master_of, open_subscriber,
-        query, within,
+        ADAPTER_COMMAND_TIMEOUT, COMMAND_TIMEOUT, Conn, LinkError, Target, on_master_of,
+        open_cluster, query, within,
     },
     state::LinkDriver,
 };
@@ -124,10 +124,14 @@ impl LinkDriver {
 
     /// Opens a new subscriber connection, subscribes it to `channels`, and drops the old one.
     async fn replace_subscriber(&self, channels: &[String]) -> Result<(), LinkError> {
-        let mut fresh = open_subscriber(
+        let Target::Cluster(urls) = &self.0.target else {
+            unreachable!("only a cluster's subscriber is replaced here")
+        };
+        let mut fresh = open_cluster(
             &self.0.target,
+            urls,
             COMMAND_TIMEOUT.max(self.0.publish_timeout),
-            self.0.push.clone(),
+            Some(self.0.push.clone()),
         )
         .await
         .map_err(|e| LinkError::Reply(e.to_string()))?;

@@ -1,0 +1,170 @@
+//! Connections the link can replace: each connection to one Redis (commands, the subscriber, the
+//! probe, the history's reader and bulk connections) is a [`SlotConn`], a slot holding the current
+//! `ConnectionManager`, and the link keeps every slot it opened ([`Slots`]) to swap them together.
+//!
+//! Two reasons to swap. With Sentinel, the master moved ([`super::sentinel`]): a
+//! `ConnectionManager` reconnects to the address it was built with. And a connection that
+//! silently stopped answering ([`Fixed::renew`], [`super::sentinel::Sentinel::renew`]): redis-rs
+//! reconnects after a connection error, never after a response timeout, so a connection whose
+//! peer vanished without a reset (a dropped NAT entry, a frozen proxy, a cable pulled) would time
+//! out every command until the kernel gave up on it, ~15 minutes later. The health watch renews
+//! the connections when it declares the link lost for want of an answer.
+
+use std::{
+    sync::{Arc, Mutex, RwLock, Weak},
+    time::Duration,
+};
+
+use redis::{
+    Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisError, RedisFuture,
+    RedisResult, Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    io::tcp::TcpSettings,
+};
+
+/// How long opening a connection (to a new master, or again to the same server) may take.
+pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One connection of the link; clones share it, and [`Slots::replace_all`] swaps what is inside.
+#[derive(Clone)]
+pub(crate) struct SlotConn(Arc<Slot>);
+
+struct Slot {
+    manager: RwLock<ConnectionManager>,
+    /// What it was opened with (its replacement gets the same).
+    config: ConnectionManagerConfig,
+}
+
+/// Every connection a link opened, to swap them together (dropped ones are pruned).
+#[derive(Default)]
+pub(super) struct Slots(Mutex<Vec<Weak<Slot>>>);
+
+impl Slots {
+    /// Opens a connection through `client`, with `config`, and keeps its slot.
+    pub(super) async fn open(
+        &self,
+        client: Client,
+        config: ConnectionManagerConfig,
+    ) -> RedisResult<SlotConn> {
+        let opening = ConnectionManager::new_with_config(client, config.clone());
+        let manager = within(OPEN_TIMEOUT, opening, "opening a connection").await?;
+        let slot = Arc::new(Slot {
+            manager: RwLock::new(manager),
+            config,
+        });
+        let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(Arc::downgrade(&slot));
+        Ok(SlotConn(slot))
+    }
+
+    /// Opens a connection through `client` for every slot, then calls `before_swap` and swaps
+    /// them all in; returns how many. All or none: when one cannot be opened within
+    /// [`OPEN_TIMEOUT`], none is swapped (the caller tries again later). Commands already sent
+    /// finish (or time out) on the connection they were sent on, which closes when the last of
+    /// them is done.
+    pub(super) async fn replace_all(
+        &self,
+        client: &Client,
+        before_swap: impl FnOnce(),
+    ) -> RedisResult<usize> {
+        let slots: Vec<Arc<Slot>> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let opening = slots.iter().map(|slot| {
+            let manager = ConnectionManager::new_with_config(client.clone(), slot.config.clone());
+            within(OPEN_TIMEOUT, manager, "opening a connection")
+        });
+        let managers = futures_util::future::try_join_all(opening).await?;
+        before_swap();
+        for (slot, manager) in slots.iter().zip(managers) {
+            *slot.manager.write().unwrap_or_else(|p| p.into_inner()) = manager;
+        }
+        Ok(slots.len())
+    }
+}
+
+/// One Redis at a fixed address, and the link's connections to it.
+pub(super) struct Fixed {
+    client: Client,
+    slots: Slots,
+}
+
+impl Fixed {
+    /// The server at `url`, spoken to in RESP3 with TCP_NODELAY (nothing is opened yet).
+    pub(super) fn new(url: &str) -> RedisResult<Self> {
+        let info = url.into_connection_info()?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let tcp = TcpSettings::default().set_nodelay(true);
+        let info = info.set_redis_settings(settings).set_tcp_settings(tcp);
+        Ok(Self {
+            client: Client::open(info)?,
+            slots: Slots::default(),
+        })
+    }
+
+    /// Opens a connection with `config`, replaced with the others by [`Fixed::renew`].
+    pub(super) async fn open(&self, config: ConnectionManagerConfig) -> RedisResult<SlotConn> {
+        self.slots.open(self.client.clone(), config).await
+    }
+
+    /// Opens every connection of the link again and swaps them in (all or none), calling
+    /// `before_swap` first; returns how many.
+    pub(super) async fn renew(&self, before_swap: impl FnOnce()) -> RedisResult<usize> {
+        self.slots.replace_all(&self.client, before_swap).await
+    }
+}
+
+/// `request`'s answer, or an I/O error after `timeout` saying `what` took too long.
+pub(super) async fn within<T>(
+    timeout: Duration,
+    request: impl Future<Output = RedisResult<T>>,
+    what: &'static str,
+) -> RedisResult<T> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(answer) => answer,
+        Err(_) => Err(RedisError::from((
+            ErrorKind::Io,
+            what,
+            format!("no answer within {timeout:?}"),
+        ))),
+    }
+}
+
+impl SlotConn {
+    fn manager(&self) -> ConnectionManager {
+        self.0
+            .manager
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl ConnectionLike for SlotConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let mut manager = self.manager();
+        Box::pin(async move { manager.req_packed_command(cmd).await })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let mut manager = self.manager();
+        Box::pin(async move { manager.req_packed_commands(cmd, offset, count).await })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.manager().get_db()
+    }
+}
