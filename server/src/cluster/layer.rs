@@ -29,6 +29,14 @@ const ATTACHMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// engineioxide's 4 KiB is 3 KiB less per connection that never sends a larger frame.
 const WS_READ_BUFFER: usize = 1024;
 
+/// How many bytes of outgoing frames a WebSocket gathers before writing them (tungstenite's
+/// default is 128 KiB). Its buffer keeps the largest capacity it ever reached, so a burst of
+/// packets (a replay, an outbox written back) would leave each connection holding up to that
+/// much for its life: 40 quick broadcasts of ~250 bytes left ~9 KiB more per connection. At
+/// 1 KiB a burst is still written a few frames per system call, and one packet a wake-up (the
+/// usual fan-out) is written as before.
+const WS_WRITE_BUFFER: usize = 1024;
+
 /// The layer and the handle of one instance's Socket.IO server, on `adapter`.
 pub(super) fn build(
     config: &ServeConfig,
@@ -47,6 +55,7 @@ pub(super) fn build(
         // connection that sent one keeps the frame's whole allocation afterwards, whatever this
         // size (tungstenite reserves the frame's length and reuses it).
         .ws_read_buffer_size(WS_READ_BUFFER)
+        .ws_write_buffer_size(WS_WRITE_BUFFER)
         .max_buffer_size(CLIENT_BUFFER)
         // A WebSocket that never joins the namespace is an idle connection too.
         .connect_timeout(config.idle_timeout)

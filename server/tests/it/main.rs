@@ -25,6 +25,7 @@ mod http;
 mod interop;
 mod limits;
 mod logs;
+mod memory;
 mod names;
 mod nginx;
 mod presence;

@@ -227,6 +227,17 @@ impl<A: Adapter> SocketIoBuilder<A> {
         self
     }
 
+    /// How many bytes of outgoing frames the websocket transport gathers before writing them.
+    /// Defaults to 128KiB. The buffer keeps the largest capacity it reached for the
+    /// connection's life (gridcast's patch, with engineioxide's).
+    #[inline]
+    pub fn ws_write_buffer_size(mut self, ws_write_buffer_size: usize) -> Self {
+        self.engine_config_builder = self
+            .engine_config_builder
+            .ws_write_buffer_size(ws_write_buffer_size);
+        self
+    }
+
     /// The maximum size of an incoming message
     ///
     /// The default value is 64 MiB which should be reasonably big for all normal use-cases but small enough
