@@ -90,8 +90,12 @@ async fn a_connection_holds_no_more_after_its_32nd_packet() {
     println!(
         "RSS {before} KiB after 5 broadcasts, {after} KiB after 45: {per_connection:.2} KiB more per connection"
     );
+    // What a connection may keep after a burst: its write buffer's capacity (1 KiB gathered, so
+    // up to 2 KiB allocated when a loaded writer batched the burst; 2.18 KiB more was seen in a
+    // full suite run, 0 alone) and the slot blocks (~0.6 KiB). Unpatched: 9.3 KiB (the write
+    // buffer grows to the burst) and 6.4 KiB (the slots' second block).
     assert!(
-        per_connection < 2.0,
+        per_connection < 4.0,
         "each connection holds {per_connection:.2} KiB more after 40 more packets ({before} -> {after} KiB)"
     );
     let _ = server.start_kill();
