@@ -25,6 +25,10 @@ use crate::redis::{
 /// Entries one read takes from the history.
 const PAGE: u64 = 512;
 
+/// Reads timed out in a row, while the link is up, after which the reader's connection counts
+/// as dead and the link opens its connections again.
+const SUSPECT_AFTER: u32 = 2;
+
 /// A batch read, and where the deliverer says it is delivered.
 pub(super) type Batch = (Vec<Stored>, oneshot::Sender<()>);
 
@@ -32,8 +36,13 @@ pub(super) type Batch = (Vec<Stored>, oneshot::Sender<()>);
 /// the deliverer ([`deliver`]), waiting until it is delivered.
 pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender<Batch>) {
     let mut failing = false;
+    // Reads that timed out in a row while the link was up (see `SUSPECT_AFTER`).
+    let mut timeouts = 0u32;
     // On Sentinel: after a move to another master, the position is checked before reading on.
     let mut moves = history.master_moves();
+    // When the link's connections are opened again, a read already sent went out on the old one.
+    let mut renewals = history.renewals();
+    renewals.mark_unchanged();
     loop {
         if let Some(moves) = &mut moves
             && moves.has_changed().unwrap_or(false)
@@ -53,19 +62,27 @@ pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender
         }
         let at: StreamId = live.lock().await.at;
         let read = history.read_after(at, PAGE);
-        let read = match &mut moves {
-            Some(moves) => tokio::select! {
-                read = read => read,
-                // A read blocked on the old master would wait out its block for nothing.
-                Ok(()) = moves.changed() => {
+        let moved = async {
+            match &mut moves {
+                Some(moves) => moves.changed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let read = tokio::select! {
+            read = read => read,
+            // A read blocked on the old master would wait out its block for nothing.
+            Ok(()) = moved => {
+                if let Some(moves) = &mut moves {
                     moves.mark_changed();
-                    continue;
                 }
-            },
-            None => read.await,
+                continue;
+            }
+            // Likewise a read sent on a connection since replaced.
+            Ok(()) = renewals.changed() => continue,
         };
         match read {
             Ok(entries) => {
+                timeouts = 0;
                 if failing {
                     failing = false;
                     tracing::info!(instance = %live.own, %at, "history readable again, delivering from the last position");
@@ -81,6 +98,15 @@ pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender
                 let _ = delivered.await;
             }
             Err(e) => {
+                // A blocking read has its block and two seconds more: twice in a row without an
+                // answer while the link is up, the connection is dead, not busy.
+                if e.is_timeout() && history.link_state() == RedisLink::Up {
+                    timeouts += 1;
+                    if timeouts >= SUSPECT_AFTER {
+                        timeouts = 0;
+                        history.suspect_reader();
+                    }
+                }
                 if !failing {
                     failing = true;
                     tracing::warn!(instance = %live.own, "history read failed, retrying: {e}");

@@ -229,6 +229,18 @@ impl History {
         self.link.state()
     }
 
+    /// The link's renewal count, changed each time its connections (the reader's among them)
+    /// are opened again.
+    pub(crate) fn renewals(&self) -> watch::Receiver<u64> {
+        self.link.renewals()
+    }
+
+    /// Says that the reader's connection timed out while the link was up: the link opens its
+    /// connections again soon (its probe cannot see this one).
+    pub(crate) fn suspect_reader(&self) {
+        self.link.suspect();
+    }
+
     /// On a Sentinel link, the link's move count, changed at each move to another master.
     pub(crate) fn master_moves(&self) -> Option<watch::Receiver<u64>> {
         self.failover.as_ref().map(|(moves, _)| moves.clone())

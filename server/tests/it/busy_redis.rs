@@ -130,7 +130,13 @@ impl Throttle {
 
     /// Stops (`true`) or resumes forwarding on the first connection accepted.
     fn freeze_first(&self, frozen: bool) {
-        self.frozen.lock().unwrap()[0].send_replace(frozen);
+        self.freeze(0, frozen);
+    }
+
+    /// Stops (`true`) or resumes forwarding on the `n`th connection accepted (from 0: an
+    /// instance opens its command connection, subscriber, probe, then the history's reader).
+    fn freeze(&self, n: usize, frozen: bool) {
+        self.frozen.lock().unwrap()[n].send_replace(frozen);
     }
 
     /// Stops forwarding on every connection accepted so far; returns how many.
@@ -311,7 +317,8 @@ async fn connections_that_stop_answering_are_opened_again() {
         .emit(event::MESSAGE, vec![json!("during the freeze")])
         .unwrap();
     assert_eq!(next_link_state(&mut on_a, WAIT).await, "reconnecting");
-    assert_eq!(next_link_state(&mut on_a, WAIT).await, "up");
+    // Opened again once answers have been missing for 5 s (a short stall keeps its connections).
+    assert_eq!(next_link_state(&mut on_a, WAIT * 2).await, "up");
 
     assert_eq!(
         on_b.next_message(WAIT).await.unwrap().0,
@@ -331,4 +338,36 @@ async fn connections_that_stop_answering_are_opened_again() {
             "{text:?}"
         );
     }
+}
+
+/// The history's reader connection alone stops answering: the probe cannot see it, but two
+/// blocking reads in a row without an answer make the link open its connections again, and the
+/// instance reads on, what was sent meanwhile included.
+#[tokio::test]
+async fn a_reader_connection_that_stops_answering_is_opened_again() {
+    let redis = crate::support::redis().await;
+    let throttle = Throttle::start(redis.port());
+    let a = behind(&throttle).await;
+    let b = instances(&redis, 1).await.remove(0);
+    // One client of A's watches the link (skipping messages), another takes the messages.
+    let (mut on_a, mut to_a) = (watcher(&a).await, client(&a).await);
+    let mut from_b = client(&b).await;
+    assert_eq!(send(&mut from_b, "before").await, Delivery::Cluster);
+    assert_eq!(to_a.next_message(WAIT).await.unwrap().0, "before");
+
+    // The reader's is the fourth connection the instance opened.
+    throttle.freeze(3, true);
+    assert_eq!(
+        send(&mut from_b, "during the freeze").await,
+        Delivery::Cluster
+    );
+    // Two reads of 4 s each (a 2 s block and 2 s more) time out, then the swap.
+    assert_eq!(next_link_state(&mut on_a, WAIT * 3).await, "reconnecting");
+    assert_eq!(next_link_state(&mut on_a, WAIT).await, "up");
+    assert_eq!(send(&mut from_b, "after").await, Delivery::Cluster);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(to_a.next_message(WAIT).await.unwrap().0);
+    }
+    assert_eq!(got, ["during the freeze", "after"]);
 }

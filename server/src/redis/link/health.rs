@@ -5,9 +5,11 @@
 //! `ConnectionManager` try again after its retries ran out. On the
 //! way back up the subscriptions are checked and repaired before the link counts as up. With
 //! Sentinel, a failed probe also asks the sentinels whether the master moved, and moves the
-//! connections when it did ([`super::sentinel`]). A probe that got no answer in time also opens
-//! every connection to the Redis again ([`super::slots`]), at most every [`RENEW_EVERY`]: redis-rs
-//! never replaces a connection that only stopped answering.
+//! connections when it did ([`super::sentinel`]). When answers stay missing for [`RENEW_AFTER`]
+//! (or past the busy limit), or a connection the probe cannot see timed out
+//! ([`super::LinkDriver::suspect`]), the watch opens every connection to the Redis again and swaps
+//! them in ([`super::slots`]), in a task of its own, at most every [`RENEW_EVERY`]: redis-rs never
+//! replaces a connection that only stopped answering.
 
 use std::{
     sync::atomic::Ordering,
@@ -28,10 +30,13 @@ pub(crate) const PING_EVERY: Duration = Duration::from_millis(250);
 /// for ever. Long: at 100,000 clients on one machine every instance stayed busy for over 5 s as
 /// the bursts began, and a limit of 5 s declared them all lost there (`docs/benchmarks.md`).
 const BUSY_LIMIT: Duration = Duration::from_secs(30);
-/// How often the watch opens the link's connections again while Redis does not answer in time
-/// (the first time when it declares the link lost). Each try opens a connection per slot, and
-/// a stopped Redis leaves them waiting in its accept queue.
-const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How long probes must have gone unanswered before the watch opens the link's connections
+/// again: a Redis that stalls for a few seconds (a slow script, a fork) answers on the old ones
+/// afterwards, and a swap leaves the instance unsubscribed for a moment.
+const RENEW_AFTER: Duration = Duration::from_secs(5);
+/// How often the watch opens the link's connections again at most. Each try opens a connection
+/// per slot, and a stopped Redis leaves them waiting in its accept queue.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often a Sentinel link asks the sentinels whether the master moved while its own master
 /// answers (see [`super::sentinel`]).
 pub(super) const ASK_SENTINELS_EVERY: Duration = Duration::from_secs(2);
@@ -49,9 +54,13 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
     let mut busy_since: Option<Instant> = None;
     // When the connections were last opened again (see `RENEW_EVERY`).
     let mut renewed: Option<Instant> = None;
+    // Since when probes go unanswered (see `RENEW_AFTER`).
+    let mut unanswered_since: Option<Instant> = None;
     loop {
         let Some(shared) = link.upgrade() else { return };
         let was_up = shared.up.load(Ordering::SeqCst);
+        // Whether answers have been missing long enough to open the connections again.
+        let mut stuck = false;
         let ping = match probe(&shared).await {
             Ok(Probe::Answered) => {
                 if busy_since.take().is_some() {
@@ -71,12 +80,26 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
                 // does not reconnect after a timeout) must not pass for a busy one for ever.
                 Some(since) if since.elapsed() > BUSY_LIMIT => {
                     busy_since = None;
+                    stuck = true;
                     Err(LinkError::Timeout(BUSY_LIMIT))
                 }
                 Some(_) => Ok(()),
             },
             Err(e) => Err(e),
         };
+        match &ping {
+            Err(e) if e.is_timeout() => {
+                let since = *unanswered_since.get_or_insert_with(Instant::now);
+                stuck |= since.elapsed() >= RENEW_AFTER;
+            }
+            _ => unanswered_since = None,
+        }
+        // A connection the probe cannot see (the history's reader) timed out.
+        stuck |= ping.is_ok() && shared.suspect.swap(false, Ordering::Relaxed);
+        if stuck && renewed.is_none_or(|at| at.elapsed() >= RENEW_EVERY) {
+            renewed = Some(Instant::now());
+            spawn_renew(&shared);
+        }
         let driver = LinkDriver(shared.clone());
         pings += 1;
         // After a move to another master, probed again at once.
@@ -121,22 +144,6 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
                         Err(_) => {}
                     }
                 }
-                // No answer in time, from where Redis still is: the connections may have died
-                // silently, and redis-rs would time out on them until the kernel gave up.
-                if !moved && e.is_timeout() && renewed.is_none_or(|at| at.elapsed() >= RENEW_EVERY)
-                {
-                    renewed = Some(Instant::now());
-                    match shared.renew().await {
-                        Some(Ok(count)) => {
-                            moved = true;
-                            tracing::warn!(redis = %shared.target, count, "redis did not answer in time: every connection opened again")
-                        }
-                        Some(Err(e)) => {
-                            tracing::info!(redis = %shared.target, "opening the connections again failed, trying again in {RENEW_EVERY:?}: {e}")
-                        }
-                        None => {}
-                    }
-                }
             }
         }
         drop((driver, shared));
@@ -144,6 +151,29 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
             tokio::time::sleep(PING_EVERY).await;
         }
     }
+}
+
+/// Opens every connection of the link again and swaps them in, in a task of its own (a frozen
+/// Redis takes the whole open timeout to fail, and the watch keeps probing and following the
+/// sentinels meanwhile); nothing when a renewal is under way already.
+fn spawn_renew(shared: &std::sync::Arc<Shared>) {
+    if shared.renewing.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let renewed = shared.renew().await;
+        shared.renewing.store(false, Ordering::SeqCst);
+        match renewed {
+            Some(Ok(0)) | None => {}
+            Some(Ok(count)) => {
+                tracing::warn!(redis = %shared.target, count, "redis did not answer in time: every connection opened again")
+            }
+            Some(Err(e)) => {
+                tracing::info!(redis = %shared.target, "opening the connections again failed, trying again in {RENEW_EVERY:?}: {e}")
+            }
+        }
+    });
 }
 
 /// Asks the sentinels every [`ASK_SENTINELS_EVERY`] whether the master moved, while the link is

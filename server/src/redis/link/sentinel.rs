@@ -119,21 +119,26 @@ impl Sentinel {
         }
         // All or none: a link half on the old master and half on the new one would read a
         // history that others no longer write.
-        self.slots.replace_all(&found.client, mark_down).await?;
+        self.slots.open_all(&found.client).await?.swap(mark_down);
         *self.master.lock().unwrap_or_else(|p| p.into_inner()) = found.clone();
         self.moves.send_modify(|n| *n += 1);
         Ok(Some((old.addr, found.addr)))
     }
 
     /// Opens every connection of the link again on the current master and swaps them in (all
-    /// or none), calling `before_swap` first; returns how many. For connections that stopped
-    /// answering while the master stayed where it was ([`super::slots`]).
+    /// or none), calling `before_swap` first; returns how many (0 when the master moved
+    /// meanwhile: `follow` moved them). For connections that stopped answering while the master
+    /// stayed where it was ([`super::slots`]). Opening does not hold up `follow`: a frozen master
+    /// takes the whole open timeout to fail.
     pub(super) async fn renew(&self, before_swap: impl FnOnce()) -> RedisResult<usize> {
-        // One swap at a time: not while `follow` moves them.
+        let master = self.master();
+        let opened = self.slots.open_all(&master.client).await?;
+        // One swap at a time, and only onto the master of the moment.
         let _sentinels = self.sentinels.lock().await;
-        self.slots
-            .replace_all(&self.master().client, before_swap)
-            .await
+        if self.master().addr != master.addr {
+            return Ok(0);
+        }
+        Ok(opened.swap(before_swap))
     }
 }
 

@@ -25,7 +25,7 @@ use redis::{
 /// How long opening a connection (to a new master, or again to the same server) may take.
 pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One connection of the link; clones share it, and [`Slots::replace_all`] swaps what is inside.
+/// One connection of the link; clones share it, and [`Opened::swap`] swaps what is inside.
 #[derive(Clone)]
 pub(crate) struct SlotConn(Arc<Slot>);
 
@@ -58,16 +58,10 @@ impl Slots {
         Ok(SlotConn(slot))
     }
 
-    /// Opens a connection through `client` for every slot, then calls `before_swap` and swaps
-    /// them all in; returns how many. All or none: when one cannot be opened within
-    /// [`OPEN_TIMEOUT`], none is swapped (the caller tries again later). Commands already sent
-    /// finish (or time out) on the connection they were sent on, which closes when the last of
-    /// them is done.
-    pub(super) async fn replace_all(
-        &self,
-        client: &Client,
-        before_swap: impl FnOnce(),
-    ) -> RedisResult<usize> {
+    /// Opens a connection through `client` for every slot, to swap them in with
+    /// [`Opened::swap`]. All or none: when one cannot be opened within [`OPEN_TIMEOUT`], none is
+    /// (the caller tries again later).
+    pub(super) async fn open_all(&self, client: &Client) -> RedisResult<Opened> {
         let slots: Vec<Arc<Slot>> = self
             .0
             .lock()
@@ -80,11 +74,26 @@ impl Slots {
             within(OPEN_TIMEOUT, manager, "opening a connection")
         });
         let managers = futures_util::future::try_join_all(opening).await?;
+        Ok(Opened { slots, managers })
+    }
+}
+
+/// A new connection for every slot of a link, not swapped in yet.
+pub(super) struct Opened {
+    slots: Vec<Arc<Slot>>,
+    managers: Vec<ConnectionManager>,
+}
+
+impl Opened {
+    /// Calls `before_swap`, then swaps the new connections in; returns how many. Commands
+    /// already sent finish (or time out) on the connection they were sent on, which closes when
+    /// the last of them is done.
+    pub(super) fn swap(self, before_swap: impl FnOnce()) -> usize {
         before_swap();
-        for (slot, manager) in slots.iter().zip(managers) {
+        for (slot, manager) in self.slots.iter().zip(self.managers) {
             *slot.manager.write().unwrap_or_else(|p| p.into_inner()) = manager;
         }
-        Ok(slots.len())
+        self.slots.len()
     }
 }
 
@@ -118,7 +127,7 @@ impl Fixed {
     /// Opens every connection of the link again and swaps them in (all or none), calling
     /// `before_swap` first; returns how many.
     pub(super) async fn renew(&self, before_swap: impl FnOnce()) -> RedisResult<usize> {
-        self.slots.replace_all(&self.client, before_swap).await
+        Ok(self.slots.open_all(&self.client).await?.swap(before_swap))
     }
 }
 

@@ -51,6 +51,15 @@ pub(super) struct Shared {
     pub(super) busy_probes: AtomicU64,
     /// When a command of the link last got an answer (see [`Answered`]).
     pub(super) answered: Answered,
+    /// How many times the connections were opened again and swapped in (see `Shared::renew`):
+    /// a read already sent on a replaced connection would wait out its timeout there.
+    pub(super) renewals: watch::Sender<u64>,
+    /// Set when a part of the link saw a connection of its own time out while the link was up
+    /// (the history's reader): the probe cannot see those connections, so the watch opens every
+    /// connection again ([`LinkDriver::suspect`]).
+    pub(super) suspect: AtomicBool,
+    /// Whether a renewal is under way (one at a time).
+    pub(super) renewing: AtomicBool,
     /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
     pub(super) probe_keys: Vec<String>,
     /// The connection holding the subscriptions, apart from the one commands use: Redis applies
@@ -128,11 +137,15 @@ impl Shared {
         let mark_down = || {
             self.set_up(false);
         };
-        match (&self.fixed, &self.sentinel) {
-            (Some(fixed), _) => Some(fixed.renew(mark_down).await),
-            (None, Some(sentinel)) => Some(sentinel.renew(mark_down).await),
-            (None, None) => None,
+        let swapped = match (&self.fixed, &self.sentinel) {
+            (Some(fixed), _) => fixed.renew(mark_down).await,
+            (None, Some(sentinel)) => sentinel.renew(mark_down).await,
+            (None, None) => return None,
+        };
+        if let Ok(1..) = swapped {
+            self.renewals.send_modify(|n| *n += 1);
         }
+        Some(swapped)
     }
 
     /// Marks the link up or down; returns whether that changed it. Watchers of the status see
@@ -264,6 +277,19 @@ impl LinkDriver {
     pub(crate) async fn open_another(&self, response_timeout: Duration) -> Result<Conn, Error> {
         // To one Redis, one the link moves or replaces with its others.
         self.0.opens().open(response_timeout, None).await
+    }
+
+    /// The number of times the link's connections were opened again and swapped in, changed at
+    /// each: a blocking read sent before a swap went out on the old connection.
+    pub(crate) fn renewals(&self) -> watch::Receiver<u64> {
+        self.0.renewals.subscribe()
+    }
+
+    /// Says that a connection of the link's (one of [`LinkDriver::open_another`]'s) timed out
+    /// while the link was up: the health probe cannot see those, so the watch opens every
+    /// connection again soon.
+    pub(crate) fn suspect(&self) {
+        self.0.suspect.store(true, Ordering::Relaxed);
     }
 
     /// With Sentinel, the number of times the link moved to another master, changed at each
