@@ -39,3 +39,4 @@ mod sentinel;
 mod slow_clients;
 mod stock_recovery;
 mod takeover;
+mod upgrade;

@@ -271,7 +271,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     let InternalRx {
         buffered_rx,
         volatile_rx,
-        ..
+        peeked_packet,
     } = &mut *internal_rx;
 
     // map a packet to a websocket message
@@ -306,6 +306,15 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             };
         }
+
+    // gridcast's patch: the packets a long-poll response held back (they did not fit in its
+    // `max_payload`) go first; without this an upgrade from polling dropped them.
+    if let Some(packets) = peeked_packet.take() {
+        for item in packets {
+            map_fn!(item);
+        }
+        tx.flush().await.ok();
+    }
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
