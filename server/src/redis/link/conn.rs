@@ -16,7 +16,10 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use super::slots::SlotConn;
+use super::{
+    sentinel::Sentinel,
+    slots::{Fixed, SlotConn},
+};
 use crate::error::Error;
 
 /// How long a ping, a registry or presence command, or an adapter command may wait for Redis.
@@ -250,6 +253,41 @@ pub(super) async fn on_master_of<T: FromRedisValue>(
     )));
     let value = within(timeout, conn.route_command(cmd, route)).await?;
     T::from_redis_value(value).map_err(|e| LinkError::Reply(format!("{e}")))
+}
+
+/// Where a link opens its connections: one Redis at a fixed address, the master the sentinels
+/// name, or a cluster.
+#[derive(Clone, Copy)]
+pub(super) struct Opens<'a> {
+    pub(super) target: &'a Target,
+    pub(super) fixed: Option<&'a Fixed>,
+    pub(super) sentinel: Option<&'a Sentinel>,
+}
+
+impl Opens<'_> {
+    /// Opens a connection whose answers may take up to `response_timeout`, with pushes (and
+    /// subscriptions restored after a reconnect) sent to `push` when given; to one Redis, a slot
+    /// the link can replace ([`super::slots`]).
+    pub(super) async fn open(
+        self,
+        response_timeout: Duration,
+        push: Option<mpsc::UnboundedSender<PushInfo>>,
+    ) -> Result<Conn, Error> {
+        let config = manager_config(response_timeout, push.clone());
+        let opened = match (self.fixed, self.sentinel, self.target) {
+            (Some(fixed), _, _) => fixed.open(config).await.map(Conn::Single),
+            (None, Some(sentinel), _) => sentinel.open(config).await.map(Conn::Sentinel),
+            (None, None, Target::Cluster(urls)) => {
+                let conn = open_cluster(self.target, urls, response_timeout, push).await?;
+                return Ok(Conn::Cluster(conn));
+            }
+            (None, None, _) => unreachable!("one Redis is opened through its slots"),
+        };
+        opened.map_err(|e| Error::RedisConnect {
+            target: self.target.to_string(),
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// Removes the password from a Redis URL, for logs and errors.

@@ -38,14 +38,13 @@ use std::{
 };
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use redis::PushInfo;
 use tokio::sync::mpsc;
 
 pub(crate) use conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query};
 pub(crate) use state::LinkDriver;
 
 use crate::error::Error;
-use conn::{manager_config, open_cluster};
+use conn::Opens;
 use sentinel::Sentinel;
 use slots::Fixed;
 use state::Shared;
@@ -120,39 +119,4 @@ pub(crate) async fn connect(
     }
     drop(tasks);
     Ok(link)
-}
-
-/// Where a link opens its connections: one Redis at a fixed address, the master the sentinels
-/// name, or a cluster.
-#[derive(Clone, Copy)]
-struct Opens<'a> {
-    target: &'a Target,
-    fixed: Option<&'a Fixed>,
-    sentinel: Option<&'a Sentinel>,
-}
-
-impl Opens<'_> {
-    /// Opens a connection whose answers may take up to `response_timeout`, with pushes (and
-    /// subscriptions restored after a reconnect) sent to `push` when given; to one Redis, a slot
-    /// the link can replace ([`slots`]).
-    async fn open(
-        self,
-        response_timeout: Duration,
-        push: Option<mpsc::UnboundedSender<PushInfo>>,
-    ) -> Result<Conn, Error> {
-        let config = manager_config(response_timeout, push.clone());
-        let opened = match (self.fixed, self.sentinel, self.target) {
-            (Some(fixed), _, _) => fixed.open(config).await.map(Conn::Single),
-            (None, Some(sentinel), _) => sentinel.open(config).await.map(Conn::Sentinel),
-            (None, None, Target::Cluster(urls)) => {
-                let conn = open_cluster(self.target, urls, response_timeout, push).await?;
-                return Ok(Conn::Cluster(conn));
-            }
-            (None, None, _) => unreachable!("one Redis is opened through its slots"),
-        };
-        opened.map_err(|e| Error::RedisConnect {
-            target: self.target.to_string(),
-            reason: e.to_string(),
-        })
-    }
 }

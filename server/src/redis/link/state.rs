@@ -21,8 +21,7 @@ use socketioxide_redis::drivers::ChanItem;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Opens,
-    conn::{COMMAND_TIMEOUT, Conn, LinkError, Target, query, within},
+    conn::{COMMAND_TIMEOUT, Conn, LinkError, Opens, Target, query, within},
     sentinel::Sentinel,
     slots::Fixed,
 };
