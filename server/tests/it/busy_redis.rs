@@ -8,12 +8,9 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{WAIT, client, get, instances, next_link_state, url, watcher};
-use gridcast_server::{
-    Cluster, ServeConfig,
-    tools::probe::{Incoming, Probe},
-};
-use gridcast_shared::{Delivery, Reply, Sent, event};
+use crate::support::{WAIT, client, get, instances, next_link_state, send, url, watcher};
+use gridcast_server::{Cluster, ServeConfig, tools::probe::Incoming};
+use gridcast_shared::{Delivery, event};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -219,14 +216,10 @@ async fn a_deep_command_queue_is_a_busy_link_not_a_lost_one() {
         "no health ping waited behind the queue: the test did not build one"
     );
     // Redis itself still answers through the link.
-    let ack = members[20]
-        .emit_with_ack(event::MESSAGE, vec![json!("after the queue")], WAIT)
-        .await
-        .unwrap();
-    match serde_json::from_value(ack[0].clone()).unwrap() {
-        Reply::<Sent>::Ok(Sent { delivery, .. }) => assert_eq!(delivery, Delivery::Cluster),
-        refused => panic!("a message after the queue: {refused:?}"),
-    }
+    assert_eq!(
+        send(&mut members[20], "after the queue").await,
+        Delivery::Cluster
+    );
 }
 
 /// The other side of busy: a command connection that stops answering altogether (redis-rs does
@@ -283,18 +276,6 @@ async fn drained(cluster: &Cluster) {
             "the outbox is never written"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Sends `text` as a message and returns how the server delivered it.
-async fn send(probe: &mut Probe, text: &str) -> Delivery {
-    let ack = probe
-        .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
-        .await
-        .unwrap();
-    match serde_json::from_value(ack[0].clone()).unwrap() {
-        Reply::<Sent>::Ok(Sent { delivery, .. }) => delivery,
-        refused => panic!("{text:?} refused: {refused:?}"),
     }
 }
 

@@ -5,21 +5,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{QUIET, WAIT, client, connect_with_retry, instances, next_link_state, redis};
+use crate::support::{
+    QUIET, WAIT, client, connect_with_retry, instances, next_link_state, redis, send,
+};
 use gridcast_server::{Cluster, Error, ServeConfig, free_port, tools::probe::Probe};
-use gridcast_shared::{Delivery, Reply, Sent, event};
+use gridcast_shared::{Delivery, event};
 use serde_json::json;
-
-async fn send(probe: &mut Probe, text: &str) -> Delivery {
-    let ack = probe
-        .emit_with_ack(event::MESSAGE, vec![json!(text)], WAIT)
-        .await
-        .unwrap();
-    match serde_json::from_value(ack[0].clone()).unwrap() {
-        Reply::<Sent>::Ok(Sent { delivery, .. }) => delivery,
-        err => panic!("rejected: {err:?}"),
-    }
-}
 
 #[tokio::test]
 async fn redis_lost_keeps_local_delivery_and_cluster_delivery_resumes_when_it_is_back() {

@@ -265,3 +265,17 @@ pub async fn next_link_state(probe: &mut Probe, within: Duration) -> String {
         }
     }
 }
+
+/// Sends `text` as a message from `probe` and returns how the server delivered it (panics when
+/// it is refused).
+pub async fn send(probe: &mut Probe, text: &str) -> gridcast_shared::Delivery {
+    use gridcast_shared::{Reply, Sent, event};
+    let ack = probe
+        .emit_with_ack(event::MESSAGE, vec![serde_json::json!(text)], WAIT)
+        .await
+        .unwrap();
+    match serde_json::from_value(ack[0].clone()).unwrap() {
+        Reply::<Sent>::Ok(Sent { delivery, .. }) => delivery,
+        refused => panic!("{text:?} refused: {refused:?}"),
+    }
+}
