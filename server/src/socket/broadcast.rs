@@ -9,13 +9,14 @@ use crate::hub::{Payload, Target};
 
 /// Handles `message`.
 pub(super) async fn on_message(mut req: Request, arg: Arg<serde_json::Value>) {
-    let result = message(&req, arg).await;
+    let result = match req.admit().await {
+        Ok(()) => message(&req, arg).await,
+        Err(refused) => Err(refused),
+    };
     let _ = req.respond(event::MESSAGE, result);
 }
 
 async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sent, Rejection> {
-    // Rate limit first: a flood of invalid packets is still a flood.
-    req.rate_limit()?;
     let text = validate::message_text(data.as_ref())?;
     if req.state.claims().is_some_and(|c| !c.broadcast) {
         return Err(Rejection::new(

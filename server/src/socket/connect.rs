@@ -311,7 +311,7 @@ const ECHOED_EVENT_CHARS: usize = 64;
 /// Answers an event no handler knows: `unknown_event`, counted against the rate limit.
 async fn on_unknown_event(mut req: Request, Event(name): Event) {
     let shown: String = name.chars().take(ECHOED_EVENT_CHARS).collect();
-    let result = req.rate_limit().and_then(|()| {
+    let result = req.admit().await.and_then(|()| {
         Err::<(), _>(Rejection::new(
             RejectionCode::UnknownEvent,
             format!(

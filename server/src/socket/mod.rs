@@ -8,8 +8,9 @@
 //! - [`presence`]: display names, rooms, and the presence list.
 //! - [`refresh`]: a token's life on a connection (`--auth jwt`): `refresh`, expiry.
 //! - [`takeover`]: a session is used by one socket at a time, the newest.
+//! - [`turn`]: one socket's requests act in the order they arrived.
 //!
-//! Every request is rate limited per socket, validated with the rules in `gridcast_shared`, and
+//! Every request is rate limited per socket, acts after the ones its socket sent before it, validated with the rules in `gridcast_shared`, and
 //! answered: through the ack when the client asked for one, otherwise (only on rejection) with an
 //! `error` event. Rejected input never reaches other clients. Unknown events are answered the
 //! same way (`unknown_event`) and count against the rate limit.
@@ -30,6 +31,7 @@ mod request;
 mod routed;
 mod state;
 mod takeover;
+mod turn;
 
 use gridcast_shared::event;
 use socketioxide::handler::ConnectHandler;

@@ -94,9 +94,10 @@ async fn finish_change(
 }
 
 /// Handles `set_name`.
-pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
+pub(super) async fn on_set_name(mut req: Request, arg: Arg<SetName>) {
     let result = req
-        .rate_limit()
+        .admit()
+        .await
         .and_then(|()| arg.expect(r#"{"name": string}"#))
         .and_then(|SetName { name }| {
             if req.state.claims().is_some() {
@@ -154,11 +155,11 @@ fn exit(
 }
 
 /// Handles `join`.
-pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_join(mut req: Request, arg: Arg<RoomRef>) {
+    let admitted = req.admit().await;
     // Where the history stands: a replay gives this socket the room's messages after it only.
     let at = req.instance.hub().position().await;
-    let result = req
-        .rate_limit()
+    let result = admitted
         .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
             if req.state.claims().is_some_and(|c| !c.may_join(&room)) {
@@ -188,9 +189,10 @@ pub(super) async fn drop_room(req: &Request, room: &str) {
 }
 
 /// Handles `leave`.
-pub(super) async fn on_leave(req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_leave(mut req: Request, arg: Arg<RoomRef>) {
     let result = req
-        .rate_limit()
+        .admit()
+        .await
         .and_then(|()| arg.expect(r#"{"room": string}"#))
         .and_then(|RoomRef { room }| {
             exit(&req.socket, &req.state, &room).map(|(m, was)| (m, was.then_some(room)))
@@ -246,7 +248,10 @@ pub(crate) async fn by_admin(
 /// No argument and `null` (JavaScript's `emit("presence", undefined, ack)`) both ask for the
 /// first page.
 pub(super) async fn on_presence(mut req: Request, arg: Arg<Option<PresencePage>>) {
-    let result = presence_page(&req, arg).await;
+    let result = match req.admit().await {
+        Ok(()) => presence_page(&req, arg).await,
+        Err(refused) => Err(refused),
+    };
     let _ = req.respond(event::PRESENCE, result);
 }
 
@@ -254,7 +259,6 @@ async fn presence_page(
     req: &Request,
     arg: Arg<Option<PresencePage>>,
 ) -> Result<Members, Rejection> {
-    req.rate_limit()?;
     let page = arg
         .optional(r#"nothing, or {"cursor"?: string, "limit"?: number}"#)?
         .flatten()

@@ -57,7 +57,10 @@ pub(super) async fn expire(socket: SocketRef<ClusterAdapter>, state: Arc<SocketS
 /// Handles `refresh`: a fresh token for the same user moves the connection's expiry (and its
 /// permissions to the new claims'); rooms it may no longer join are left.
 pub(super) async fn on_refresh(mut req: Request, arg: Arg<Refresh>) {
-    let result = refresh(&req, arg);
+    let result = match req.admit().await {
+        Ok(()) => refresh(&req, arg),
+        Err(refused) => Err(refused),
+    };
     if let Ok(Refreshed { .. }) = req.respond(event::REFRESH, result) {
         let allowed = req.state.claims();
         for room in req.state.rooms() {
@@ -69,7 +72,6 @@ pub(super) async fn on_refresh(mut req: Request, arg: Arg<Refresh>) {
 }
 
 fn refresh(req: &Request, arg: Arg<Refresh>) -> Result<Refreshed, Rejection> {
-    req.rate_limit()?;
     let Refresh { token } = arg.expect(r#"{"token": string}"#)?;
     let Some(current) = req.state.claims() else {
         return Err(Rejection::new(

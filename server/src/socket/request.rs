@@ -13,7 +13,7 @@ use socketioxide::{
 };
 use socketioxide_core::Value;
 
-use super::state::SocketState;
+use super::{state::SocketState, turn::Turn};
 use crate::{
     clock::now_ms,
     instance::{Instance, Unsent},
@@ -37,6 +37,9 @@ pub(super) struct Request {
     /// When the request arrived, in milliseconds since the Unix epoch.
     pub(super) received_at: u64,
     ack: Option<AckSender<ClusterAdapter>>,
+    /// Its turn among its socket's requests, or the rate limit's refusal (taken on arrival, in
+    /// arrival order): see [`admit`](Self::admit).
+    admission: Result<Turn, Rejection>,
 }
 
 impl std::fmt::Debug for Request {
@@ -79,6 +82,8 @@ impl FromMessageParts<ClusterAdapter> for Request {
             Some(_) => AckSender::from_message_parts(s, v, ack_id).ok(),
             None => None,
         };
+        // Here, not in the handler: extractors run in arrival order, handlers' tasks in any.
+        let admission = rate_limit(&instance, &state).map(|()| state.turns.take());
         Ok(Self {
             socket,
             io,
@@ -86,36 +91,50 @@ impl FromMessageParts<ClusterAdapter> for Request {
             state,
             received_at: now_ms(),
             ack,
+            admission,
         })
     }
 }
 
+/// Takes one request from the sender's budgets: its client's and its address's.
+fn rate_limit(instance: &Instance, state: &SocketState) -> Result<(), Rejection> {
+    let budget = &state.budget;
+    budget.take().map_err(|over| {
+        let (what, rate, wait) = match over {
+            OverBudget::Client(rate, wait) => (Refused::RequestOverClientBudget, rate, wait),
+            OverBudget::Address(rate, wait) => (Refused::RequestOverAddressBudget, rate, wait),
+        };
+        instance.refusals().count(what, budget.address());
+        let whose = match what {
+            Refused::RequestOverAddressBudget => {
+                " from your address (all its connections together)"
+            }
+            _ => "",
+        };
+        Rejection::new(
+            RejectionCode::RateLimited,
+            format!(
+                "too many messages{whose}: at most {}/s (bursts of {}); retry in {} ms",
+                rate.per_second,
+                rate.burst,
+                wait.as_millis().max(1)
+            ),
+        )
+    })
+}
+
 impl Request {
-    /// Takes one request from the sender's budgets: its client's and its address's.
-    pub(super) fn rate_limit(&self) -> Result<(), Rejection> {
-        let budget = &self.state.budget;
-        budget.take().map_err(|over| {
-            let (what, rate, wait) = match over {
-                OverBudget::Client(rate, wait) => (Refused::RequestOverClientBudget, rate, wait),
-                OverBudget::Address(rate, wait) => (Refused::RequestOverAddressBudget, rate, wait),
-            };
-            self.instance.refusals().count(what, budget.address());
-            let whose = match what {
-                Refused::RequestOverAddressBudget => {
-                    " from your address (all its connections together)"
-                }
-                _ => "",
-            };
-            Rejection::new(
-                RejectionCode::RateLimited,
-                format!(
-                    "too many messages{whose}: at most {}/s (bursts of {}); retry in {} ms",
-                    rate.per_second,
-                    rate.burst,
-                    wait.as_millis().max(1)
-                ),
-            )
-        })
+    /// Lets the request act: at once if the rate limit refused it (the refusal), otherwise
+    /// once every earlier request of its socket has ended (`super::turn`), so that one client's
+    /// requests act in the order it sent them. Every handler calls it first.
+    pub(super) async fn admit(&mut self) -> Result<(), Rejection> {
+        match &mut self.admission {
+            Ok(turn) => {
+                turn.wait().await;
+                Ok(())
+            }
+            Err(refused) => Err(refused.clone()),
+        }
     }
 
     /// Answers the request for `event` with `result`: a [`Reply`] through the ack when the client

@@ -28,12 +28,14 @@ async fn publish(
 
 /// Handles `room_message`: to every member of the room, on every instance.
 pub(super) async fn on_room_message(mut req: Request, arg: Arg<ToRoom>) {
-    let result = room_message(&req, arg).await;
+    let result = match req.admit().await {
+        Ok(()) => room_message(&req, arg).await,
+        Err(refused) => Err(refused),
+    };
     let _ = req.respond(event::ROOM_MESSAGE, result);
 }
 
 async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection> {
-    req.rate_limit()?;
     let msg = arg.expect(r#"{"room": string, "text": string}"#)?;
     check_room(&msg.room)?;
     validate::check_text(&msg.text)?;
@@ -65,12 +67,14 @@ async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection
 
 /// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
 pub(super) async fn on_direct(mut req: Request, arg: Arg<ToSocket>) {
-    let result = direct(&req, arg).await;
+    let result = match req.admit().await {
+        Ok(()) => direct(&req, arg).await,
+        Err(refused) => Err(refused),
+    };
     let _ = req.respond(event::DIRECT, result);
 }
 
 async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
-    req.rate_limit()?;
     let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
     validate::check_text(&msg.text)?;
     if req.instance.auth().required() {

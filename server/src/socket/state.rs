@@ -12,6 +12,7 @@ use std::{
 
 use gridcast_shared::{auth::Claims, presence::Member, recovery::StreamId};
 
+use super::turn::Turns;
 use crate::{instance::Instance, limit::budget::Budget, redis::sessions::Saved};
 
 /// A session token: a secret between one client and the cluster. Never logged (its `Debug`
@@ -82,6 +83,8 @@ pub(crate) struct SocketState {
     /// Told when `refresh` changed its claims (its token's expiry is watched anew: a fresh token
     /// may expire sooner than the one it replaces).
     pub(crate) refreshed: tokio::sync::Notify,
+    /// The order its requests act in: the order they arrived.
+    pub(super) turns: Turns,
 }
 
 impl SocketState {
@@ -113,6 +116,7 @@ impl SocketState {
             claims: Mutex::new(claims),
             gone: tokio::sync::Notify::new(),
             refreshed: tokio::sync::Notify::new(),
+            turns: Turns::default(),
         }
     }
 

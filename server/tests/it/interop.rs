@@ -197,3 +197,96 @@ async fn every_message_sent_the_moment_a_client_connects_is_delivered_on_both_tr
         );
     }
 }
+
+/// Socket.IO delivers one connection's events in the order they were sent, and so does the
+/// cluster: one sender's rapid messages (no ack awaited in between) reach every client, on both
+/// instances, in the sender's order. socketioxide runs each event's handler as a task of its
+/// own, so without a turn per socket the history got them as the tasks happened to run
+/// (e.g. 9 before 2).
+#[tokio::test]
+async fn one_senders_rapid_messages_reach_everyone_in_the_order_it_sent_them() {
+    // Within the default burst of the per-client rate limit (50).
+    const COUNT: usize = 40;
+    let redis = redis().await;
+    // Separate processes, with their own multi-threaded runtimes, as deployed.
+    let ports = [free_port().unwrap(), free_port().unwrap()];
+    let _servers = ports.map(|port| spawn_gridcast(port, &redis.url()));
+    let urls = ports.map(|port| format!("http://127.0.0.1:{port}"));
+    connect_with_retry(&urls[0]).await;
+    connect_with_retry(&urls[1]).await;
+    let mut ws = JsClient::connect(&urls[0], "websocket").await;
+    let mut polling = JsClient::connect(&urls[1], "polling").await;
+    let mut bystander = JsClient::connect(&urls[1], "websocket").await;
+
+    for (js, name) in [(&mut ws, "ws"), (&mut polling, "polling")] {
+        // All at once: one write of every command, emitted back to back by the client.
+        let commands: String = (0..COUNT)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"emit": ["message", format!("{name}-{i:02}")]})
+                )
+            })
+            .collect();
+        js.stdin_write(&commands).await;
+    }
+    for (js, who) in [
+        (&mut ws, "the websocket sender"),
+        (&mut polling, "the polling sender"),
+        (&mut bystander, "a bystander"),
+    ] {
+        let got = collect(js, 2 * COUNT).await;
+        for name in ["ws", "polling"] {
+            let theirs: Vec<&String> = got
+                .iter()
+                .filter(|t| t.starts_with(&format!("{name}-")))
+                .collect();
+            let expected: Vec<String> = (0..COUNT).map(|i| format!("{name}-{i:02}")).collect();
+            assert_eq!(
+                theirs,
+                expected.iter().collect::<Vec<_>>(),
+                "{who} got {name}'s messages out of order"
+            );
+        }
+        assert_eq!(js.quiet().await, Vec::<Value>::new(), "{who}: each once");
+    }
+}
+
+/// A room message sent right after the join, without waiting for the join's answer, finds the
+/// sender a member: it was refused as `not_member` when its handler ran first.
+#[tokio::test]
+async fn a_room_message_sent_right_after_its_join_finds_the_sender_a_member() {
+    // At most 16 rooms per client.
+    const ROOMS: usize = 12;
+    let redis = redis().await;
+    let port = free_port().unwrap();
+    let _server = spawn_gridcast(port, &redis.url());
+    let url = format!("http://127.0.0.1:{port}");
+    connect_with_retry(&url).await;
+    let mut js = JsClient::connect(&url, "websocket").await;
+    // All at once, each join followed by a message to its room.
+    let commands: String = (0..ROOMS)
+        .flat_map(|i| {
+            let room = format!("room-{i:02}");
+            [
+                json!({"emit": [event::JOIN, {"room": room}]}),
+                json!({"emit": [event::ROOM_MESSAGE, {"room": room, "text": format!("to {room}")}]}),
+            ]
+        })
+        .map(|command| format!("{command}\n"))
+        .collect();
+    js.stdin_write(&commands).await;
+    let mut got = Vec::new();
+    while got.len() < ROOMS {
+        let item = js
+            .next_matching_within("room message", WAIT, |item| {
+                item["type"] == "event"
+                    && (item["event"] == event::ROOM_MESSAGE || item["event"] == event::ERROR)
+            })
+            .await;
+        assert_eq!(item["event"], event::ROOM_MESSAGE, "{item}");
+        got.push(item["args"][0]["text"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = (0..ROOMS).map(|i| format!("to room-{i:02}")).collect();
+    assert_eq!(got, expected);
+}

@@ -101,10 +101,13 @@ impl JsClient {
     }
 
     pub async fn command(&mut self, cmd: Value) {
-        self.stdin
-            .write_all(format!("{cmd}\n").as_bytes())
-            .await
-            .unwrap();
+        self.stdin_write(&format!("{cmd}\n")).await;
+    }
+
+    /// Writes `lines` (commands, each ending in a newline) to the client in one write, so it
+    /// carries them out back to back.
+    pub async fn stdin_write(&mut self, lines: &str) {
+        self.stdin.write_all(lines.as_bytes()).await.unwrap();
     }
 
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
