@@ -140,6 +140,25 @@ async fn a_large_list_comes_in_pages_and_hostile_page_requests_are_refused() {
         clients.iter().map(|p| p.id().to_owned()).collect();
     everyone.insert(asker.id().to_owned());
 
+    // A client is announced just after its `welcome`: under load, the last announcements may
+    // still be on their way. Once one full list has everyone, so must the pages.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let all: std::collections::HashSet<String> = snapshot(&mut asker)
+            .await
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        if all == everyone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listed {all:?}, expected {everyone:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Pages of (about: HSCAN's COUNT is a hint) one member, instance after instance; every
     // member is on a page, and the last page says so.
     let mut cursor: Option<String> = None;
