@@ -14,7 +14,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -66,6 +69,8 @@ pub(crate) struct History {
     /// the pub/sub subscriptions (Redis closes a subscribed connection whose replies pile up
     /// past its pub/sub output-buffer limit), nor the blocked reader's.
     bulk: Conn,
+    /// Reads on `bulk` that timed out in a row while the link was up (see [`BULK_SUSPECT_AFTER`]).
+    bulk_timeouts: Arc<AtomicU32>,
     /// On a Sentinel link: how many times it moved to another master, and what was appended
     /// lately.
     failover: Option<(watch::Receiver<u64>, Arc<Journal<Record>>)>,
@@ -95,6 +100,12 @@ pub(crate) const ENTRY_BYTES_MAX: u64 = gridcast_shared::limits::MAX_MESSAGE_BYT
 pub(crate) fn capacity(max_len: u64, max_bytes: u64) -> u64 {
     max_len.min(max_bytes / ENTRY_BYTES_MAX).max(1)
 }
+
+/// Reads on the bulk connection that timed out in a row, while the link was up, after which that
+/// connection counts as dead and the link opens its connections again: the health probe cannot
+/// see it, and redis-rs never replaces a connection that only stopped answering, so every replay
+/// failed (`history_unavailable`) until the kernel gave up on it.
+const BULK_SUSPECT_AFTER: u32 = 2;
 
 /// Longest a blocking read waits for new entries before it asks again.
 pub(crate) const READ_BLOCK: Duration = Duration::from_secs(2);
@@ -158,6 +169,7 @@ impl History {
             link,
             reader,
             bulk,
+            bulk_timeouts: Arc::default(),
             failover,
             key: key(prefix),
             max_len,
@@ -236,7 +248,8 @@ impl History {
     }
 
     /// Says that the reader's connection timed out while the link was up: the link opens its
-    /// connections again soon (its probe cannot see this one).
+    /// connections again soon (its probe cannot see this one). The bulk connection's reads say
+    /// so themselves ([`BULK_SUSPECT_AFTER`]).
     pub(crate) fn suspect_reader(&self) {
         self.link.suspect();
     }
@@ -369,7 +382,7 @@ impl History {
         newest_first: bool,
     ) -> Result<Vec<RawEntry>, LinkError> {
         let command = if newest_first { "XREVRANGE" } else { "XRANGE" };
-        let answer: Value = self
+        let answer: Result<Value, _> = self
             .link
             .command_on(
                 &self.bulk,
@@ -380,8 +393,25 @@ impl History {
                     .arg("COUNT")
                     .arg(count),
             )
-            .await?;
-        entries(answer)
+            .await;
+        self.note_bulk(&answer);
+        entries(answer?)
+    }
+
+    /// Counts a bulk read's timeout while the link is up, and after [`BULK_SUSPECT_AFTER`] in a
+    /// row says the connection is suspect; an answer resets the count.
+    fn note_bulk<T>(&self, answer: &Result<T, LinkError>) {
+        match answer {
+            Ok(_) => self.bulk_timeouts.store(0, Ordering::Relaxed),
+            Err(e) if e.is_timeout() && self.link_state() == gridcast_shared::RedisLink::Up => {
+                if self.bulk_timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= BULK_SUSPECT_AFTER {
+                    self.bulk_timeouts.store(0, Ordering::Relaxed);
+                    tracing::warn!(key = %self.key, "history range reads timed out {BULK_SUSPECT_AFTER} times in a row: their connection is suspect");
+                    self.link.suspect();
+                }
+            }
+            Err(_) => {}
+        }
     }
 
     /// Up to `count` entries after `after` (exclusive) up to `upto` (inclusive), in order.

@@ -8,9 +8,11 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{WAIT, client, get, instances, next_link_state, send, url, watcher};
+use crate::support::{
+    WAIT, client, get, instances, next_link_state, scenario::connect_with, send, url, watcher,
+};
 use gridcast_server::{Cluster, ServeConfig, tools::probe::Incoming};
-use gridcast_shared::{Delivery, event};
+use gridcast_shared::{Delivery, event, recovery::RecoveryFailure};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -351,4 +353,53 @@ async fn a_reader_connection_that_stops_answering_is_opened_again() {
         got.push(to_a.next_message(WAIT).await.unwrap().0);
     }
     assert_eq!(got, ["during the freeze", "after"]);
+}
+
+/// The history's range reads (replays) have a connection of their own, which the probe cannot
+/// see either: when it stops answering, two reads that time out get the link's connections
+/// opened again, and replays work again while the old connection stays frozen.
+#[tokio::test]
+async fn a_range_read_connection_that_stops_answering_is_opened_again() {
+    let redis = crate::support::redis().await;
+    let throttle = Throttle::start(redis.port());
+    let a = behind(&throttle).await;
+    let base = url(&a);
+    let mut on_a = watcher(&a).await;
+    // A client that read its own message and left: its offset asks for what came after.
+    let mut away = client(&a).await;
+    away.emit(event::MESSAGE, vec![json!("seen")]).unwrap();
+    let (_, meta) = away.next_message(WAIT).await.unwrap();
+    let auth = json!({"offset": meta.unwrap().offset.unwrap().to_string()});
+    away.close();
+    let mut sender = client(&a).await;
+    assert_eq!(send(&mut sender, "missed").await, Delivery::Cluster);
+
+    // The range reads' is the fifth connection the instance opened (after the reader's).
+    throttle.freeze(4, true);
+    let deadline = tokio::time::Instant::now() + WAIT * 4;
+    let mut unavailable = 0;
+    loop {
+        let (mut back, welcome) = connect_with(&base, auth.clone()).await;
+        let recovery = welcome.recovery.expect("told");
+        if recovery.recovered {
+            assert_eq!(recovery.replayed, Some(1), "{recovery:?}");
+            assert_eq!(back.next_message(WAIT).await.unwrap().0, "missed");
+            break;
+        }
+        assert_eq!(
+            recovery.reason,
+            Some(RecoveryFailure::HistoryUnavailable),
+            "{recovery:?}"
+        );
+        unavailable += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replays still fail after {unavailable} tries"
+        );
+        back.close();
+    }
+    assert!(unavailable > 0, "the freeze held up a replay");
+    // The swap: the link went down and came back, on new connections.
+    assert_eq!(next_link_state(&mut on_a, WAIT).await, "reconnecting");
+    assert_eq!(next_link_state(&mut on_a, WAIT).await, "up");
 }
