@@ -105,13 +105,15 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
         // After a move to another master, probed again at once.
         let mut moved = false;
         match ping {
-            Ok(()) if !was_up => match driver.repair_subscriptions().await {
-                Ok(()) => {
-                    shared.set_up(true);
+            Ok(()) if !was_up => match (shared.swaps(), driver.repair_subscriptions().await) {
+                // A renewal (or a move) swapped the connections during the repair: the next
+                // probe repairs the new subscriber before the link is up.
+                (swaps, Ok(())) if !shared.up_unless_swapped(swaps) => {}
+                (_, Ok(())) => {
                     unresolved = false;
                     tracing::info!(redis = %shared.target, "redis link back");
                 }
-                Err(e) => {
+                (_, Err(e)) => {
                     tracing::warn!(redis = %shared.target, "redis answers, but re-subscribing failed, retrying: {e}")
                 }
             },
@@ -126,12 +128,7 @@ pub(super) async fn watch(link: std::sync::Weak<Shared>) {
                     tracing::warn!(redis = %shared.target, "redis link lost, reconnecting: {e}");
                 }
                 if let Some(sentinel) = &shared.sentinel {
-                    match sentinel
-                        .follow(|| {
-                            shared.set_up(false);
-                        })
-                        .await
-                    {
+                    match sentinel.follow(|| shared.before_swap()).await {
                         Ok(Some((from, to))) => {
                             moved = true;
                             tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master: every connection moved to it")
@@ -190,12 +187,7 @@ pub(super) async fn ask_sentinels(link: std::sync::Weak<Shared>) {
         if !shared.up.load(Ordering::SeqCst) {
             continue;
         }
-        match sentinel
-            .follow(|| {
-                shared.set_up(false);
-            })
-            .await
-        {
+        match sentinel.follow(|| shared.before_swap()).await {
             Ok(Some((from, to))) => {
                 tracing::warn!(redis = %shared.target, %from, %to, "the sentinels name another master while the old one still answers: every connection moved to it");
             }

@@ -99,6 +99,7 @@ pub(crate) async fn connect(
         renewals: tokio::sync::watch::channel(0).0,
         suspect: AtomicBool::new(false),
         renewing: AtomicBool::new(false),
+        swaps: Mutex::default(),
         subscriber: Mutex::new(subscriber),
         push: push_tx,
         probe_keys,

@@ -59,6 +59,10 @@ pub(super) struct Shared {
     pub(super) suspect: AtomicBool,
     /// Whether a renewal is under way (one at a time).
     pub(super) renewing: AtomicBool,
+    /// How many times the connections were swapped (renewed, or moved to another master),
+    /// counted just before each swap, under this lock, which also guards marking the link up
+    /// after a repair of the subscriptions ([`Shared::up_unless_swapped`]).
+    pub(super) swaps: Mutex<u64>,
     /// Keys whose nodes must answer for the link to be up (on a cluster; one Redis is pinged).
     pub(super) probe_keys: Vec<String>,
     /// The connection holding the subscriptions, apart from the one commands use: Redis applies
@@ -133,9 +137,7 @@ impl Shared {
     /// link down first (the new subscriber has no subscriptions until the watch repairs them);
     /// returns how many, or `None` on a cluster, whose connections redis-rs replaces itself.
     pub(super) async fn renew(&self) -> Option<redis::RedisResult<usize>> {
-        let mark_down = || {
-            self.set_up(false);
-        };
+        let mark_down = || self.before_swap();
         let swapped = match (&self.fixed, &self.sentinel) {
             (Some(fixed), _) => fixed.renew(mark_down).await,
             (None, Some(sentinel)) => sentinel.renew(mark_down).await,
@@ -145,6 +147,31 @@ impl Shared {
             self.renewals.send_modify(|n| *n += 1);
         }
         Some(swapped)
+    }
+
+    /// Marks the link down just before its connections are swapped: the new subscriber has no
+    /// subscriptions until the watch repairs them.
+    pub(super) fn before_swap(&self) {
+        let mut swaps = self.swaps.lock().unwrap_or_else(|p| p.into_inner());
+        *swaps += 1;
+        self.set_up(false);
+    }
+
+    /// How many swaps so far (see [`Shared::up_unless_swapped`]).
+    pub(super) fn swaps(&self) -> u64 {
+        *self.swaps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the link up after the subscriptions were repaired, unless the connections were
+    /// swapped since `swaps` (read before the repair), which then went to the old subscriber:
+    /// the link stays down, and the next probe repairs the new one. Returns whether it did.
+    pub(super) fn up_unless_swapped(&self, swaps: u64) -> bool {
+        let now = self.swaps.lock().unwrap_or_else(|p| p.into_inner());
+        if *now != swaps {
+            return false;
+        }
+        self.set_up(true);
+        true
     }
 
     /// Marks the link up or down; returns whether that changed it. Watchers of the status see
