@@ -252,6 +252,7 @@ impl Instance {
                 reply: unsent(Unsent::Reply),
                 bad_registry_entries: self.registry.skipped(),
                 bad_presence_members: self.presence.skipped(),
+                bad_history_entries: count(&hub.unreadable_skipped),
             },
             local_only_broadcasts: self.presence_batch.local_only() + count(&hub.overflowed),
             history: HistoryHealth {

@@ -8,7 +8,7 @@
 //! | `gridcast_broadcasts_total` | counter | broadcasts this instance originated (`message`, `room_message`, `direct`) |
 //! | `gridcast_local_only_broadcasts_total` | counter | of those, delivered on this instance only (Redis away) |
 //! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
-//! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member` |
+//! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member`, `bad_history_entry` |
 //! | `gridcast_api_requests_total{outcome}` | counter | publish API requests: `accepted`, or refused for their `key`, `body` or `rate` |
 //! | `gridcast_refused_tokens_total{cause}` | counter | with `--auth jwt`: tokens refused at connect or `refresh`: `missing`, `expired`, `not_yet`, `elsewhere` (audience or issuer), `signature`, `malformed` |
 //! | `gridcast_redis_publish_seconds` | histogram | time to publish a broadcast to Redis, failures included |
@@ -86,6 +86,7 @@ pub(crate) fn render(instance: &Instance, clients: usize, api: ([u64; 3], u64)) 
             ("reply", unsent.reply),
             ("bad_registry_entry", unsent.bad_registry_entries),
             ("bad_presence_member", unsent.bad_presence_members),
+            ("bad_history_entry", unsent.bad_history_entries),
         ]),
     );
     let (refused, accepted) = api;

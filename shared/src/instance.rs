@@ -52,6 +52,10 @@ pub struct UnsentCounts {
     pub bad_registry_entries: u64,
     /// Presence members in Redis that could not be parsed (skipped).
     pub bad_presence_members: u64,
+    /// History entries without gridcast's fields (written by something else, or unreadable)
+    /// that live delivery skipped, each once.
+    #[serde(default)]
+    pub bad_history_entries: u64,
 }
 
 /// Body of `GET /health`.

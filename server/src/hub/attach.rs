@@ -362,9 +362,10 @@ async fn replay<R: Fn() -> Vec<(String, StreamId)>>(
             .range(progress.from, upto, PAGE)
             .await
             .map_err(Failed::Unavailable)?;
-        let full = page.len() as u64 == PAGE;
+        // Full as read, unreadable entries included: a page they shortened is not the last.
+        let full = page.read as u64 == PAGE;
         let rooms = (client.rooms)();
-        for stored in page {
+        for stored in page.entries {
             progress.from = stored.id;
             if client
                 .offset
@@ -395,6 +396,10 @@ async fn replay<R: Fn() -> Vec<(String, StreamId)>>(
                 .map_err(Failed::Stop)?;
             progress.replayed += 1;
         }
+        // Past unreadable entries at the page's end too.
+        if let Some(last) = page.last {
+            progress.from = last;
+        }
         if !full {
             return Ok(());
         }
@@ -413,9 +418,11 @@ async fn count<R: Fn() -> Vec<(String, StreamId)>>(
     let mut reaching = 0;
     loop {
         let page = history.range(after, upto, PAGE).await?;
-        let full = page.len() as u64 == PAGE;
-        for stored in page {
-            after = stored.id;
+        let full = page.read as u64 == PAGE;
+        if let Some(last) = page.last {
+            after = last;
+        }
+        for stored in page.entries {
             if Ready::from_stored(&stored).is_some_and(|r| {
                 r.target
                     .reaches((client.id, client.user), &rooms, Some(stored.id))

@@ -22,4 +22,6 @@ pub(crate) struct HubCounters {
     pub(crate) replays_queued: AtomicU64,
     /// Entries written twice, delivered once.
     pub(crate) duplicates_skipped: AtomicU64,
+    /// Entries live delivery could not read (skipped, each once).
+    pub(crate) unreadable_skipped: AtomicU64,
 }

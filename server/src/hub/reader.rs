@@ -10,7 +10,10 @@
 //! the cursor is skipped, so is one of this instance's own outbox entries (delivered when it was
 //! sent) and one whose message id was delivered lately (written twice).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,7 +22,7 @@ use gridcast_shared::{RedisLink, recovery::StreamId};
 use super::{failover, live::Cursor, live::Live, record::Ready};
 use crate::redis::{
     adapter::Io,
-    history::{History, Stored},
+    history::{History, Page, Stored},
 };
 
 /// Entries one read takes from the history.
@@ -30,7 +33,7 @@ const PAGE: u64 = 512;
 const SUSPECT_AFTER: u32 = 2;
 
 /// A batch read, and where the deliverer says it is delivered.
-pub(super) type Batch = (Vec<Stored>, oneshot::Sender<()>);
+pub(super) type Batch = (Page, oneshot::Sender<()>);
 
 /// Reads the history after the cursor as it grows, in order, forever, and hands each batch to
 /// the deliverer ([`deliver`]), waiting until it is delivered.
@@ -81,18 +84,18 @@ pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender
             Ok(()) = renewals.changed() => continue,
         };
         match read {
-            Ok(entries) => {
+            Ok(page) => {
                 timeouts = 0;
                 if failing {
                     failing = false;
                     tracing::info!(instance = %live.own, %at, "history readable again, delivering from the last position");
                 }
-                if entries.is_empty() {
+                if page.last.is_none() {
                     continue;
                 }
                 // Waited for: the next read starts after the cursor this batch moves.
                 let (done, delivered) = oneshot::channel();
-                if batches.send((entries, done)).await.is_err() {
+                if batches.send((page, done)).await.is_err() {
                     return;
                 }
                 let _ = delivered.await;
@@ -120,11 +123,20 @@ pub(super) async fn run(live: Arc<Live>, history: History, batches: mpsc::Sender
 /// The deliverer: delivers each batch the reader hands it, under the cursor lock, on the main
 /// runtime, until the reader is gone.
 pub(super) async fn deliver(live: Arc<Live>, io: Io, mut batches: mpsc::Receiver<Batch>) {
-    while let Some((entries, done)) = batches.recv().await {
+    while let Some((page, done)) = batches.recv().await {
         let mut cursor = live.lock().await;
-        for stored in entries {
+        let readable = page.entries.len();
+        for stored in page.entries {
             deliver_stored(&live, &io, &mut cursor, stored).await;
         }
+        // Past the entries it could not read too, or it would read them again and again.
+        if let Some(last) = page.last {
+            cursor.at = cursor.at.max(last);
+        }
+        let unreadable = (page.read - readable) as u64;
+        live.counters
+            .unreadable_skipped
+            .fetch_add(unreadable, Ordering::Relaxed);
         drop(cursor);
         let _ = done.send(());
     }

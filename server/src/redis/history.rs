@@ -13,7 +13,7 @@
 //! are kept in a [`Journal`], to write again those a failover lost ([`History::rewrite_lost`]).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -22,42 +22,15 @@ use std::{
 };
 
 use gridcast_shared::recovery::StreamId;
-use redis::{FromRedisValue, Value};
+use redis::Value;
 use tokio::sync::watch;
 
+pub(crate) use super::entry::{Page, Record, Stored};
 use super::{
+    entry::{page, parse_id, read_page},
     journal::Journal,
     link::{COMMAND_TIMEOUT, Conn, LinkDriver, LinkError, query},
 };
-
-/// One broadcast as the history holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
-    /// The event name (`message`, `room_message`, `direct`).
-    pub event: String,
-    /// Who gets it: `*` (everyone), `r:<room>`, or `d:<to>:<from>` (public ids).
-    pub target: String,
-    /// The event arguments as JSON, without offsets, and without the text when `text` holds it.
-    pub payload: String,
-    /// The message text, stored as it is (`x`): in `payload`, JSON would store a control
-    /// character as six bytes. `None` in entries of the previous format, whose payload holds it.
-    pub text: Option<String>,
-    /// The instance the sender was connected to.
-    pub origin: String,
-    /// The message id (`MessageMeta::id`), unique in the cluster.
-    pub message_id: String,
-    /// Its number in the origin's outbox, when it was delivered there during an outage first.
-    pub outbox_seq: Option<u64>,
-}
-
-/// A record with its position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stored {
-    /// The entry id: the offset.
-    pub id: StreamId,
-    /// The broadcast.
-    pub record: Record,
-}
 
 /// Access to the history of one cluster prefix.
 #[derive(Clone)]
@@ -88,9 +61,6 @@ impl std::fmt::Debug for History {
     }
 }
 
-/// An entry as Redis returns it: id and fields.
-type RawEntry = (String, HashMap<String, String>);
-
 /// The most an entry may take in Redis: a text at the largest a message may be, and the rest
 /// (metadata, target, field names) well under 2 KiB. The history's byte bound is kept by holding
 /// no more entries than fit at this size.
@@ -109,42 +79,6 @@ const BULK_SUSPECT_AFTER: u32 = 2;
 
 /// Longest a blocking read waits for new entries before it asks again.
 pub(crate) const READ_BLOCK: Duration = Duration::from_secs(2);
-
-fn parse_id(text: &str) -> Result<StreamId, LinkError> {
-    text.parse()
-        .map_err(|e| LinkError::Reply(format!("stream id {text:?}: {e}")))
-}
-
-/// The entries of an `XRANGE`/`XREVRANGE` answer, or of one stream of an `XREAD` answer.
-fn entries(value: Value) -> Result<Vec<RawEntry>, LinkError> {
-    Vec::<RawEntry>::from_redis_value(value)
-        .map_err(|e| LinkError::Reply(format!("stream entries: {e}")))
-}
-
-/// The entries of an `XREAD` answer for one stream: nil when the block timed out; a map (RESP3)
-/// or an array of `[key, entries]` pairs (RESP2).
-fn read_entries(value: Value) -> Result<Vec<RawEntry>, LinkError> {
-    match value {
-        Value::Nil => Ok(Vec::new()),
-        Value::Map(streams) => {
-            let mut all = Vec::new();
-            for (_, stream) in streams {
-                all.extend(entries(stream)?);
-            }
-            Ok(all)
-        }
-        Value::Array(streams) => {
-            let mut all = Vec::new();
-            for stream in streams {
-                let (_, stream): (Value, Value) = FromRedisValue::from_redis_value(stream)
-                    .map_err(|e| LinkError::Reply(format!("XREAD answer: {e}")))?;
-                all.extend(entries(stream)?);
-            }
-            Ok(all)
-        }
-        other => Err(LinkError::Reply(format!("XREAD answer: {other:?}"))),
-    }
-}
 
 /// The stream's key for key prefix `prefix`.
 pub(crate) fn key(prefix: &str) -> String {
@@ -299,13 +233,11 @@ impl History {
             let page = self
                 .entries_between(&start, &last.to_string(), 512, false)
                 .await?;
-            for (id, fields) in &page {
-                if let Some(message) = fields.get("m") {
-                    held.insert((parse_id(id)?, message.clone()));
-                }
+            for stored in &page.entries {
+                held.insert((stored.id, stored.record.message_id.clone()));
             }
-            match page.last() {
-                Some((id, _)) if page.len() == 512 => start = format!("({id}"),
+            match page.last {
+                Some(id) if page.read == 512 => start = format!("({id}"),
                 _ => break,
             }
         }
@@ -322,38 +254,9 @@ impl History {
         Ok(lost.len())
     }
 
-    fn to_stored(&self, id: String, mut fields: HashMap<String, String>) -> Option<Stored> {
-        let mut take = |name: &str| fields.remove(name);
-        let record = (|| {
-            Some(Record {
-                event: take("e")?,
-                target: take("t")?,
-                payload: take("p")?,
-                text: take("x"),
-                origin: take("o")?,
-                message_id: take("m")?,
-                outbox_seq: match take("q") {
-                    Some(q) => Some(q.parse().ok()?),
-                    None => None,
-                },
-            })
-        })();
-        match (parse_id(&id), record) {
-            (Ok(id), Some(record)) => Some(Stored { id, record }),
-            _ => {
-                tracing::warn!(key = %self.key, %id, "unreadable history entry skipped");
-                None
-            }
-        }
-    }
-
     /// Up to `count` entries after `after`, waiting up to [`READ_BLOCK`] for the first one
     /// (empty when none came).
-    pub(crate) async fn read_after(
-        &self,
-        after: StreamId,
-        count: u64,
-    ) -> Result<Vec<Stored>, LinkError> {
+    pub(crate) async fn read_after(&self, after: StreamId, count: u64) -> Result<Page, LinkError> {
         let read: Value = query(
             &self.reader,
             redis::cmd("XREAD")
@@ -367,10 +270,7 @@ impl History {
             READ_BLOCK + Duration::from_secs(2),
         )
         .await?;
-        Ok(read_entries(read)?
-            .into_iter()
-            .filter_map(|(id, fields)| self.to_stored(id, fields))
-            .collect())
+        read_page(read, &self.key)
     }
 
     /// `XRANGE` (or `XREVRANGE` with `newest_first`) from `start` to `end`, at most `count`.
@@ -380,7 +280,7 @@ impl History {
         end: &str,
         count: u64,
         newest_first: bool,
-    ) -> Result<Vec<RawEntry>, LinkError> {
+    ) -> Result<Page, LinkError> {
         let command = if newest_first { "XREVRANGE" } else { "XRANGE" };
         let answer: Result<Value, _> = self
             .link
@@ -395,7 +295,7 @@ impl History {
             )
             .await;
         self.note_bulk(&answer);
-        entries(answer?)
+        page(answer?, &self.key)
     }
 
     /// Counts a bulk read's timeout while the link is up, and after [`BULK_SUSPECT_AFTER`] in a
@@ -420,20 +320,15 @@ impl History {
         after: StreamId,
         upto: StreamId,
         count: u64,
-    ) -> Result<Vec<Stored>, LinkError> {
-        let found = self
-            .entries_between(&format!("({after}"), &upto.to_string(), count, false)
-            .await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(id, fields)| self.to_stored(id, fields))
-            .collect())
+    ) -> Result<Page, LinkError> {
+        self.entries_between(&format!("({after}"), &upto.to_string(), count, false)
+            .await
     }
 
     /// Whether an entry with id `id` is still held.
     pub(crate) async fn contains(&self, id: StreamId) -> Result<bool, LinkError> {
         let id = id.to_string();
-        Ok(!self.entries_between(&id, &id, 1, false).await?.is_empty())
+        Ok(self.entries_between(&id, &id, 1, false).await?.read > 0)
     }
 
     /// Up to `count` entries at or before `upto`, newest first.
@@ -442,30 +337,21 @@ impl History {
         upto: StreamId,
         count: u64,
     ) -> Result<Vec<Stored>, LinkError> {
-        let found = self
+        Ok(self
             .entries_between(&upto.to_string(), "-", count, true)
-            .await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(id, fields)| self.to_stored(id, fields))
-            .collect())
+            .await?
+            .entries)
     }
 
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).
     pub(crate) async fn last_id(&self) -> Result<StreamId, LinkError> {
-        match self.entries_between("+", "-", 1, true).await?.first() {
-            Some((id, _)) => parse_id(id),
-            None => Ok(StreamId::ZERO),
-        }
+        let newest = self.entries_between("+", "-", 1, true).await?;
+        Ok(newest.first.unwrap_or(StreamId::ZERO))
     }
 
     /// The id of the oldest entry still held, if any.
     pub(crate) async fn first_id(&self) -> Result<Option<StreamId>, LinkError> {
-        self.entries_between("-", "+", 1, false)
-            .await?
-            .first()
-            .map(|(id, _)| parse_id(id))
-            .transpose()
+        Ok(self.entries_between("-", "+", 1, false).await?.first)
     }
 
     /// How much the history keeps at most: about this many entries, none older than this.

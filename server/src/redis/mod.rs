@@ -7,7 +7,8 @@
 //!   broadcast.
 //! - [`adapter`]: the socketioxide adapter type over the link, and its state.
 //! - [`history`]: the bounded stream that carries and keeps every broadcast a client can miss,
-//!   and its [`journal`] of recent appends (on Sentinel, to write again what a failover lost).
+//!   its [`entry`] format, and its [`journal`] of recent appends (on Sentinel, to write again
+//!   what a failover lost).
 //! - [`sessions`]: what a reconnecting client's session token restores.
 //! - [`presence`]: who is connected where, with display names and rooms.
 //! - [`registry`]: the live instance registry (heartbeat keys with a TTL).
@@ -19,6 +20,7 @@
 pub(crate) mod adapter;
 pub(crate) mod admin_sessions;
 pub(crate) mod bus;
+mod entry;
 pub(crate) mod history;
 mod journal;
 pub(crate) mod link;

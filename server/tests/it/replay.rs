@@ -441,3 +441,60 @@ async fn a_replay_while_redis_is_away_is_told_and_counted() {
     assert_eq!(recovery.reason, Some(RecoveryFailure::HistoryUnavailable));
     assert_eq!(instance.health(1).history.unrecovered, 1);
 }
+
+/// An entry without gridcast's fields (another program's, or a later format) is skipped, once:
+/// live delivery goes on past it, and a replay across it gives everything after it. At the
+/// stream's end the live reader read it again and again (19,502 times in this test's 5 s, a
+/// warning each), until the next message moved it on.
+#[tokio::test]
+async fn an_entry_gridcast_cannot_read_is_skipped_once_by_live_delivery_and_replays() {
+    const AFTER: usize = 100;
+    let redis = redis().await;
+    let cluster = unlimited(&redis, 1).await;
+    let auth = leave_behind(&cluster[0], "before").await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut foreign = async || {
+        let id: String = redis::cmd("XADD")
+            .arg("gridcast:history")
+            .arg("*")
+            .arg("foo")
+            .arg("bar")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        id
+    };
+    // One in the first page of the replay below, one at the stream's end.
+    foreign().await;
+    flood(&cluster[0], "after", AFTER, "").await;
+    foreign().await;
+
+    let health = async || -> Value {
+        let body = crate::support::get(&format!("{}/health", url(&cluster[0]))).await;
+        serde_json::from_str(&body).unwrap()
+    };
+    let deadline = Instant::now() + WAIT;
+    while health().await["unsent"]["bad_history_entries"] != 2 {
+        assert!(Instant::now() < deadline, "{}", health().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        health().await["unsent"]["bad_history_entries"],
+        2,
+        "each skipped once"
+    );
+
+    let (mut back, welcome) = connect_with(&url(&cluster[0]), auth).await;
+    let recovery = welcome.recovery.expect("told");
+    assert!(recovery.recovered, "{recovery:?}");
+    assert_eq!(recovery.replayed, Some(AFTER as u64));
+    for n in 0..AFTER {
+        let (text, _) = back.next_message(WAIT).await.unwrap();
+        assert_eq!(number(&text, "after"), Some(n), "{text}");
+    }
+}
