@@ -91,7 +91,7 @@ pub(super) async fn publish(
             (target, Payload::Routed(event::DIRECT, routed))
         }
     };
-    let published = instance.hub().publish(&state.io, target, payload).await;
+    let published = instance.hub().publish(&state.io, target, payload, ()).await;
     let status = match published.delivery {
         Delivery::Cluster => StatusCode::OK,
         Delivery::Queued | Delivery::LocalOnly => StatusCode::ACCEPTED,

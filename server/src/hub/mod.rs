@@ -183,12 +183,26 @@ impl Hub {
     /// Sends `payload` to `target` through the history; when Redis cannot take it, delivers it
     /// to the sockets of `io` at once and queues it. Says how far it goes, and its offset when
     /// the history took it at once.
-    pub(crate) async fn publish(&self, io: &Io, target: Target, payload: Payload) -> Published {
+    ///
+    /// `place` (e.g. the sender's turn) is dropped once the broadcast has its place in the order:
+    /// once its append is on the link's connection (Redis takes a connection's commands in
+    /// order), or once it is delivered here and queued in the outbox. An append that fails goes
+    /// to the outbox after that, so a broadcast sent after it may be written first.
+    pub(crate) async fn publish<P>(
+        &self,
+        io: &Io,
+        target: Target,
+        payload: Payload,
+        place: P,
+    ) -> Published {
         let record = Ready::record(&target, &payload, &self.live.own);
         let queued = self.outbox.len() > 0;
+        let mut place = Some(place);
         if !queued && self.link.state() == RedisLink::Up {
             let started = std::time::Instant::now();
-            let appended = self.history.append(&record, self.publish_timeout).await;
+            let append = std::pin::pin!(self.history.append(&record, self.publish_timeout));
+            // Polled once, the append is on the connection (or waits for room there in turn).
+            let appended = after_first_poll(append, place.take()).await;
             self.link
                 .publish_latency()
                 .observe(started.elapsed().as_secs_f64());
@@ -206,8 +220,10 @@ impl Hub {
             }
         }
         let parts = (&*self.live, &*self.outbox, &*self.warnings);
+        let delivery = outbox::deliver_now_and_queue(parts, io, record, target, payload).await;
+        drop(place);
         Published {
-            delivery: outbox::deliver_now_and_queue(parts, io, record, target, payload).await,
+            delivery,
             offset: None,
         }
     }
@@ -274,4 +290,15 @@ pub(crate) struct HubLimits {
     pub(crate) replays: usize,
     /// Bytes per second all replays may send together.
     pub(crate) replay_rate: u64,
+}
+
+/// Awaits `fut`, dropping `held` right after its first poll.
+async fn after_first_poll<F: Future + Unpin, H>(mut fut: F, held: H) -> F::Output {
+    let mut held = Some(held);
+    std::future::poll_fn(|cx| {
+        let polled = std::pin::Pin::new(&mut fut).poll(cx);
+        held.take();
+        polled
+    })
+    .await
 }

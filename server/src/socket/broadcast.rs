@@ -9,14 +9,12 @@ use crate::hub::{Payload, Target};
 
 /// Handles `message`.
 pub(super) async fn on_message(mut req: Request, arg: Arg<serde_json::Value>) {
-    let result = match req.admit().await {
-        Ok(()) => message(&req, arg).await,
-        Err(refused) => Err(refused),
-    };
+    let result = message(&req, arg).await;
     let _ = req.respond(event::MESSAGE, result);
 }
 
 async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sent, Rejection> {
+    req.admit().await?;
     let text = validate::message_text(data.as_ref())?;
     if req.state.claims().is_some_and(|c| !c.broadcast) {
         return Err(Rejection::new(
@@ -34,6 +32,7 @@ async fn message(req: &Request, Arg(data): Arg<serde_json::Value>) -> Result<Sen
             &req.io,
             Target::All,
             Payload::Message(text.to_owned(), meta),
+            req.pass_turn(),
         )
         .await;
     Ok(Sent {

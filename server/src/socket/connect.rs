@@ -295,6 +295,9 @@ async fn on_disconnect(
     io: Io,
     reason: DisconnectReason,
 ) {
+    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+        state.left.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     instance.hub().forget(socket.id).await;
     if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
         state.gone.notify_waiters();

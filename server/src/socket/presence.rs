@@ -38,8 +38,16 @@ use crate::{
 /// Records socket `sid`'s member as it is now (newly connected or changed) and tells the
 /// subscribers (in the next batch); nothing once it departed.
 pub(super) async fn announce(instance: &Instance, sid: Sid, state: &SocketState) {
+    let asked = state.announces.ask();
     let mut phase = state.presence.lock().await;
-    if *phase == Phase::Gone {
+    // Queued behind earlier writes while the socket left: listing it again would make it the
+    // holder of an id that a newer socket of the same session may hold now, and its departure
+    // would then remove that socket's member. And a later announce queued behind this one
+    // writes the newer member.
+    if *phase == Phase::Gone
+        || state.left.load(std::sync::atomic::Ordering::SeqCst)
+        || state.announces.superseded(asked)
+    {
         return;
     }
     *phase = Phase::Listed;
@@ -83,7 +91,12 @@ async fn finish_change(
     change: Option<RoomChange<'_>>,
 ) {
     let result = result.map(|member| Changed { member });
-    if req.respond(event, result).is_ok() {
+    let done = req.respond(event, result).is_ok();
+    // Made in memory and answered: the next request goes while Redis is told.
+    drop(req.pass_turn());
+    // A socket gone meanwhile was saved when it left: its own later save would overwrite what a
+    // reconnected client (same session) saved since.
+    if done && req.socket.connected() {
         save_session(&req.instance, &req.state).await;
         announce(&req.instance, req.socket.id, &req.state).await;
         if let Some(change) = change {
@@ -94,7 +107,7 @@ async fn finish_change(
 }
 
 /// Handles `set_name`.
-pub(super) async fn on_set_name(mut req: Request, arg: Arg<SetName>) {
+pub(super) async fn on_set_name(req: Request, arg: Arg<SetName>) {
     let result = req
         .admit()
         .await
@@ -155,7 +168,7 @@ fn exit(
 }
 
 /// Handles `join`.
-pub(super) async fn on_join(mut req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_join(req: Request, arg: Arg<RoomRef>) {
     let admitted = req.admit().await;
     // Where the history stands: a replay gives this socket the room's messages after it only.
     let at = req.instance.hub().position().await;
@@ -189,7 +202,7 @@ pub(super) async fn drop_room(req: &Request, room: &str) {
 }
 
 /// Handles `leave`.
-pub(super) async fn on_leave(mut req: Request, arg: Arg<RoomRef>) {
+pub(super) async fn on_leave(req: Request, arg: Arg<RoomRef>) {
     let result = req
         .admit()
         .await
@@ -248,10 +261,7 @@ pub(crate) async fn by_admin(
 /// No argument and `null` (JavaScript's `emit("presence", undefined, ack)`) both ask for the
 /// first page.
 pub(super) async fn on_presence(mut req: Request, arg: Arg<Option<PresencePage>>) {
-    let result = match req.admit().await {
-        Ok(()) => presence_page(&req, arg).await,
-        Err(refused) => Err(refused),
-    };
+    let result = presence_page(&req, arg).await;
     let _ = req.respond(event::PRESENCE, result);
 }
 
@@ -259,6 +269,7 @@ async fn presence_page(
     req: &Request,
     arg: Arg<Option<PresencePage>>,
 ) -> Result<Members, Rejection> {
+    req.admit().await?;
     let page = arg
         .optional(r#"nothing, or {"cursor"?: string, "limit"?: number}"#)?
         .flatten()

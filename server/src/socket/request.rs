@@ -1,7 +1,10 @@
 //! What every handler needs: the [`Request`] (socket, its state, the instance, how to answer) and
 //! the [`Arg`] it carries, so a handler reads as rate limit → validate → act → respond.
 
-use std::{convert::Infallible, sync::Arc};
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+};
 
 use gridcast_shared::{Rejection, RejectionCode, Reply, Unreadable, event};
 use serde::{Serialize, de::DeserializeOwned};
@@ -13,7 +16,10 @@ use socketioxide::{
 };
 use socketioxide_core::Value;
 
-use super::{state::SocketState, turn::Turn};
+use super::{
+    state::SocketState,
+    turn::{MAX_WAITING, Turn},
+};
 use crate::{
     clock::now_ms,
     instance::{Instance, Unsent},
@@ -37,9 +43,11 @@ pub(super) struct Request {
     /// When the request arrived, in milliseconds since the Unix epoch.
     pub(super) received_at: u64,
     ack: Option<AckSender<ClusterAdapter>>,
-    /// Its turn among its socket's requests, or the rate limit's refusal (taken on arrival, in
-    /// arrival order): see [`admit`](Self::admit).
-    admission: Result<Turn, Rejection>,
+    /// Whether the rate limit (or the cap on requests in progress) refused it, decided on
+    /// arrival, in arrival order: see [`admit`](Self::admit).
+    admission: Result<(), Rejection>,
+    /// Its turn among its socket's requests, until passed on ([`pass_turn`](Self::pass_turn)).
+    turn: Mutex<Option<Turn>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -83,7 +91,19 @@ impl FromMessageParts<ClusterAdapter> for Request {
             None => None,
         };
         // Here, not in the handler: extractors run in arrival order, handlers' tasks in any.
-        let admission = rate_limit(&instance, &state).map(|()| state.turns.take());
+        let mut turn = None;
+        let admission = rate_limit(&instance, &state).and_then(|()| {
+            turn = state.turns.take();
+            turn.as_ref().map(|_| ()).ok_or_else(|| {
+                Rejection::new(
+                    RejectionCode::RateLimited,
+                    format!(
+                        "{MAX_WAITING} of your requests are in progress already: wait for their \
+                         answers"
+                    ),
+                )
+            })
+        });
         Ok(Self {
             socket,
             io,
@@ -92,6 +112,7 @@ impl FromMessageParts<ClusterAdapter> for Request {
             received_at: now_ms(),
             ack,
             admission,
+            turn: Mutex::new(turn),
         })
     }
 }
@@ -124,17 +145,23 @@ fn rate_limit(instance: &Instance, state: &SocketState) -> Result<(), Rejection>
 }
 
 impl Request {
-    /// Lets the request act: at once if the rate limit refused it (the refusal), otherwise
-    /// once every earlier request of its socket has ended (`super::turn`), so that one client's
-    /// requests act in the order it sent them. Every handler calls it first.
-    pub(super) async fn admit(&mut self) -> Result<(), Rejection> {
-        match &mut self.admission {
-            Ok(turn) => {
-                turn.wait().await;
-                Ok(())
-            }
-            Err(refused) => Err(refused.clone()),
+    /// Lets the request act: at once if it was refused (the refusal), otherwise once every
+    /// earlier request of its socket has passed its turn on (`super::turn`), so that one
+    /// client's requests act in the order it sent them. Every handler calls it first.
+    pub(super) async fn admit(&self) -> Result<(), Rejection> {
+        self.admission.clone()?;
+        let taken = self.turn.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut turn) = taken {
+            turn.wait().await;
+            *self.turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(turn);
         }
+        Ok(())
+    }
+
+    /// The request's turn, to be dropped once its place in the order is settled (the next
+    /// request then goes); otherwise it passes on when the request ends.
+    pub(super) fn pass_turn(&self) -> Option<Turn> {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Answers the request for `event` with `result`: a [`Reply`] through the ack when the client

@@ -20,7 +20,7 @@ async fn publish(
     let delivery = req
         .instance
         .hub()
-        .publish(&req.io, target, payload)
+        .publish(&req.io, target, payload, req.pass_turn())
         .await
         .delivery;
     Ok(Sent { id, delivery })
@@ -28,14 +28,12 @@ async fn publish(
 
 /// Handles `room_message`: to every member of the room, on every instance.
 pub(super) async fn on_room_message(mut req: Request, arg: Arg<ToRoom>) {
-    let result = match req.admit().await {
-        Ok(()) => room_message(&req, arg).await,
-        Err(refused) => Err(refused),
-    };
+    let result = room_message(&req, arg).await;
     let _ = req.respond(event::ROOM_MESSAGE, result);
 }
 
 async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection> {
+    req.admit().await?;
     let msg = arg.expect(r#"{"room": string, "text": string}"#)?;
     check_room(&msg.room)?;
     validate::check_text(&msg.text)?;
@@ -67,14 +65,12 @@ async fn room_message(req: &Request, arg: Arg<ToRoom>) -> Result<Sent, Rejection
 
 /// Handles `direct`: to one client (by public id) on any instance, and back to the sender.
 pub(super) async fn on_direct(mut req: Request, arg: Arg<ToSocket>) {
-    let result = match req.admit().await {
-        Ok(()) => direct(&req, arg).await,
-        Err(refused) => Err(refused),
-    };
+    let result = direct(&req, arg).await;
     let _ = req.respond(event::DIRECT, result);
 }
 
 async fn direct(req: &Request, arg: Arg<ToSocket>) -> Result<Sent, Rejection> {
+    req.admit().await?;
     let msg = arg.expect(r#"{"to": public id, "text": string}"#)?;
     validate::check_text(&msg.text)?;
     if req.instance.auth().required() {

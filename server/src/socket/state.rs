@@ -85,6 +85,33 @@ pub(crate) struct SocketState {
     pub(crate) refreshed: tokio::sync::Notify,
     /// The order its requests act in: the order they arrived.
     pub(super) turns: Turns,
+    /// Set as its disconnect begins: presence writes still queued for it (behind the presence
+    /// lock, which its departure also waits for) are not made.
+    pub(super) left: std::sync::atomic::AtomicBool,
+    /// Presence writes asked for (see [`Newest`]).
+    pub(super) announces: Newest,
+    /// Session saves asked for, and the lock they are made under, one at a time.
+    saves: Newest,
+    saving: tokio::sync::Mutex<()>,
+}
+
+/// Counts the writes of one thing asked for, so that of several queued behind a lock only the
+/// last is made: it writes the newest state, read under the lock. A burst of 40 `set_name`s made
+/// 40 writes in a row, and the stale ones landed after the newer socket of the same session
+/// wrote its own.
+#[derive(Debug, Default)]
+pub(super) struct Newest(std::sync::atomic::AtomicU64);
+
+impl Newest {
+    /// Asks for a write; the number to check with [`Newest::superseded`].
+    pub(super) fn ask(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Whether a write was asked for after `asked` (which then has nothing newer to write).
+    pub(super) fn superseded(&self, asked: u64) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) != asked
+    }
 }
 
 impl SocketState {
@@ -117,6 +144,10 @@ impl SocketState {
             gone: tokio::sync::Notify::new(),
             refreshed: tokio::sync::Notify::new(),
             turns: Turns::default(),
+            left: std::sync::atomic::AtomicBool::new(false),
+            announces: Newest::default(),
+            saves: Newest::default(),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -221,6 +252,11 @@ pub(super) fn public_id() -> String {
 
 /// Records the socket's session in Redis (on connect, change and disconnect).
 pub(super) async fn save_session(instance: &Instance, state: &SocketState) {
+    let asked = state.saves.ask();
+    let _saving = state.saving.lock().await;
+    if state.saves.superseded(asked) {
+        return;
+    }
     if let Err(e) = instance
         .sessions()
         .save(state.session.expose(), &state.saved())

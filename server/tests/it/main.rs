@@ -28,6 +28,7 @@ mod logs;
 mod memory;
 mod names;
 mod nginx;
+mod order;
 mod presence;
 mod recovery;
 mod redis_cluster;

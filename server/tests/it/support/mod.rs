@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod js;
+pub mod lag;
 pub mod nginx;
 pub mod node;
 pub mod scenario;
