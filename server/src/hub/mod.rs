@@ -200,9 +200,10 @@ impl Hub {
         let mut place = Some(place);
         if !queued && self.link.state() == RedisLink::Up {
             let started = std::time::Instant::now();
-            let append = std::pin::pin!(self.history.append(&record, self.publish_timeout));
-            // Polled once, the append is on the connection (or waits for room there in turn).
-            let appended = after_first_poll(append, place.take()).await;
+            let appended = self
+                .history
+                .append(&record, self.publish_timeout, place.take())
+                .await;
             self.link
                 .publish_latency()
                 .observe(started.elapsed().as_secs_f64());
@@ -290,15 +291,4 @@ pub(crate) struct HubLimits {
     pub(crate) replays: usize,
     /// Bytes per second all replays may send together.
     pub(crate) replay_rate: u64,
-}
-
-/// Awaits `fut`, dropping `held` right after its first poll.
-async fn after_first_poll<F: Future + Unpin, H>(mut fut: F, held: H) -> F::Output {
-    let mut held = Some(held);
-    std::future::poll_fn(|cx| {
-        let polled = std::pin::Pin::new(&mut fut).poll(cx);
-        held.take();
-        polled
-    })
-    .await
 }

@@ -138,16 +138,18 @@ impl History {
         cmd
     }
 
-    /// Appends `record`, waiting up to `timeout`; its offset.
-    pub(crate) async fn append(
+    /// Appends `record`, waiting up to `timeout`; its offset. `place` is dropped once the append
+    /// is queued on the link's connection, behind every command queued before it.
+    pub(crate) async fn append<P>(
         &self,
         record: &Record,
         timeout: Duration,
+        place: P,
     ) -> Result<StreamId, LinkError> {
         let master = self.master();
         let id: String = self
             .link
-            .command_within(&self.xadd(record), timeout)
+            .command_placed(&self.xadd(record), timeout, place)
             .await?;
         let id = parse_id(&id)?;
         self.note(master, [(id, record)]);

@@ -285,6 +285,8 @@ async fn presence_page(
         .transpose()
         .map_err(bad)?;
     req.socket.join(PRESENCE_SUBSCRIBED);
+    // A read: the socket's later requests need not wait for its round trips.
+    drop(req.pass_turn());
     let (members, next) = req
         .instance
         .presence()

@@ -211,7 +211,8 @@ pub(super) fn manager_config(
         .set_response_timeout(Some(response_timeout))
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_millis(500))
-        .set_exponent_base(2.0);
+        .set_exponent_base(2.0)
+        .set_pipeline_buffer_size(super::slots::QUEUE);
     match push {
         Some(push) => config.set_push_sender(push).set_automatic_resubscription(),
         None => config,
@@ -237,6 +238,28 @@ pub(crate) async fn query<T: FromRedisValue>(
 ) -> Result<T, LinkError> {
     let mut conn = conn.clone();
     within(timeout, cmd.query_async(&mut conn)).await
+}
+
+/// [`query`], dropping `place` once `cmd` is queued on the connection behind every command
+/// queued before it (see [`SlotConn::command_placed`]; on a cluster, after the first poll).
+pub(crate) async fn query_placed<T: FromRedisValue, P>(
+    conn: &Conn,
+    cmd: &Cmd,
+    timeout: Duration,
+    place: P,
+) -> Result<T, LinkError> {
+    let value = match conn {
+        Conn::Single(slot) | Conn::Sentinel(slot) => {
+            within(timeout, slot.command_placed(cmd, place)).await?
+        }
+        Conn::Cluster(cluster) => {
+            let mut cluster = cluster.clone();
+            let sent = cluster.req_packed_command(cmd);
+            within(timeout, super::slots::after_first_poll(sent, place)).await?
+        }
+    };
+    // As `Cmd::query_async` does: an error answer is an error.
+    T::from_redis_value(value.extract_error()?).map_err(|e| LinkError::Reply(format!("{e}")))
 }
 
 /// Runs `cmd` on the master serving `key`'s slot.

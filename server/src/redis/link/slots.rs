@@ -21,9 +21,22 @@ use redis::{
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     io::tcp::TcpSettings,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long opening a connection (to a new master, or again to the same server) may take.
 pub(super) const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Commands in flight on one connection at once (sent and not answered, nor given up on); more
+/// wait at the connection's gate, in the order they came.
+pub(super) const IN_FLIGHT: usize = 1024;
+
+/// The length of redis-rs' queue in front of a connection's writer: far above [`IN_FLIGHT`], so a
+/// command let through the gate enters it on its first poll (the queue takes what its writer
+/// has not written yet; commands timed out after they entered leave the gate at once and the
+/// queue only once written). At 50, redis-rs' default, senders waiting for room were let in
+/// in the order their tasks happened to run: one socket's messages reached the history out of
+/// order once about 50 appends were pending on an instance.
+pub(super) const QUEUE: usize = 65_536;
 
 /// One connection of the link; clones share it, and [`Opened::swap`] swaps what is inside.
 #[derive(Clone)]
@@ -33,6 +46,8 @@ struct Slot {
     manager: RwLock<ConnectionManager>,
     /// What it was opened with (its replacement gets the same).
     config: ConnectionManagerConfig,
+    /// [`IN_FLIGHT`] permits: a command holds one from before it is queued until it ends.
+    gate: Arc<Semaphore>,
 }
 
 /// Every connection a link opened, to swap them together (dropped ones are pruned).
@@ -51,6 +66,7 @@ impl Slots {
         let slot = Arc::new(Slot {
             manager: RwLock::new(manager),
             config,
+            gate: Arc::new(Semaphore::new(IN_FLIGHT)),
         });
         let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
         slots.retain(|s| s.strong_count() > 0);
@@ -155,12 +171,46 @@ impl SlotConn {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// A permit of the gate: waits while [`IN_FLIGHT`] commands are in flight.
+    async fn through_gate(&self) -> OwnedSemaphorePermit {
+        let gate = self.0.gate.clone();
+        // Never closed.
+        gate.acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the gate is never closed"))
+    }
+
+    /// Runs `cmd`, dropping `place` once `cmd` is in the connection's queue, behind every
+    /// command queued before (Redis answers one connection's commands in that order). The wait
+    /// at the gate comes first, with `place` held: a caller that drops its place only here
+    /// queues its commands in the order it made them.
+    pub(super) async fn command_placed<P>(&self, cmd: &Cmd, place: P) -> RedisResult<Value> {
+        let _permit = self.through_gate().await;
+        let mut manager = self.manager();
+        // With a permit, the queue has room: the first poll queues the command (unless redis-rs
+        // is reconnecting this connection, which the link soon reports as down).
+        after_first_poll(manager.req_packed_command(cmd), place).await
+    }
+}
+
+/// Awaits `fut`, dropping `held` right after its first poll.
+pub(super) async fn after_first_poll<F: Future + Unpin, H>(mut fut: F, held: H) -> F::Output {
+    let mut held = Some(held);
+    std::future::poll_fn(|cx| {
+        let polled = std::pin::Pin::new(&mut fut).poll(cx);
+        held.take();
+        polled
+    })
+    .await
 }
 
 impl ConnectionLike for SlotConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let mut manager = self.manager();
-        Box::pin(async move { manager.req_packed_command(cmd).await })
+        Box::pin(async move {
+            let _permit = self.through_gate().await;
+            self.manager().req_packed_command(cmd).await
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -169,8 +219,10 @@ impl ConnectionLike for SlotConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let mut manager = self.manager();
-        Box::pin(async move { manager.req_packed_commands(cmd, offset, count).await })
+        Box::pin(async move {
+            let _permit = self.through_gate().await;
+            self.manager().req_packed_commands(cmd, offset, count).await
+        })
     }
 
     fn get_db(&self) -> i64 {

@@ -21,7 +21,7 @@ use socketioxide_redis::drivers::ChanItem;
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    conn::{COMMAND_TIMEOUT, Conn, LinkError, Opens, Target, query, within},
+    conn::{COMMAND_TIMEOUT, Conn, LinkError, Opens, Target, query, query_placed, within},
     sentinel::Sentinel,
     slots::Fixed,
 };
@@ -264,6 +264,22 @@ impl LinkDriver {
             return Err(LinkError::Down);
         }
         let result = query(&self.0.conn, cmd, timeout).await;
+        self.0.answered.note(&result);
+        result
+    }
+
+    /// [`LinkDriver::command_within`], dropping `place` once `cmd` is queued on the link's
+    /// connection behind every command queued before it: Redis answers them in that order.
+    pub(crate) async fn command_placed<T: FromRedisValue, P>(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+        place: P,
+    ) -> Result<T, LinkError> {
+        if !self.0.up.load(Ordering::SeqCst) {
+            return Err(LinkError::Down);
+        }
+        let result = query_placed(&self.0.conn, cmd, timeout, place).await;
         self.0.answered.note(&result);
         result
     }
