@@ -5,7 +5,8 @@
 //! Written when a socket connects and whenever its name or rooms change, refreshed by the
 //! heartbeat while it is connected and written once more when it disconnects, so a session lives
 //! for the TTL after its client was last seen, whichever instance it was on (a killed instance
-//! included). The token is the key: it is never logged.
+//! included). The token is the key: it is never logged. A save is made unless a later connection
+//! of the session saved it ([`Saved::generation`]).
 
 use std::time::Duration;
 
@@ -36,7 +37,26 @@ pub(crate) struct Saved {
     /// another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// Which connection of the session saved it: each one that restores the session counts one
+    /// more. A save of an earlier connection (its instance slower to Redis, or later to see it
+    /// go) is not made over a later one's: it undid the later one's name and rooms.
+    #[serde(default)]
+    pub generation: u64,
 }
+
+/// Sets `KEYS[1]` to `ARGV[1]` for `ARGV[3]` ms unless it holds a session of a later generation
+/// than `ARGV[2]`; 1 when it did.
+const SAVE_UNLESS_LATER: &str = r#"
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, saved = pcall(cjson.decode, held)
+  if ok and type(saved) == 'table' and (tonumber(saved.generation) or 0) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"#;
 
 /// Session access for one cluster prefix.
 #[derive(Clone)]
@@ -72,14 +92,17 @@ impl Sessions {
         format!("{}:known:{id}", self.prefix)
     }
 
-    /// Records `saved` under `token` for the next TTL.
+    /// Records `saved` under `token` for the next TTL, unless a later connection of the session
+    /// saved it already (see [`Saved::generation`]).
     pub(crate) async fn save(&self, token: &str, saved: &Saved) -> Result<(), LinkError> {
         let json = serde_json::to_string(saved).expect("Saved serializes");
         let ttl = self.ttl.as_millis() as u64;
-        let session = redis::cmd("SET")
+        let session = redis::cmd("EVAL")
+            .arg(SAVE_UNLESS_LATER)
+            .arg(1)
             .arg(self.key(token))
             .arg(json)
-            .arg("PX")
+            .arg(saved.generation)
             .arg(ttl)
             .clone();
         let known = redis::cmd("SET")
@@ -89,11 +112,11 @@ impl Sessions {
             .arg(ttl)
             .clone();
         let (session, known) = futures_util::future::join(
-            self.link.command::<()>(&session),
+            self.link.command::<i64>(&session),
             self.link.command::<()>(&known),
         )
         .await;
-        session.and(known)
+        session.and(known).map(drop)
     }
 
     /// Forgets the session under `token` (its identity moved to a new token).

@@ -90,6 +90,7 @@ pub(super) async fn arrive(
                 joined: Default::default(),
                 attached_at: None,
                 sub: claims.as_ref().map(|c| c.sub.clone()),
+                generation: 0,
             },
         )
     });
@@ -165,6 +166,8 @@ pub(super) async fn arrive(
         member,
         &saved.joined,
         claims,
+        // A later connection of the session than the one that saved it last.
+        saved.generation + u64::from(is_restored),
     )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);

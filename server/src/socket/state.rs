@@ -93,6 +93,8 @@ pub(crate) struct SocketState {
     /// Session saves asked for, and the lock they are made under, one at a time.
     saves: Newest,
     saving: tokio::sync::Mutex<()>,
+    /// Which connection of its session this is ([`Saved::generation`]).
+    generation: u64,
 }
 
 /// Counts the writes of one thing asked for, so that of several queued behind a lock only the
@@ -123,6 +125,7 @@ impl SocketState {
         member: Member,
         joined: &BTreeMap<String, String>,
         claims: Option<Claims>,
+        generation: u64,
     ) -> Self {
         let joined = member
             .rooms
@@ -148,6 +151,7 @@ impl SocketState {
             announces: Newest::default(),
             saves: Newest::default(),
             saving: tokio::sync::Mutex::new(()),
+            generation,
         }
     }
 
@@ -241,6 +245,7 @@ impl SocketState {
             joined,
             attached_at: attached_at.map(|at| at.to_string()),
             sub: self.claims().map(|c| c.sub),
+            generation: self.generation,
         }
     }
 }

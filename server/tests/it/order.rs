@@ -4,16 +4,16 @@
 //! trip, 20 messages took 20 of them (4 s here); a helper measured a client at 19 messages a
 //! second 15 s behind after 15 s, with Redis 100 ms away.
 //!
-//! Ordering itself, with the official client: `interop::one_senders_rapid_messages_…` and
+//! Ordering itself, with the official client: `interop::each_senders_rapid_messages_…` and
 //! `interop::a_room_message_sent_right_after_its_join_…`.
 
 use std::time::Duration;
 
-use gridcast_server::free_port;
+use gridcast_server::{free_port, tools::probe::Probe};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::support::{connect_with_retry, js::JsClient, lag::Lag, redis, spawn_gridcast};
+use crate::support::{WAIT, connect_with_retry, js::JsClient, lag::Lag, redis, spawn_gridcast};
 use gridcast_shared::event;
 
 /// Each way between gridcast and Redis.
@@ -88,4 +88,75 @@ async fn a_sockets_room_changes_do_not_wait_for_their_redis_writes() {
     assert!(took < WITHIN, "{BURST} room changes acked after {took:?}");
     let sent: Vec<String> = (0..BURST).map(|i| i.to_string()).collect();
     assert_eq!(acked, sent, "answered in the order sent");
+}
+
+/// A session's saves are not undone by an earlier connection's: a client moves from an instance
+/// whose Redis is `LAG` away to one next to it, and changes its name there; the first instance's
+/// save of the departed socket lands after that and used to put the old name (and rooms) back,
+/// in every try of a review.
+#[tokio::test]
+async fn a_departed_sockets_late_session_save_does_not_undo_a_later_connections() {
+    let redis = redis().await;
+    let lag = Lag::start(redis.port(), LAG).await;
+    let ports = [free_port().unwrap(), free_port().unwrap()];
+    let _servers = [
+        spawn_gridcast(ports[0], &lag.url()),
+        spawn_gridcast(ports[1], &redis.url()),
+    ];
+    let [far, near] = ports.map(|port| format!("http://127.0.0.1:{port}"));
+    connect_with_retry(&far).await;
+    connect_with_retry(&near).await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut saved_name = async |token: &str| -> String {
+        let json: Option<String> = redis::cmd("GET")
+            .arg(format!("gridcast:session:{token}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // Not saved yet: no name.
+        let saved: serde_json::Value =
+            json.map_or(json!({}), |j| serde_json::from_str(&j).unwrap());
+        saved["name"].as_str().unwrap_or_default().to_owned()
+    };
+    let set_name = async |probe: &mut Probe, name: &str| {
+        probe
+            .emit_with_ack(event::SET_NAME, vec![json!({ "name": name })], WAIT)
+            .await
+            .unwrap();
+    };
+
+    let mut first = Probe::connect_with(&far, None).await.unwrap();
+    let token = first.welcome(WAIT).await.unwrap().session;
+    set_name(&mut first, "old").await;
+    let deadline = Instant::now() + WAIT;
+    while saved_name(&token).await != "old" {
+        assert!(Instant::now() < deadline, "the first name was never saved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Its instance saves the session once more as it goes, `LAG` later at Redis.
+    first.close();
+    let mut second = Probe::connect_with(&near, Some(json!({ "session": token })))
+        .await
+        .unwrap();
+    assert!(second.welcome(WAIT).await.unwrap().restored);
+    set_name(&mut second, "new").await;
+    let deadline = Instant::now() + WAIT;
+    while saved_name(&token).await != "new" {
+        assert!(Instant::now() < deadline, "the second name was never saved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Well past the departed socket's save.
+    let watch_until = Instant::now() + 5 * LAG;
+    while Instant::now() < watch_until {
+        assert_eq!(
+            saved_name(&token).await,
+            "new",
+            "an earlier save landed over it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
