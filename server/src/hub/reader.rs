@@ -159,6 +159,10 @@ async fn deliver_stored(live: &Live, io: &Io, cursor: &mut Cursor, stored: Store
         return;
     }
     let Some(ready) = Ready::from_stored(&stored) else {
+        // Counted with the entries without gridcast's fields: `/health`'s `bad_history_entries`.
+        live.counters
+            .unreadable_skipped
+            .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(instance = %live.own, id = %stored.id, "history entry with an unknown target or payload skipped");
         return;
     };

@@ -468,24 +468,43 @@ async fn an_entry_gridcast_cannot_read_is_skipped_once_by_live_delivery_and_repl
             .unwrap();
         id
     };
-    // One in the first page of the replay below, one at the stream's end.
+    // One in the first page of the replay below, one at the stream's end, and after it one with
+    // gridcast's fields and a target it does not know.
     foreign().await;
     flood(&cluster[0], "after", AFTER, "").await;
     foreign().await;
+    let _: String = redis::cmd("XADD")
+        .arg("gridcast:history")
+        .arg("*")
+        .arg(&[
+            "e",
+            "message",
+            "t",
+            "nowhere",
+            "p",
+            "{}",
+            "o",
+            "elsewhere",
+            "m",
+            "odd-1",
+        ])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 
     let health = async || -> Value {
         let body = crate::support::get(&format!("{}/health", url(&cluster[0]))).await;
         serde_json::from_str(&body).unwrap()
     };
     let deadline = Instant::now() + WAIT;
-    while health().await["unsent"]["bad_history_entries"] != 2 {
+    while health().await["unsent"]["bad_history_entries"] != 3 {
         assert!(Instant::now() < deadline, "{}", health().await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(QUIET).await;
     assert_eq!(
         health().await["unsent"]["bad_history_entries"],
-        2,
+        3,
         "each skipped once"
     );
 
