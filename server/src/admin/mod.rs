@@ -11,7 +11,7 @@
 //!   every instance on the [`bus`] (read by [`listen`], which also keeps the feeds on), and
 //!   [`apply`]: applied by each to its own sockets.
 //! - [`wire`]: the Admin UI's payloads, and how a gridcast socket is shown (by its public id).
-//! - [`context`]: what the handlers and tasks of one instance share; [`start`]: starting them.
+//! - [`context`]: what the handlers and tasks of one instance share; [`start()`]: starting them.
 //! - [`ui`]: the page, with its fonts from npm packages.
 //!
 //! Dependencies: `feed` and `wire` know only socketioxide, the adapter and the clock (the

@@ -8,7 +8,7 @@
 //!   a cluster, 50 ms doubling to 500 ms between attempts), and re-subscribes the shard channels
 //!   after a reconnect (redis-rs' automatic resubscription); with Sentinel, moves every
 //!   connection to the new master after a failover ([`sentinel`]);
-//! - pings Redis every [`PING_EVERY`]: an idle `ConnectionManager` stops retrying after its
+//! - pings Redis every [`PING_EVERY`](health::PING_EVERY): an idle `ConnectionManager` stops retrying after its
 //!   retries run out and only tries again on the next command, and the ping is that command. The
 //!   ping on a connection of its own decides the link's state ([`LinkDriver::state`]); on the
 //!   command connection a slow answer only means a deep queue (see `Shared::probe`);
