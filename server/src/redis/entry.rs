@@ -85,14 +85,7 @@ pub(super) fn read_page(value: Value, key: &str) -> Result<Page, LinkError> {
         }
         Value::Array(streams) => {
             for stream in streams {
-                let Value::Array(pair) = stream else {
-                    return Err(LinkError::Reply(format!("XREAD answer: {stream:?}")));
-                };
-                let Ok([_, stream]) = <[Value; 2]>::try_from(pair) else {
-                    return Err(LinkError::Reply(
-                        "XREAD answer: not a [key, entries] pair".into(),
-                    ));
-                };
+                let [_, stream] = pair(stream, "XREAD answer", "a [key, entries]")?;
                 add_entries(&mut page, stream, key)?;
             }
         }
@@ -110,14 +103,7 @@ fn add_entries(page: &mut Page, value: Value, key: &str) -> Result<(), LinkError
     };
     page.entries.reserve(entries.len());
     for entry in entries {
-        let Value::Array(parts) = entry else {
-            return Err(LinkError::Reply(format!("stream entry: {entry:?}")));
-        };
-        let Ok([id, fields]) = <[Value; 2]>::try_from(parts) else {
-            return Err(LinkError::Reply(
-                "stream entry: not an [id, fields] pair".into(),
-            ));
-        };
+        let [id, fields] = pair(entry, "stream entry", "an [id, fields]")?;
         let id = string(id)
             .ok_or_else(|| LinkError::Reply("stream entry id: not a string".into()))
             .and_then(|id| parse_id(&id))?;
@@ -130,6 +116,14 @@ fn add_entries(page: &mut Page, value: Value, key: &str) -> Result<(), LinkError
         }
     }
     Ok(())
+}
+
+/// The two parts of `value`, an array of two (`what` and `shape` name it in errors).
+fn pair(value: Value, what: &str, shape: &str) -> Result<[Value; 2], LinkError> {
+    let Value::Array(parts) = value else {
+        return Err(LinkError::Reply(format!("{what}: {value:?}")));
+    };
+    <[Value; 2]>::try_from(parts).map_err(|_| LinkError::Reply(format!("{what}: not {shape} pair")))
 }
 
 /// The record of an entry's fields (a flat array of names and values, or a map), or `None`

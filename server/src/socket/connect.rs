@@ -298,11 +298,12 @@ async fn on_disconnect(
     io: Io,
     reason: DisconnectReason,
 ) {
-    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+    let state = socket.extensions.get::<Arc<SocketState>>();
+    if let Some(state) = &state {
         state.left.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     instance.hub().forget(socket.id).await;
-    if let Some(state) = socket.extensions.get::<Arc<SocketState>>() {
+    if let Some(state) = state {
         state.gone.notify_waiters();
         tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");
         save_session(&instance, &state).await;

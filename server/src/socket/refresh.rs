@@ -57,10 +57,7 @@ pub(super) async fn expire(socket: SocketRef<ClusterAdapter>, state: Arc<SocketS
 /// Handles `refresh`: a fresh token for the same user moves the connection's expiry (and its
 /// permissions to the new claims'); rooms it may no longer join are left.
 pub(super) async fn on_refresh(mut req: Request, arg: Arg<Refresh>) {
-    let result = match req.admit().await {
-        Ok(()) => refresh(&req, arg),
-        Err(refused) => Err(refused),
-    };
+    let result = req.admit().await.and_then(|()| refresh(&req, arg));
     if let Ok(Refreshed { .. }) = req.respond(event::REFRESH, result) {
         let allowed = req.state.claims();
         for room in req.state.rooms() {
