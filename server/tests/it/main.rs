@@ -34,6 +34,7 @@ mod recovery;
 mod redis_cluster;
 mod registry;
 mod replay;
+mod replay_contents;
 mod routed;
 mod security;
 mod sentinel;
