@@ -167,7 +167,7 @@ pub(super) async fn arrive(
         &saved.joined,
         claims,
         // A later connection of the session than the one that saved it last.
-        saved.generation + u64::from(is_restored),
+        saved.generation.saturating_add(u64::from(is_restored)),
     )));
     socket.on(event::MESSAGE, broadcast::on_message);
     socket.on(event::SET_NAME, presence::on_set_name);

@@ -160,3 +160,57 @@ async fn a_departed_sockets_late_session_save_does_not_undo_a_later_connections(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A session whose generation is the largest there is (written by something else) still takes
+/// its connection's saves: the next generation wrapped to 0, and every save was refused as older
+/// (a review: `set_name` answered, never kept).
+#[tokio::test]
+async fn a_session_at_the_last_generation_still_takes_saves() {
+    let redis = redis().await;
+    let port = free_port().unwrap();
+    let _server = spawn_gridcast(port, &redis.url());
+    let url = format!("http://127.0.0.1:{port}");
+    connect_with_retry(&url).await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut first = Probe::connect_with(&url, None).await.unwrap();
+    let welcome = first.welcome(WAIT).await.unwrap();
+    first.close();
+    let key = format!("gridcast:session:{}", welcome.session);
+    let last = json!({ "id": welcome.id, "name": "", "rooms": [], "generation": u64::MAX });
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(last.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let mut second = Probe::connect_with(&url, Some(json!({ "session": welcome.session })))
+        .await
+        .unwrap();
+    assert!(second.welcome(WAIT).await.unwrap().restored);
+    second
+        .emit_with_ack(event::SET_NAME, vec![json!({ "name": "kept" })], WAIT)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let json: String = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let saved: serde_json::Value = serde_json::from_str(&json).unwrap();
+        if saved["name"] == "kept" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new name was never saved: {saved}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
