@@ -262,6 +262,7 @@ impl Instance {
                 replayed: count(&hub.replayed),
                 unrecovered: count(&hub.unrecovered),
                 duplicates_skipped: count(&hub.duplicates_skipped),
+                landed_unanswered: self.hub.outbox_landed(),
                 attach_dropped: count(&hub.attach_dropped),
                 replay_stalled: count(&hub.replay_stalled),
                 replays_queued: count(&hub.replays_queued),

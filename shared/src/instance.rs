@@ -100,6 +100,11 @@ pub struct HistoryHealth {
     pub unrecovered: u64,
     /// Broadcasts written to the history twice and delivered once.
     pub duplicates_skipped: u64,
+    /// Broadcasts whose append got no answer in time (so they were delivered here and queued in
+    /// the outbox) but had been written: the outbox found them in the history and did not write
+    /// them again.
+    #[serde(default)]
+    pub landed_unanswered: u64,
     /// Outbox broadcasts a socket missed because its attach buffer was full before they were
     /// written to the history (other buffered deliveries that overflow are read back from the
     /// history instead). The client is told in its `welcome`.

@@ -21,13 +21,15 @@
 //! entries: the instance writes its own again, and its reader checks where it stands.
 //!
 //! The parts, each in its file: [`record`] (a broadcast and its history encoding), [`live`] (the
-//! cursor and local delivery), [`recent`] (ids delivered lately), [`pace`] (sending a socket more
+//! cursor and local delivery), [`lineup`] (the order broadcasts took their place in, which the
+//! outbox keeps), [`recent`] (ids delivered lately), [`pace`] (sending a socket more
 //! than its buffer holds), [`slots`] (replays at once), [`counters`]. This file only holds them
 //! together; none of them depends on it.
 
 mod attach;
 mod counters;
 mod failover;
+mod lineup;
 mod live;
 mod outbox;
 mod pace;
@@ -58,6 +60,7 @@ use crate::{
     },
     warnings::Warnings,
 };
+use lineup::Lineup;
 use live::Live;
 use outbox::Outbox;
 use record::Ready;
@@ -71,6 +74,7 @@ pub(crate) struct Hub {
     publish_timeout: Duration,
     live: Arc<Live>,
     outbox: Arc<Outbox>,
+    lineup: Lineup,
     slots: Slots,
     budget: Budget,
     warnings: Arc<Warnings>,
@@ -93,6 +97,7 @@ impl Hub {
             publish_timeout: limits.publish_timeout,
             live: Arc::new(Live::new(own, drops)),
             outbox: Arc::new(Outbox::new(limits.outbox)),
+            lineup: Lineup::default(),
             slots: Slots::new(limits.replays),
             budget: Budget::new(limits.replay_rate),
             warnings,
@@ -135,10 +140,16 @@ impl Hub {
         self.outbox.len()
     }
 
+    /// Broadcasts whose append got no answer but was written, found so by the outbox (and not
+    /// written again), since start.
+    pub(crate) fn outbox_landed(&self) -> u64 {
+        self.outbox.landed()
+    }
+
     /// Writes what the outbox holds to the history, for up to `limit` (when stopping, after the
     /// flusher stopped); how many broadcasts are left.
     pub(crate) async fn flush_outbox(&self, limit: Duration) -> usize {
-        let flushing = outbox::flush(&self.outbox, &self.history, &self.link);
+        let flushing = outbox::flush(&self.outbox, &self.history, &self.link, &self.live.own);
         let _ = tokio::time::timeout(limit, flushing).await;
         self.outbox.len()
     }
@@ -186,8 +197,9 @@ impl Hub {
     ///
     /// `place` (e.g. the sender's turn) is dropped once the broadcast has its place in the order:
     /// once its append is on the link's connection (Redis takes a connection's commands in
-    /// order), or once it is delivered here and queued in the outbox. An append that fails goes
-    /// to the outbox after that, so a broadcast sent after it may be written first.
+    /// order), or once it is delivered here and queued in the outbox. A broadcast bound for the
+    /// outbox (Redis known away, or its append failed) goes there only after every broadcast
+    /// published here before it has settled ([`lineup`]), so the outbox keeps the order too.
     pub(crate) async fn publish<P>(
         &self,
         io: &Io,
@@ -196,9 +208,12 @@ impl Hub {
         place: P,
     ) -> Published {
         let record = Ready::record(&target, &payload, &self.live.own);
+        let ticket = self.lineup.take();
         let queued = self.outbox.len() > 0;
         let mut place = Some(place);
+        let mut unsure_after = None;
         if !queued && self.link.state() == RedisLink::Up {
+            let seen = self.history.seen();
             let started = std::time::Instant::now();
             let appended = self
                 .history
@@ -215,13 +230,19 @@ impl Hub {
                         offset: Some(at),
                     };
                 }
-                Err(e) => self
-                    .warnings
-                    .warn("history append failed, delivered here and queued", &e),
+                Err(e) => {
+                    // Not sent while the link is down; otherwise it may have been written.
+                    unsure_after = (!matches!(e, LinkError::Down)).then_some(seen);
+                    self.warnings
+                        .warn("history append failed, delivered here and queued", &e)
+                }
             }
         }
+        ticket.front().await;
         let parts = (&*self.live, &*self.outbox, &*self.warnings);
-        let delivery = outbox::deliver_now_and_queue(parts, io, record, target, payload).await;
+        let queued = (record, unsure_after);
+        let delivery = outbox::deliver_now_and_queue(parts, io, queued, target, payload).await;
+        drop(ticket);
         drop(place);
         Published {
             delivery,

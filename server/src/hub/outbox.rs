@@ -6,16 +6,27 @@
 //! sent, with its number `q`; this instance's reader skips it when it reads it back, and other
 //! instances deliver it then. A broadcast that finds the outbox full is delivered here only, and
 //! counted.
+//!
+//! An append that got no answer may have been written all the same (Redis stalled, not gone: a
+//! review's `CLIENT PAUSE` wrote every one of 400 messages twice, the second copy from here). Such
+//! an entry is queued *unsure*, with a point of the history its append would follow
+//! ([`History::seen`]); before writing it, the flusher reads which of this instance's message ids
+//! the history holds after that point ([`History::landed_since`]) and does not write those again.
+//! A batch whose write failed partway is unsure the same way. Live delivery skipped a second
+//! copy already (by message id), but a replay from an offset between the copies sent it.
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use gridcast_shared::{
     Delivery, RedisLink,
-    recovery::{Offset, OutboxMark},
+    recovery::{Offset, OutboxMark, StreamId},
 };
 use tokio::sync::Notify;
 
@@ -41,12 +52,22 @@ pub(super) struct Outbox {
     queue: Mutex<Queue>,
     capacity: usize,
     flush: Notify,
+    /// Unsure entries found written by their own append, not written again (ever).
+    landed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    entries: VecDeque<Record>,
+    entries: VecDeque<Queued>,
     next_seq: u64,
+}
+
+/// A broadcast waiting for Redis.
+#[derive(Debug, Clone)]
+struct Queued {
+    record: Record,
+    /// Set when an append of it may have been written: it would be after this point.
+    unsure_after: Option<StreamId>,
 }
 
 impl Outbox {
@@ -56,11 +77,17 @@ impl Outbox {
             queue: Mutex::default(),
             capacity,
             flush: Notify::new(),
+            landed: AtomicU64::new(0),
         }
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unsure entries found written by their own append, and not written again, since start.
+    pub(super) fn landed(&self) -> u64 {
+        self.landed.load(Ordering::Relaxed)
     }
 
     /// Broadcasts waiting.
@@ -69,29 +96,33 @@ impl Outbox {
     }
 
     /// Queues `record` with the next outbox number, or `None` when the outbox is full.
-    fn push(&self, mut record: Record) -> Option<u64> {
+    fn push(&self, mut record: Record, unsure_after: Option<StreamId>) -> Option<u64> {
         let mut queue = self.queue();
         if queue.entries.len() >= self.capacity {
             return None;
         }
         queue.next_seq += 1;
         record.outbox_seq = Some(queue.next_seq);
-        queue.entries.push_back(record);
+        queue.entries.push_back(Queued {
+            record,
+            unsure_after,
+        });
         Some(queue.next_seq)
     }
 }
 
 /// Delivers a broadcast Redis could not take to this instance's sockets at once and queues it
-/// for the others; says how far it went.
+/// for the others; says how far it went. `unsure_after`: an append of it may have been written,
+/// after that point.
 pub(super) async fn deliver_now_and_queue(
     (live, outbox, warnings): (&Live, &Outbox, &Warnings),
     io: &Io,
-    record: Record,
+    (record, unsure_after): (Record, Option<StreamId>),
     target: Target,
     payload: Payload,
 ) -> Delivery {
     let mut cursor = live.lock().await;
-    let (delivery, offset, seq) = match outbox.push(record) {
+    let (delivery, offset, seq) = match outbox.push(record, unsure_after) {
         Some(seq) => {
             live.counters.queued.fetch_add(1, Ordering::Relaxed);
             cursor.own_delivered = seq;
@@ -146,9 +177,9 @@ pub(super) async fn run_flusher(
             outbox.flush.notified().await;
             continue;
         }
-        match write_batch(&outbox, &history, &link).await {
-            Ok(written) => {
-                tracing::info!(instance = %own, written, left = outbox.len(), "outbox written to the history")
+        match write_batch(&outbox, &history, &link, &own).await {
+            Ok(Written { written, landed }) => {
+                tracing::info!(instance = %own, written, landed, left = outbox.len(), "outbox written to the history")
             }
             Err(Some(e)) => {
                 tracing::warn!(instance = %own, "outbox write failed, retrying: {e}");
@@ -161,23 +192,33 @@ pub(super) async fn run_flusher(
 
 /// Writes the outbox until it is empty, while Redis takes it (for a stopping instance: the
 /// caller bounds the time).
-pub(super) async fn flush(outbox: &Outbox, history: &History, link: &LinkDriver) {
+pub(super) async fn flush(outbox: &Outbox, history: &History, link: &LinkDriver, own: &str) {
     while outbox.len() > 0 {
-        if write_batch(outbox, history, link).await.is_err() {
+        if write_batch(outbox, history, link, own).await.is_err() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
 
-/// Writes the oldest entries of the outbox; how many. `Err(None)` while the link is down.
-/// Part of a failed batch may be written: written again, each is delivered once (readers skip a
-/// message id they delivered, replays too).
+/// What one batch of the outbox came to.
+#[derive(Debug)]
+struct Written {
+    /// Entries written to the history.
+    written: usize,
+    /// Unsure entries found written already, by their own append, and not written again.
+    landed: usize,
+}
+
+/// Writes the oldest entries of the outbox, but those of its unsure ones the history holds
+/// already. `Err(None)` while the link is down. When the write fails, part of the batch may be
+/// written: the whole batch is unsure then.
 async fn write_batch(
     outbox: &Outbox,
     history: &History,
     link: &LinkDriver,
-) -> Result<usize, Option<crate::redis::link::LinkError>> {
-    let batch: Vec<Record> = outbox
+    own: &str,
+) -> Result<Written, Option<crate::redis::link::LinkError>> {
+    let batch: Vec<Queued> = outbox
         .queue()
         .entries
         .iter()
@@ -187,9 +228,32 @@ async fn write_batch(
     if link.state() != RedisLink::Up {
         return Err(None);
     }
-    history.append_all(&batch).await.map_err(Some)?;
+    let landed = match batch.iter().filter_map(|q| q.unsure_after).min() {
+        Some(after) => history.landed_since(after, own).await.map_err(Some)?,
+        None => Default::default(),
+    };
+    let records: Vec<Record> = batch
+        .iter()
+        .filter(|q| q.unsure_after.is_none() || !landed.contains(&q.record.message_id))
+        .map(|q| q.record.clone())
+        .collect();
+    let before = history.seen();
+    if !records.is_empty()
+        && let Err(e) = history.append_all(&records).await
+    {
+        let mut queue = outbox.queue();
+        for queued in queue.entries.iter_mut().take(batch.len()) {
+            queued.unsure_after.get_or_insert(before);
+        }
+        return Err(Some(e));
+    }
     let mut queue = outbox.queue();
-    let written = batch.len().min(queue.entries.len());
-    queue.entries.drain(..written);
-    Ok(written)
+    let taken = batch.len().min(queue.entries.len());
+    queue.entries.drain(..taken);
+    let landed = batch.len() - records.len();
+    outbox.landed.fetch_add(landed as u64, Ordering::Relaxed);
+    Ok(Written {
+        written: records.len(),
+        landed,
+    })
 }

@@ -16,7 +16,7 @@ use std::{
     collections::HashSet,
     sync::{
         Arc,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -44,6 +44,9 @@ pub(crate) struct History {
     bulk: Conn,
     /// Reads on `bulk` that timed out in a row while the link was up (see [`BULK_SUSPECT_AFTER`]).
     bulk_timeouts: Arc<AtomicU32>,
+    /// The millisecond part of the newest entry id this instance saw (appended or read): an
+    /// append sent from now on is written after it ([`History::seen`]).
+    seen_ms: Arc<AtomicU64>,
     /// On a Sentinel link: how many times it moved to another master, and what was appended
     /// lately.
     failover: Option<(watch::Receiver<u64>, Arc<Journal<Record>>)>,
@@ -65,6 +68,35 @@ impl std::fmt::Debug for History {
 /// (metadata, target, field names) well under 2 KiB. The history's byte bound is kept by holding
 /// no more entries than fit at this size.
 pub(crate) const ENTRY_BYTES_MAX: u64 = gridcast_shared::limits::MAX_MESSAGE_BYTES as u64 + 2048;
+
+/// Entries [`History::landed_since`] reads per script call.
+const LANDED_PAGE: u64 = 1024;
+
+/// Reads `KEYS[1]`'s entries after `ARGV[1]` (exclusive) up to `ARGV[2]` (`+`: the newest entry
+/// now), at most `ARGV[3]`, and answers with four things: the end it used, the last id it read,
+/// how many it read, and the message ids (field `m`) of those whose origin (field `o`) is
+/// `ARGV[4]`. Only ids travel back, not the entries.
+const IDS_OF_ORIGIN: &str = r#"
+local top = ARGV[2]
+if top == '+' then
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #newest == 0 then return {ARGV[1], ARGV[1], 0, {}} end
+  top = newest[1][1]
+end
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], top, 'COUNT', ARGV[3])
+local ids = {}
+local last = ARGV[1]
+for _, entry in ipairs(entries) do
+  last = entry[1]
+  local fields = entry[2]
+  local origin, id
+  for i = 1, #fields, 2 do
+    if fields[i] == 'o' then origin = fields[i + 1] elseif fields[i] == 'm' then id = fields[i + 1] end
+  end
+  if origin == ARGV[4] and id then ids[#ids + 1] = id end
+end
+return {top, last, #entries, ids}
+"#;
 
 /// The entries a history of `max_len` entries and `max_bytes` bytes keeps at most.
 pub(crate) fn capacity(max_len: u64, max_bytes: u64) -> u64 {
@@ -104,6 +136,7 @@ impl History {
             reader,
             bulk,
             bulk_timeouts: Arc::default(),
+            seen_ms: Arc::default(),
             failover,
             key: key(prefix),
             max_len,
@@ -152,8 +185,56 @@ impl History {
             .command_placed(&self.xadd(record), timeout, place)
             .await?;
         let id = parse_id(&id)?;
+        self.saw(id);
         self.note(master, [(id, record)]);
         Ok(id)
+    }
+
+    /// A point in the history that every append sent from now on is written after: if one
+    /// gets no answer, [`History::landed_since`] this point says whether it was written.
+    pub(crate) fn seen(&self) -> StreamId {
+        StreamId {
+            ms: self.seen_ms.load(Ordering::Relaxed),
+            seq: 0,
+        }
+    }
+
+    fn saw(&self, id: StreamId) {
+        self.seen_ms.fetch_max(id.ms, Ordering::Relaxed);
+    }
+
+    /// The message ids of `origin`'s entries after `after`, up to the newest entry when the first
+    /// page is read. Read on the link's command connection, the one appends go on: Redis serves
+    /// a connection's commands in order, so an append sent on it before this call that got no
+    /// answer has been written by the time the first page answers, or never will be (unless its
+    /// connection was replaced meanwhile).
+    pub(crate) async fn landed_since(
+        &self,
+        after: StreamId,
+        origin: &str,
+    ) -> Result<HashSet<String>, LinkError> {
+        let mut landed = HashSet::new();
+        let (mut start, mut top) = (after.to_string(), "+".to_owned());
+        loop {
+            let (newest, last, read, ids): (String, String, u64, Vec<String>) = self
+                .link
+                .command(
+                    redis::cmd("EVAL")
+                        .arg(IDS_OF_ORIGIN)
+                        .arg(1)
+                        .arg(&self.key)
+                        .arg(&start)
+                        .arg(&top)
+                        .arg(LANDED_PAGE)
+                        .arg(origin),
+                )
+                .await?;
+            landed.extend(ids);
+            if read < LANDED_PAGE || last == newest {
+                return Ok(landed);
+            }
+            (start, top) = (last, newest);
+        }
     }
 
     /// The link's move count now (0 when it is not a Sentinel link).
@@ -204,13 +285,14 @@ impl History {
         }
         let master = self.master();
         let ids: Vec<String> = self.link.pipeline(&pipe).await?;
-        if self.failover.is_some() {
-            let ids = ids
-                .iter()
-                .map(|id| parse_id(id))
-                .collect::<Result<Vec<_>, _>>()?;
-            self.note(master, ids.into_iter().zip(records));
+        let ids = ids
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(newest) = ids.last() {
+            self.saw(*newest);
         }
+        self.note(master, ids.into_iter().zip(records));
         Ok(())
     }
 
@@ -272,7 +354,11 @@ impl History {
             READ_BLOCK + Duration::from_secs(2),
         )
         .await?;
-        read_page(read, &self.key)
+        let page = read_page(read, &self.key)?;
+        if let Some(last) = page.last {
+            self.saw(last);
+        }
+        Ok(page)
     }
 
     /// `XRANGE` (or `XREVRANGE` with `newest_first`) from `start` to `end`, at most `count`.
@@ -348,7 +434,9 @@ impl History {
     /// The id of the newest entry ([`StreamId::ZERO`] when the stream is empty or absent).
     pub(crate) async fn last_id(&self) -> Result<StreamId, LinkError> {
         let newest = self.entries_between("+", "-", 1, true).await?;
-        Ok(newest.first.unwrap_or(StreamId::ZERO))
+        let last = newest.first.unwrap_or(StreamId::ZERO);
+        self.saw(last);
+        Ok(last)
     }
 
     /// The id of the oldest entry still held, if any.

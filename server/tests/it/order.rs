@@ -214,3 +214,123 @@ async fn a_session_at_the_last_generation_still_takes_saves() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// One socket's messages keep their order through a Redis stall, to everyone and in the history,
+/// where each is written once. The appends waiting on the stalled connection time out together
+/// and go to the outbox, and the messages sent once the link is known down go there at once: both
+/// used to be queued in whatever order their tasks ran (a review: 4 to 43 inversions per
+/// receiver, 10 senders of 40 messages, `CLIENT PAUSE` mid-burst), and the history kept that
+/// order for every replay. And a stalled Redis still writes what it was sent: the outbox wrote
+/// every message a second time.
+#[tokio::test]
+async fn a_sockets_messages_keep_their_order_through_a_redis_stall() {
+    // Two waves within the per-client burst of 50: one as Redis stalls, one once it is known away.
+    const WAVES: [std::ops::Range<usize>; 2] = [0..30, 30..45];
+    const SENDERS: [&str; 4] = ["a", "b", "c", "d"];
+    let redis = redis().await;
+    let ports = [free_port().unwrap(), free_port().unwrap()];
+    let _servers = ports.map(|port| spawn_gridcast(port, &redis.url()));
+    let [here, there] = ports.map(|port| format!("http://127.0.0.1:{port}"));
+    connect_with_retry(&here).await;
+    connect_with_retry(&there).await;
+    let mut senders = Vec::new();
+    for name in SENDERS {
+        senders.push((JsClient::connect(&here, "websocket").await, name));
+    }
+    let mut bystander = JsClient::connect(&there, "websocket").await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "2500", "ALL"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for (wave, range) in WAVES.iter().enumerate() {
+        if wave > 0 {
+            // Past the publish timeout of the first wave's appends; by now the link is down.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        for (js, name) in &mut senders {
+            let commands: String = range
+                .clone()
+                .map(|i| {
+                    format!(
+                        "{}\n",
+                        json!({"emit": [event::MESSAGE, format!("{name}:{i:02}")]})
+                    )
+                })
+                .collect();
+            js.stdin_write(&commands).await;
+        }
+    }
+    let sent = SENDERS.len() * WAVES[1].end;
+    let in_order = |got: &[String], who: &str| {
+        for name in SENDERS {
+            let theirs: Vec<&String> = got
+                .iter()
+                .filter(|t| t.starts_with(&format!("{name}:")))
+                .collect();
+            let expected: Vec<String> = (0..WAVES[1].end)
+                .map(|i| format!("{name}:{i:02}"))
+                .collect();
+            assert_eq!(
+                theirs,
+                expected.iter().collect::<Vec<_>>(),
+                "{who}: {name}'s messages"
+            );
+        }
+    };
+    let mut receivers: Vec<(&mut JsClient, String)> = senders
+        .iter_mut()
+        .map(|(js, name)| (js, format!("sender {name}")))
+        .collect();
+    receivers.push((
+        &mut bystander,
+        "a bystander on the other instance".to_owned(),
+    ));
+    for (js, who) in receivers {
+        let mut got = Vec::new();
+        while got.len() < sent {
+            got.push(
+                js.next_event(event::MESSAGE).await[0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        in_order(&got, &who);
+    }
+    // Written to the history once each, in that order too, which is what every replay reads.
+    // Once both outboxes are empty: every append timed out, and had been written all the same.
+    let deadline = Instant::now() + WAIT;
+    for url in [&here, &there] {
+        loop {
+            let health = crate::support::get(&format!("{url}/health")).await;
+            let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+            if health["history"]["outbox"] == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outbox was never written: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&["gridcast:history", "-", "+"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let written: Vec<String> = entries
+        .iter()
+        // The text, stored as it is.
+        .filter_map(|(_, fields)| fields.iter().find(|(k, _)| k == "x"))
+        .map(|(_, text)| text.clone())
+        .collect();
+    in_order(&written, "the history");
+}
