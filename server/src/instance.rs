@@ -156,6 +156,11 @@ impl Instance {
     }
 
     /// Warnings that can repeat per client or request, summarised per interval.
+    /// What was dropped for clients that cannot keep up.
+    pub(crate) fn drops(&self) -> &Drops {
+        &self.drops
+    }
+
     pub(crate) fn warnings(&self) -> &Arc<Warnings> {
         &self.warnings
     }
@@ -247,6 +252,7 @@ impl Instance {
             clients,
             dropped_packets: origin + relayed,
             dropped_relayed: relayed,
+            slow_clients_closed: self.drops.closed(),
             unsent: UnsentCounts {
                 welcome: unsent(Unsent::Welcome),
                 reply: unsent(Unsent::Reply),

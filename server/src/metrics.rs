@@ -8,6 +8,7 @@
 //! | `gridcast_broadcasts_total` | counter | broadcasts this instance originated (`message`, `room_message`, `direct`) |
 //! | `gridcast_local_only_broadcasts_total` | counter | of those, delivered on this instance only (Redis away) |
 //! | `gridcast_dropped_packets_total{cause}` | counter | packets dropped for a full client buffer: `origin` (broadcasts of this instance), `relayed` (from other instances) |
+//! | `gridcast_slow_clients_closed_total` | counter | clients closed because a packet did not fit in their buffer (each reconnects and replays what it missed) |
 //! | `gridcast_unsent_total{cause}` | counter | packets for one client not sent, or Redis entries not readable: `welcome`, `reply`, `bad_registry_entry`, `bad_presence_member`, `bad_history_entry` |
 //! | `gridcast_api_requests_total{outcome}` | counter | publish API requests: `accepted`, or refused for their `key`, `body` or `rate` |
 //! | `gridcast_refused_tokens_total{cause}` | counter | with `--auth jwt`: tokens refused at connect or `refresh`: `missing`, `expired`, `not_yet`, `elsewhere` (audience or issuer), `signature`, `malformed` |
@@ -76,6 +77,11 @@ pub(crate) fn render(instance: &Instance, clients: usize, api: ([u64; 3], u64)) 
             ("origin", health.dropped_packets - health.dropped_relayed),
             ("relayed", health.dropped_relayed),
         ]),
+    );
+    registry.register(
+        "slow_clients_closed",
+        "Clients closed because a packet did not fit in their buffer",
+        counter(health.slow_clients_closed),
     );
     let unsent = &health.unsent;
     registry.register(

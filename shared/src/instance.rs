@@ -73,6 +73,10 @@ pub struct Health {
     /// instances through Redis.
     #[serde(default)]
     pub dropped_relayed: u64,
+    /// Clients closed because a packet did not fit in their buffer (they read too slowly), since
+    /// start: each reconnects and gets what it missed from the history.
+    #[serde(default)]
+    pub slow_clients_closed: u64,
     /// What the server could not send or read, by cause.
     #[serde(default)]
     pub unsent: UnsentCounts,

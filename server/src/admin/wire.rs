@@ -276,6 +276,7 @@ pub(crate) fn reason_name(reason: DisconnectReason) -> &'static str {
         DisconnectReason::ClientNSDisconnect => "client namespace disconnect",
         DisconnectReason::ServerNSDisconnect => "server namespace disconnect",
         DisconnectReason::ClosingServer => "server shutting down",
+        DisconnectReason::BufferFull => "client buffer full",
     }
 }
 

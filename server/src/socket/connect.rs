@@ -303,6 +303,13 @@ async fn on_disconnect(
         state.left.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     instance.hub().forget(socket.id).await;
+    if reason == DisconnectReason::BufferFull {
+        instance.drops().client_closed();
+        instance.warnings().warn(
+            "client closed: a packet did not fit in its buffer",
+            &format_args!("{}", socket.id),
+        );
+    }
     if let Some(state) = state {
         state.gone.notify_waiters();
         tracing::debug!(instance = %instance.info.id, public_id = %state.id, ?reason, "client disconnected");

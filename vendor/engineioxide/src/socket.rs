@@ -95,6 +95,9 @@ pub enum DisconnectReason {
     HeartbeatTimeout,
     /// The server is being closed
     ClosingServer,
+    /// gridcast: a packet for the client did not fit in its buffer (it reads too slowly); the
+    /// client missed it, and is closed so that it reconnects rather than miss more unknowingly
+    BufferFull,
 }
 
 /// Convert an [`Error`] to a [`DisconnectReason`] if possible

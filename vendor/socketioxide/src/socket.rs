@@ -80,6 +80,11 @@ pub enum DisconnectReason {
 
     /// The server is being closed
     ClosingServer,
+
+    /// gridcast: a packet for the client did not fit in its buffer (it reads too slowly): it
+    /// missed that packet, and its connection is closed so that it reconnects and can catch up
+    /// rather than miss more without knowing
+    BufferFull,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -94,6 +99,7 @@ impl std::fmt::Display for DisconnectReason {
             ClientNSDisconnect => "client has manually disconnected the socket from the namespace",
             ServerNSDisconnect => "socket was forcefully disconnected from the namespace",
             ClosingServer => "server is being closed",
+            BufferFull => "a packet did not fit in the client's buffer",
         };
         f.write_str(str)
     }
@@ -109,6 +115,7 @@ impl From<EIoDisconnectReason> for DisconnectReason {
             EIoDisconnectReason::MultipleHttpPollingError => MultipleHttpPollingError,
             EIoDisconnectReason::PacketParsingError => PacketParsingError,
             EIoDisconnectReason::ClosingServer => ClosingServer,
+            EIoDisconnectReason::BufferFull => BufferFull,
         }
     }
 }
@@ -753,7 +760,13 @@ impl<A: Adapter> Socket<A> {
     pub(crate) fn reserve(&self) -> Result<Permit<'_>, SocketError> {
         match self.esocket.reserve() {
             Ok(permit) => Ok(permit),
-            Err(TrySendError::Full(_)) => Err(SocketError::InternalChannelFull),
+            Err(TrySendError::Full(_)) => {
+                // gridcast: the client misses this packet; close its connection (once: a closed
+                // socket is gone from the engine) so that it knows and reconnects, instead of
+                // staying connected with a hole.
+                self.esocket.close(EIoDisconnectReason::BufferFull);
+                Err(SocketError::InternalChannelFull)
+            }
             Err(TrySendError::Closed(_)) => Err(SocketError::Closed),
         }
     }
