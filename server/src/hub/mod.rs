@@ -225,6 +225,7 @@ impl Hub {
             match appended {
                 // The reader delivers it, here too, with its offset.
                 Ok(at) => {
+                    self.live.appended(at);
                     return Published {
                         delivery: Delivery::Cluster,
                         offset: Some(at),

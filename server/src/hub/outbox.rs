@@ -121,6 +121,13 @@ pub(super) async fn deliver_now_and_queue(
     target: Target,
     payload: Payload,
 ) -> Delivery {
+    // After this instance's appended broadcasts, which the reader delivers here.
+    if !live.await_own_appends().await {
+        warnings.warn(
+            "outbox delivery went ahead of appended broadcasts the history has not given back",
+            &format_args!("waited {:?}", super::live::OWN_APPENDS_WAIT),
+        );
+    }
     let mut cursor = live.lock().await;
     let (delivery, offset, seq) = match outbox.push(record, unsure_after) {
         Some(seq) => {

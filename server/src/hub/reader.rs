@@ -138,6 +138,7 @@ pub(super) async fn deliver(live: Arc<Live>, io: Io, mut batches: mpsc::Receiver
             .unreadable_skipped
             .fetch_add(unreadable, Ordering::Relaxed);
         drop(cursor);
+        live.advanced();
         let _ = done.send(());
     }
 }
