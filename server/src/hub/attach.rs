@@ -14,11 +14,10 @@
 //!   the socket only when its buffer has room ([`super::pace`]): memory per replay is one page,
 //!   whatever the gap. At most `--max-replays` run at once per instance ([`super::slots`]).
 //! - *`recovered: true` means delivered.* `welcome`, with the outcome, is the last packet of
-//!   attaching: it is sent once every replayed message was handed to the transport. A client too
-//!   slow to take its replay (its buffer full for [`STALL`], or attaching longer than
-//!   [`ATTACH_LIMIT`]) is told so in a `welcome` when one still fits (`too_slow`) and
-//!   disconnected; it never joins live delivery with a hole, and resumes from the last offset it
-//!   received when it reconnects.
+//!   attaching, sent once every replayed message was handed to the transport. A client too slow
+//!   for its replay (buffer full for [`STALL`], or attaching past [`ATTACH_LIMIT`]) is told so
+//!   (`too_slow`, when a `welcome` fits) and disconnected, never live with a hole; it resumes
+//!   from its last offset when it reconnects.
 
 use std::{
     collections::HashSet,
@@ -98,6 +97,8 @@ pub(super) struct Parts<'a> {
     pub(super) history: &'a History,
     pub(super) slots: &'a Slots,
     pub(super) budget: &'a Budget,
+    /// Message ids the client has although their entries follow its offset (skipped as seen).
+    pub(super) had: Vec<String>,
 }
 
 /// The socket being attached and who it is.
@@ -140,10 +141,11 @@ pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
         history,
         slots,
         budget,
+        had,
     } = parts;
     let mut progress = Progress {
         from: attaching.at,
-        seen: HashSet::new(),
+        seen: had.into_iter().collect(),
         replayed: 0,
         failure: None,
         pacer: Pacer::new(budget),
@@ -301,8 +303,7 @@ pub(super) async fn attach<R: Fn() -> Vec<(String, StreamId)>>(
     }
 }
 
-/// Where the replay of a client with `offset` ends (where the history ends now), or why there is
-/// none.
+/// Where the replay of a client with `offset` ends (the history's end now), or why there is none.
 async fn start(
     history: &History,
     offset: &Offset,

@@ -272,11 +272,19 @@ impl Hub {
         rooms: impl Fn() -> Vec<(String, StreamId)>,
         welcome: impl Fn(Option<Recovery>) -> Welcome,
     ) -> Attached {
+        // This instance's unsure outbox broadcasts the offset's mark says the client has.
+        let had = match offset.and_then(|o| o.mark.as_ref()) {
+            Some(mark) if mark.instance == self.live.own => {
+                self.outbox.delivered_unsure(mark.count)
+            }
+            _ => Vec::new(),
+        };
         let parts = attach::Parts {
             live: &self.live,
             history: &self.history,
             slots: &self.slots,
             budget: &self.budget,
+            had,
         };
         let client = attach::Client {
             socket,

@@ -46,6 +46,10 @@ use crate::{
 /// Entries one flush writes at most.
 const FLUSH_BATCH: usize = 512;
 
+/// Unsure broadcasts delivered here whose message ids are kept, the newest, for replays
+/// ([`Outbox::delivered_unsure`]).
+const UNSURE_KEPT: usize = 4096;
+
 /// Broadcasts waiting for Redis, oldest first.
 #[derive(Debug)]
 pub(super) struct Outbox {
@@ -60,6 +64,8 @@ pub(super) struct Outbox {
 struct Queue {
     entries: VecDeque<Queued>,
     next_seq: u64,
+    /// The message ids and outbox numbers of the last [`UNSURE_KEPT`] unsure broadcasts.
+    unsure: VecDeque<(String, u64)>,
 }
 
 /// A broadcast waiting for Redis.
@@ -90,6 +96,17 @@ impl Outbox {
         self.landed.load(Ordering::Relaxed)
     }
 
+    /// The message ids of the unsure broadcasts delivered here with an outbox number up to
+    /// `upto` (of the last [`UNSURE_KEPT`]). A client whose offset carries this instance's outbox
+    /// mark with count `upto` has them, but when their own append landed, their entry has no
+    /// outbox number for the mark to cover, and a replay sent them again (a review: 65
+    /// duplicates per client back from a cut during a 2 s stall).
+    pub(super) fn delivered_unsure(&self, upto: u64) -> Vec<String> {
+        let queue = self.queue();
+        let had = queue.unsure.iter().filter(|(_, seq)| *seq <= upto);
+        had.map(|(id, _)| id.clone()).collect()
+    }
+
     /// Broadcasts waiting.
     pub(super) fn len(&self) -> usize {
         self.queue().entries.len()
@@ -103,6 +120,13 @@ impl Outbox {
         }
         queue.next_seq += 1;
         record.outbox_seq = Some(queue.next_seq);
+        if unsure_after.is_some() {
+            if queue.unsure.len() == UNSURE_KEPT {
+                queue.unsure.pop_front();
+            }
+            let seq = queue.next_seq;
+            queue.unsure.push_back((record.message_id.clone(), seq));
+        }
         queue.entries.push_back(Queued {
             record,
             unsure_after,
