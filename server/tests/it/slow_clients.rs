@@ -161,30 +161,32 @@ async fn a_slow_client_is_closed_at_its_first_dropped_packet_and_gets_the_rest_o
     let flags = ["--ping-interval", "120s", "--report-interval", "1s"];
     let mut s = SlowScenario::start(&flags).await;
     let (mut paused, id, session) = paused_client(&s.b_url).await;
-    let sent = s.flood(&id).await;
-    // What reached it before the close, up to the end of the connection. (Its writer, blocked
-    // on the full socket, sees the close once the client reads.)
+    let b_url = s.b_url.clone();
+    // It starts reading once a packet did not fit, while the flood goes on: what is queued for it
+    // after the hole must not reach it (its offset would pass the hole, and the replay with it).
     let mut got = std::collections::HashSet::new();
     let mut last_offset = None;
-    loop {
-        match tokio::time::timeout(WAIT, paused.next()).await {
-            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
-            Ok(Some(Ok(frame))) => {
-                let text = frame.to_text().unwrap_or_default();
-                if text.starts_with("42[\"direct\",") {
-                    let packet: Value = serde_json::from_str(&text[2..]).unwrap();
-                    let direct = &packet[1];
-                    got.insert(direct["meta"]["id"].as_str().unwrap().to_owned());
-                    last_offset = Some(direct["meta"]["offset"].clone());
-                }
-            }
-            Err(_) => panic!(
-                "still open after {} of {sent}: {}",
-                got.len(),
-                health(&s.b_url).await
-            ),
+    let reading = async {
+        while health(&b_url).await["dropped_relayed"] == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
+        loop {
+            match tokio::time::timeout(WAIT, paused.next()).await {
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
+                Ok(Some(Ok(frame))) => {
+                    let text = frame.to_text().unwrap_or_default();
+                    if text.starts_with("42[\"direct\",") {
+                        let packet: Value = serde_json::from_str(&text[2..]).unwrap();
+                        let direct = &packet[1];
+                        got.insert(direct["meta"]["id"].as_str().unwrap().to_owned());
+                        last_offset = Some(direct["meta"]["offset"].clone());
+                    }
+                }
+                Err(_) => panic!("still open after {}: {}", got.len(), health(&b_url).await),
+            }
+        }
+    };
+    let (sent, ()) = tokio::join!(s.flood(&id), reading);
     let before = got.len();
     assert!(before < sent, "the scenario overflows the client buffer");
     let health = health(&s.b_url).await;

@@ -479,6 +479,12 @@ where
         (self.close_fn)(self.id, reason);
     }
 
+    /// gridcast: whether the session is being closed (its transport told to stop): a packet
+    /// queued now may still be written, after the packets that could not be, so none should be
+    pub fn is_closing(&self) -> bool {
+        self.cancellation_token.is_cancelled()
+    }
+
     /// Returns true if the socket is closed
     /// It means that no more packets can be sent to the client
     pub fn is_closed(&self) -> bool {

@@ -758,6 +758,12 @@ impl<A: Adapter> Socket<A> {
     }
 
     pub(crate) fn reserve(&self) -> Result<Permit<'_>, SocketError> {
+        // gridcast: nothing more once the session is closing. Its transport stops only when it
+        // next looks (a WebSocket writer drains its buffer first), and a packet queued after one
+        // that did not fit reached a client that read on, past the hole, so its offset skipped it.
+        if self.esocket.is_closing() {
+            return Err(SocketError::Closed);
+        }
         match self.esocket.reserve() {
             Ok(permit) => Ok(permit),
             Err(TrySendError::Full(_)) => {
