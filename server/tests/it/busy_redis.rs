@@ -321,6 +321,31 @@ async fn connections_that_stop_answering_are_opened_again() {
             "{text:?}"
         );
     }
+    // The held commands go on to Redis now, the append of "during the freeze" among them: it
+    // must not be written after the outbox wrote it (Redis closed the replaced connections).
+    for n in 0..frozen {
+        throttle.freeze(n, false);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&["gridcast:history", "-", "+"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let copies = entries
+        .iter()
+        .filter(|(_, fields)| {
+            fields
+                .iter()
+                .any(|(k, v)| k == "x" && v == "during the freeze")
+        })
+        .count();
+    assert_eq!(copies, 1, "written {copies} times: {entries:?}");
 }
 
 /// The history's reader connection alone stops answering: the probe cannot see it, but two

@@ -138,7 +138,7 @@ impl Sentinel {
         if self.master().addr != master.addr {
             return Ok(0);
         }
-        Ok(opened.swap(before_swap))
+        Ok(opened.swap_closing_old(before_swap).await)
     }
 }
 

@@ -8,10 +8,17 @@
 //! reconnects after a connection error, never after a response timeout, so a connection whose
 //! peer vanished without a reset (a dropped NAT entry, a frozen proxy, a cable pulled) would time
 //! out every command until the kernel gave up on it, ~15 minutes later. The health watch renews
-//! the connections when it declares the link lost for want of an answer.
+//! the connections when it declares the link lost for want of an answer, and then has Redis close
+//! the ones it replaced ([`Opened::swap_closing_old`]): commands sent on them and held on the way
+//! (by a frozen proxy, or in a partition that heals) would otherwise still reach Redis after the
+//! swap, an append among them written after the outbox had written it again (a review: 100
+//! duplicates in the history).
 
 use std::{
-    sync::{Arc, Mutex, RwLock, Weak},
+    sync::{
+        Arc, Mutex, RwLock, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -48,6 +55,18 @@ struct Slot {
     config: ConnectionManagerConfig,
     /// [`IN_FLIGHT`] permits: a command holds one from before it is queued until it ends.
     gate: Arc<Semaphore>,
+    /// The connection's `CLIENT ID` when it was opened (0: unknown). A `ConnectionManager` that
+    /// reconnected after an error has another one.
+    id: AtomicU64,
+}
+
+/// `manager`'s `CLIENT ID`, or 0 when it does not say in time.
+async fn client_id(manager: &ConnectionManager) -> u64 {
+    let (mut manager, ask) = (manager.clone(), redis::cmd("CLIENT").arg("ID").clone());
+    let asking = ask.query_async::<u64>(&mut manager);
+    within(OPEN_TIMEOUT, asking, "asking the connection's id")
+        .await
+        .unwrap_or(0)
 }
 
 /// Every connection a link opened, to swap them together (dropped ones are pruned).
@@ -63,10 +82,12 @@ impl Slots {
     ) -> RedisResult<SlotConn> {
         let opening = ConnectionManager::new_with_config(client, config.clone());
         let manager = within(OPEN_TIMEOUT, opening, "opening a connection").await?;
+        let id = client_id(&manager).await;
         let slot = Arc::new(Slot {
             manager: RwLock::new(manager),
             config,
             gate: Arc::new(Semaphore::new(IN_FLIGHT)),
+            id: AtomicU64::new(id),
         });
         let mut slots = self.0.lock().unwrap_or_else(|p| p.into_inner());
         slots.retain(|s| s.strong_count() > 0);
@@ -85,12 +106,19 @@ impl Slots {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
-        let opening = slots.iter().map(|slot| {
+        let opening = slots.iter().map(|slot| async {
             let manager = ConnectionManager::new_with_config(client.clone(), slot.config.clone());
-            within(OPEN_TIMEOUT, manager, "opening a connection")
+            let manager = within(OPEN_TIMEOUT, manager, "opening a connection").await?;
+            let id = client_id(&manager).await;
+            Ok::<_, RedisError>((manager, id))
         });
-        let managers = futures_util::future::try_join_all(opening).await?;
-        Ok(Opened { slots, managers })
+        let opened = futures_util::future::try_join_all(opening).await?;
+        let (managers, ids) = opened.into_iter().unzip();
+        Ok(Opened {
+            slots,
+            managers,
+            ids,
+        })
     }
 }
 
@@ -98,6 +126,8 @@ impl Slots {
 pub(super) struct Opened {
     slots: Vec<Arc<Slot>>,
     managers: Vec<ConnectionManager>,
+    /// The new connections' `CLIENT ID`s.
+    ids: Vec<u64>,
 }
 
 impl Opened {
@@ -105,11 +135,39 @@ impl Opened {
     /// already sent finish (or time out) on the connection they were sent on, which closes when
     /// the last of them is done.
     pub(super) fn swap(self, before_swap: impl FnOnce()) -> usize {
+        self.swap_ids(before_swap).0.len()
+    }
+
+    /// Swaps like [`Opened::swap`]; the `CLIENT ID`s of the replaced connections, and a new one.
+    fn swap_ids(self, before_swap: impl FnOnce()) -> (Vec<u64>, Option<ConnectionManager>) {
         before_swap();
-        for (slot, manager) in self.slots.iter().zip(self.managers) {
+        let first = self.managers.first().cloned();
+        let mut old = Vec::with_capacity(self.slots.len());
+        for ((slot, manager), id) in self.slots.iter().zip(self.managers).zip(self.ids) {
             *slot.manager.write().unwrap_or_else(|p| p.into_inner()) = manager;
+            old.push(slot.id.swap(id, Ordering::Relaxed));
         }
-        self.slots.len()
+        (old, first)
+    }
+
+    /// Swaps like [`Opened::swap`] (to the same server), then has Redis close the replaced
+    /// connections (`CLIENT KILL ID`, on a new one), so nothing sent on them is served after
+    /// this returns; returns how many were swapped. A kill that fails (an ACL without `CLIENT
+    /// KILL`, a connection that reconnected by itself) is logged and passed over.
+    pub(super) async fn swap_closing_old(self, before_swap: impl FnOnce()) -> usize {
+        let (old, new) = self.swap_ids(before_swap);
+        let Some(mut new) = new.filter(|_| old.iter().any(|id| *id != 0)) else {
+            return old.len();
+        };
+        let mut kills = redis::pipe();
+        for id in old.iter().filter(|id| **id != 0) {
+            kills.cmd("CLIENT").arg("KILL").arg("ID").arg(id).ignore();
+        }
+        let killing = kills.query_async::<()>(&mut new);
+        if let Err(e) = within(OPEN_TIMEOUT, killing, "closing the replaced connections").await {
+            tracing::warn!("the replaced Redis connections could not be closed: {e}");
+        }
+        old.len()
     }
 }
 
@@ -143,7 +201,8 @@ impl Fixed {
     /// Opens every connection of the link again and swaps them in (all or none), calling
     /// `before_swap` first; returns how many.
     pub(super) async fn renew(&self, before_swap: impl FnOnce()) -> RedisResult<usize> {
-        Ok(self.slots.open_all(&self.client).await?.swap(before_swap))
+        let opened = self.slots.open_all(&self.client).await?;
+        Ok(opened.swap_closing_old(before_swap).await)
     }
 }
 
