@@ -13,7 +13,10 @@ use gridcast_server::{free_port, tools::probe::Probe};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::support::{WAIT, connect_with_retry, js::JsClient, lag::Lag, redis, spawn_gridcast};
+use crate::support::{
+    WAIT, connect_with_retry, health, history_texts, js::JsClient, lag::Lag, pause_redis, redis,
+    redis_conn, spawn_gridcast,
+};
 use gridcast_shared::event;
 
 /// Each way between gridcast and Redis.
@@ -106,11 +109,7 @@ async fn a_departed_sockets_late_session_save_does_not_undo_a_later_connections(
     let [far, near] = ports.map(|port| format!("http://127.0.0.1:{port}"));
     connect_with_retry(&far).await;
     connect_with_retry(&near).await;
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis_conn(&redis).await;
     let mut saved_name = async |token: &str| -> String {
         let json: Option<String> = redis::cmd("GET")
             .arg(format!("gridcast:session:{token}"))
@@ -171,11 +170,7 @@ async fn a_session_at_the_last_generation_still_takes_saves() {
     let _server = spawn_gridcast(port, &redis.url());
     let url = format!("http://127.0.0.1:{port}");
     connect_with_retry(&url).await;
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis_conn(&redis).await;
     let mut first = Probe::connect_with(&url, None).await.unwrap();
     let welcome = first.welcome(WAIT).await.unwrap();
     first.close();
@@ -238,17 +233,9 @@ async fn a_sockets_messages_keep_their_order_through_a_redis_stall() {
         senders.push((JsClient::connect(&here, "websocket").await, name));
     }
     let mut bystander = JsClient::connect(&there, "websocket").await;
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = redis_conn(&redis).await;
 
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["PAUSE", "2500", "ALL"])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    pause_redis(&mut conn, 2500).await;
     for (wave, range) in WAVES.iter().enumerate() {
         if wave > 0 {
             // Past the publish timeout of the first wave's appends; by now the link is down.
@@ -309,8 +296,7 @@ async fn a_sockets_messages_keep_their_order_through_a_redis_stall() {
     let deadline = Instant::now() + WAIT;
     for url in [&here, &there] {
         loop {
-            let health = crate::support::get(&format!("{url}/health")).await;
-            let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+            let health = health(url).await;
             if health["history"]["outbox"] == 0 {
                 break;
             }
@@ -321,17 +307,7 @@ async fn a_sockets_messages_keep_their_order_through_a_redis_stall() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(&["gridcast:history", "-", "+"])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let written: Vec<String> = entries
-        .iter()
-        // The text, stored as it is.
-        .filter_map(|(_, fields)| fields.iter().find(|(k, _)| k == "x"))
-        .map(|(_, text)| text.clone())
-        .collect();
+    let written = history_texts(&mut conn).await;
     in_order(&written, "the history");
 }
 
@@ -349,16 +325,8 @@ async fn a_client_back_after_a_redis_stall_does_not_get_again_what_it_had_from_t
     let sender = connect_with_retry(&url).await;
     let mut listener = Probe::connect_with(&url, None).await.unwrap();
     let session = listener.welcome(WAIT).await.unwrap().session;
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["PAUSE", "2000", "ALL"])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = redis_conn(&redis).await;
+    pause_redis(&mut conn, 2000).await;
     for i in 0..STALLED {
         sender
             .emit(event::MESSAGE, vec![json!(format!("stalled-{i}"))])
@@ -377,8 +345,7 @@ async fn a_client_back_after_a_redis_stall_does_not_get_again_what_it_had_from_t
     // Redis is back and wrote them (their appends); the outbox checked and did not.
     let deadline = Instant::now() + WAIT;
     loop {
-        let health = crate::support::get(&format!("{url}/health")).await;
-        let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+        let health = health(&url).await;
         if health["history"]["outbox"] == 0 && health["history"]["landed_unanswered"] == STALLED {
             break;
         }

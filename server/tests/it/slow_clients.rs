@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::{WAIT, redis};
+use crate::support::{WAIT, health, redis};
 use futures_util::{SinkExt, StreamExt};
 use gridcast_server::tools::probe::Probe;
 use gridcast_shared::{event, limits};
@@ -54,10 +54,6 @@ async fn paused_client_with(base: &str, receive_buffer: Option<u32>) -> (RawWs, 
             return (ws, field("id"), field("session"));
         }
     }
-}
-
-async fn health(base: &str) -> Value {
-    serde_json::from_str(&crate::support::get(&format!("{base}/health")).await).unwrap()
 }
 
 /// Two gridcast processes on one Redis: senders' instance A, and B with `flags` and its log

@@ -55,6 +55,45 @@ pub async fn redis() -> PrivateRedis {
     )
 }
 
+/// A connection to `redis` of the test's own, to look at or act on it directly.
+pub async fn redis_conn(redis: &PrivateRedis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Pauses every client of the Redis behind `conn` for `ms` milliseconds (`CLIENT PAUSE … ALL`).
+pub async fn pause_redis(conn: &mut redis::aio::MultiplexedConnection, ms: u64) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(ms)
+        .arg("ALL")
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+/// The texts of the history's entries (field `x`, stored as it is), oldest first.
+pub async fn history_texts(conn: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&["gridcast:history", "-", "+"])
+        .query_async(conn)
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .filter_map(|(_, fields)| fields.into_iter().find(|(k, _)| k == "x"))
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// An instance's `GET /health`, as JSON.
+pub async fn health(base: &str) -> serde_json::Value {
+    serde_json::from_str(&get(&format!("{base}/health")).await).unwrap()
+}
+
 /// `n` instances on free ports sharing `redis`, each its own [`Cluster`] so one can be stopped
 /// alone. The prefix is random so that tests never see each other even on one Redis.
 pub async fn instances(redis: &PrivateRedis, n: usize) -> Vec<Cluster> {
